@@ -1,0 +1,130 @@
+package template
+
+import (
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+	"unicode/utf8"
+)
+
+// Error is one located problem in a template file.
+type Error struct {
+	File string
+	Pos  Pos
+	Msg  string
+}
+
+// Error formats the problem as FILE:LINE:COL: message (LINE:COL: message without a file name).
+func (e *Error) Error() string { return formatPos(e.File, e.Pos) + e.Msg }
+
+// ErrorList is every error found in one template, sorted by position.
+type ErrorList []*Error
+
+// Error joins the errors, one per line.
+func (l ErrorList) Error() string {
+	switch len(l) {
+	case 0:
+		return "no errors"
+	case 1:
+		return l[0].Error()
+	}
+	var b strings.Builder
+	for i, e := range l {
+		if i > 0 {
+			b.WriteByte('\n')
+		}
+		b.WriteString(e.Error())
+	}
+	return b.String()
+}
+
+// Err returns l as an error, or nil when l is empty (avoiding a non-nil interface holding an
+// empty list).
+func (l ErrorList) Err() error {
+	if len(l) == 0 {
+		return nil
+	}
+	return l
+}
+
+func (l ErrorList) sort() {
+	sort.SliceStable(l, func(i, j int) bool { return l[i].Pos.Offset < l[j].Pos.Offset })
+}
+
+// String formats the diagnostic as FILE:LINE:COL: message.
+func (d Diagnostic) String() string { return formatPos(d.File, d.Pos) + d.Msg }
+
+// String formats the position as LINE:COL.
+func (p Pos) String() string { return fmt.Sprintf("%d:%d", p.Line, p.Col) }
+
+func formatPos(file string, p Pos) string {
+	if file == "" {
+		return p.String() + ": "
+	}
+	return file + ":" + p.String() + ": "
+}
+
+// lineIndex converts byte offsets to 1-based line and rune columns.
+type lineIndex struct {
+	data   []byte
+	starts []int // byte offset of the start of each line
+}
+
+func newLineIndex(data []byte) *lineIndex {
+	starts := []int{0}
+	for i, c := range data {
+		if c == '\n' {
+			starts = append(starts, i+1)
+		}
+	}
+	return &lineIndex{data: data, starts: starts}
+}
+
+func (li *lineIndex) pos(off int) Pos {
+	if off > len(li.data) {
+		off = len(li.data)
+	}
+	line := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > off }) - 1
+	col := utf8.RuneCount(li.data[li.starts[line]:off]) + 1
+	return Pos{Line: line + 1, Col: col, Offset: off}
+}
+
+// Sentinel errors wrapped by the value checks, so callers can map them to reply codes.
+var (
+	// ErrUnknownID: a property, event, action or struct member id not in the template
+	// (the platform answers 403).
+	ErrUnknownID = errors.New("unknown id")
+	// ErrInvalidValue: a value of the wrong type or out of its range, or a required parameter
+	// missing (the platform answers 406).
+	ErrInvalidValue = errors.New("invalid value")
+	// ErrMalformed: the params payload is not JSON or not an object (the platform answers 400).
+	ErrMalformed = errors.New("malformed params")
+	// ErrReadOnly: a control tried to set a read-only ("r") property. Errors wrapping it also
+	// wrap ErrInvalidValue.
+	ErrReadOnly = errors.New("read-only property")
+)
+
+// ValueError is a value-check failure: Path names the offending value (params.color,
+// params.pos.x, params.list[2]) and Err is one of the sentinels above.
+type ValueError struct {
+	Path string
+	Msg  string
+	Err  error
+}
+
+// Error formats the failure as "path: message".
+func (e *ValueError) Error() string {
+	if e.Path == "" {
+		return e.Msg
+	}
+	return e.Path + ": " + e.Msg
+}
+
+// Unwrap returns the sentinel (and ErrInvalidValue for ErrReadOnly).
+func (e *ValueError) Unwrap() []error {
+	if e.Err == ErrReadOnly {
+		return []error{ErrReadOnly, ErrInvalidValue}
+	}
+	return []error{e.Err}
+}
