@@ -1,0 +1,20 @@
+// Package explorer is the device connection to Tencent Cloud IoT Explorer: device identity,
+// Tencent's MQTT username/password signing, TLS against the embedded Tencent root CA, and a
+// self-healing MQTT connection built on paho.mqtt.golang.
+//
+// A [Conn] is created with [Dial] and stays usable until [Conn.Close]:
+//
+//   - Every (re)connect signs fresh credentials, so an expiry in the username never strands
+//     a reconnecting device.
+//   - After a reconnect every subscription is re-sent (clean session; the broker's session is
+//     never relied on), then the offline queue is flushed in publish order, then the
+//     [Conn.OnConnect] hooks run.
+//   - While disconnected, Publish queues the message in a bounded queue (see [WithQueueSize]);
+//     a full queue is reported as [ErrQueueFull] rather than dropping anything silently.
+//   - Handlers never run on paho's network goroutine. Each subscription has its own ordered
+//     backlog, a global semaphore bounds how many handlers run at once, panics are recovered
+//     and logged with the topic, and every call gets a deadline (see [WithHandlerTimeout]).
+//
+// Errors are sentinel values usable with errors.Is ([ErrBadCredentials], [ErrTLS], ...) and the
+// message always says what to check. Secrets never appear in logs or errors.
+package explorer

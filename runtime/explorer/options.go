@@ -1,0 +1,287 @@
+package explorer
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Defaults of the options.
+const (
+	DefaultKeepAlive          = 60 * time.Second
+	DefaultBackoffMin         = 1 * time.Second
+	DefaultBackoffMax         = 60 * time.Second
+	DefaultAckTimeout         = 5 * time.Second
+	DefaultConnectTimeout     = 10 * time.Second
+	DefaultQueueSize          = 100
+	DefaultHandlerConcurrency = 16
+	DefaultHandlerBacklog     = 256
+	DefaultHandlerTimeout     = 30 * time.Second
+	DefaultSignatureExpiry    = time.Hour
+)
+
+// Platform limits enforced before anything is sent (protocol.md §8.1).
+const (
+	MaxPayloadSize  = 16 * 1024
+	MaxTopicLength  = 255
+	MaxTopicLevels  = 10
+	MaxKeepAlive    = 900 * time.Second
+	maxQueueSize    = 1 << 20
+	maxHandlerLimit = 1 << 16
+)
+
+// Option configures a Conn. Options are validated by Dial; an invalid one makes Dial fail
+// with an error wrapping ErrInvalidConfig.
+type Option func(*options) error
+
+type options struct {
+	keepAlive          time.Duration
+	backoffMin         time.Duration
+	backoffMax         time.Duration
+	ackTimeout         time.Duration
+	connectTimeout     time.Duration
+	logger             *slog.Logger
+	onConnect          []func(ctx context.Context)
+	onConnectionLost   []func(err error)
+	queueSize          int
+	handlerConcurrency int
+	handlerBacklog     int
+	handlerTimeout     time.Duration
+	signMethod         SignMethod
+	sdkAppID           string
+	expiry             time.Duration
+	rootCAs            *x509.CertPool
+	plainTCP           bool
+	now                func() time.Time
+}
+
+func defaultOptions() options {
+	return options{
+		keepAlive:          DefaultKeepAlive,
+		backoffMin:         DefaultBackoffMin,
+		backoffMax:         DefaultBackoffMax,
+		ackTimeout:         DefaultAckTimeout,
+		connectTimeout:     DefaultConnectTimeout,
+		logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
+		queueSize:          DefaultQueueSize,
+		handlerConcurrency: DefaultHandlerConcurrency,
+		handlerBacklog:     DefaultHandlerBacklog,
+		handlerTimeout:     DefaultHandlerTimeout,
+		signMethod:         HMACSHA256,
+		sdkAppID:           SDKAppIDDoc,
+		expiry:             DefaultSignatureExpiry,
+		now:                time.Now,
+	}
+}
+
+func optErr(format string, args ...any) error {
+	return fmt.Errorf("%w: %s", ErrInvalidConfig, fmt.Sprintf(format, args...))
+}
+
+// WithKeepAlive sets the MQTT keep-alive (0–900 s, whole seconds; 0 disables pings).
+// Default 60 s. The platform drops a client after 1.5 × keep-alive without traffic.
+func WithKeepAlive(d time.Duration) Option {
+	return func(o *options) error {
+		if d < 0 || d > MaxKeepAlive {
+			return optErr("keep-alive %v out of range 0s..900s", d)
+		}
+		if d%time.Second != 0 {
+			return optErr("keep-alive %v is not whole seconds", d)
+		}
+		o.keepAlive = d
+		return nil
+	}
+}
+
+// WithReconnectBackoff sets the reconnect delay range. The first retry waits about min, each
+// failure doubles the wait up to max, and every wait gets random jitter of up to 50 %.
+// Defaults 1 s and 60 s, like the official SDKs.
+func WithReconnectBackoff(min, max time.Duration) Option {
+	return func(o *options) error {
+		if min <= 0 || max < min {
+			return optErr("reconnect backoff min %v, max %v: want 0 < min <= max", min, max)
+		}
+		o.backoffMin, o.backoffMax = min, max
+		return nil
+	}
+}
+
+// WithAckTimeout sets how long Publish (QoS 1), Subscribe, Unsubscribe and ServerTime wait
+// for the broker's answer when the caller's ctx has no earlier deadline. Default 5 s.
+func WithAckTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return optErr("ack timeout %v must be positive", d)
+		}
+		o.ackTimeout = d
+		return nil
+	}
+}
+
+// WithConnectTimeout bounds one connection attempt (TCP, TLS and CONNACK). Default 10 s.
+func WithConnectTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return optErr("connect timeout %v must be positive", d)
+		}
+		o.connectTimeout = d
+		return nil
+	}
+}
+
+// WithLogger sets the logger (default: discard). Secrets are never logged.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return optErr("nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithOnConnect registers fn to run after every successful (re)connect, once subscriptions
+// are restored and the offline queue is flushed. It is the option form of Conn.OnConnect.
+func WithOnConnect(fn func(ctx context.Context)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return optErr("nil OnConnect callback")
+		}
+		o.onConnect = append(o.onConnect, fn)
+		return nil
+	}
+}
+
+// WithOnConnectionLost registers fn to run (on its own goroutine) whenever an established
+// connection drops; err says why.
+func WithOnConnectionLost(fn func(err error)) Option {
+	return func(o *options) error {
+		if fn == nil {
+			return optErr("nil OnConnectionLost callback")
+		}
+		o.onConnectionLost = append(o.onConnectionLost, fn)
+		return nil
+	}
+}
+
+// WithQueueSize sets how many publishes may wait while disconnected (default 100; 0 makes
+// Publish fail with ErrNotConnected while offline).
+func WithQueueSize(n int) Option {
+	return func(o *options) error {
+		if n < 0 || n > maxQueueSize {
+			return optErr("queue size %d out of range 0..%d", n, maxQueueSize)
+		}
+		o.queueSize = n
+		return nil
+	}
+}
+
+// WithHandlerConcurrency bounds how many handlers run at the same time across all
+// subscriptions (default 16).
+func WithHandlerConcurrency(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > maxHandlerLimit {
+			return optErr("handler concurrency %d out of range 1..%d", n, maxHandlerLimit)
+		}
+		o.handlerConcurrency = n
+		return nil
+	}
+}
+
+// WithHandlerBacklog sets how many received messages may wait per subscription while its
+// handler is busy (default 256). When a backlog is full new messages for that subscription
+// are dropped, logged at error level and counted in Stats().DroppedMessages.
+func WithHandlerBacklog(n int) Option {
+	return func(o *options) error {
+		if n < 1 || n > maxQueueSize {
+			return optErr("handler backlog %d out of range 1..%d", n, maxQueueSize)
+		}
+		o.handlerBacklog = n
+		return nil
+	}
+}
+
+// WithHandlerTimeout sets the deadline of the ctx each handler call receives (default 30 s).
+// A handler still running after it is logged and stops counting against the concurrency
+// limit, so one stuck handler cannot starve the others.
+func WithHandlerTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return optErr("handler timeout %v must be positive", d)
+		}
+		o.handlerTimeout = d
+		return nil
+	}
+}
+
+// WithSignMethod chooses the password HMAC (default HMACSHA256).
+func WithSignMethod(m SignMethod) Option {
+	return func(o *options) error {
+		if _, err := m.newHash(); err != nil {
+			return err
+		}
+		o.signMethod = m
+		return nil
+	}
+}
+
+// WithSDKAppID sets the sdkappid field of the username (default SDKAppIDDoc "12010126";
+// SDKAppIDEmbedded "21010406" is what the C and Python SDKs send).
+func WithSDKAppID(id string) Option {
+	return func(o *options) error {
+		if id == "" {
+			return optErr("empty sdkappid")
+		}
+		for _, r := range id {
+			if r < '0' || r > '9' {
+				return optErr("sdkappid %q is not decimal digits", id)
+			}
+		}
+		o.sdkAppID = id
+		return nil
+	}
+}
+
+// WithSignatureExpiry sets how far in the future the username's expiry lies at each connect
+// (default 1 h). The signature is renewed on every reconnect.
+func WithSignatureExpiry(d time.Duration) Option {
+	return func(o *options) error {
+		if d < time.Second {
+			return optErr("signature expiry %v shorter than 1s", d)
+		}
+		o.expiry = d
+		return nil
+	}
+}
+
+// WithRootCAs verifies the broker against pool instead of the embedded Tencent root CA
+// (used with explorertest's test CA or a private deployment).
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(o *options) error {
+		if pool == nil {
+			return optErr("nil root CA pool")
+		}
+		o.rootCAs = pool
+		return nil
+	}
+}
+
+// WithPlainTCP allows a tcp:// or mqtt:// Broker. Without it such a broker is refused,
+// because the password would cross the network without TLS.
+func WithPlainTCP() Option {
+	return func(o *options) error {
+		o.plainTCP = true
+		return nil
+	}
+}
+
+// withClock replaces time.Now (tests).
+func withClock(now func() time.Time) Option {
+	return func(o *options) error {
+		o.now = now
+		return nil
+	}
+}

@@ -1,0 +1,116 @@
+package explorer
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// timeWaiter is one ServerTime call waiting for the platform's answer.
+type timeWaiter struct {
+	sent time.Time
+	ch   chan time.Time
+}
+
+// timeReply is the platform's answer on $sys/operation/result/{pid}/{dn} (protocol.md §7.1).
+type timeReply struct {
+	Type     string `json:"type"`
+	Time     *int64 `json:"time"`
+	NTPTime1 *int64 `json:"ntptime1"`
+	NTPTime2 *int64 `json:"ntptime2"`
+}
+
+func (c *Conn) sysOperationTopics() (up, down string) {
+	return "$sys/operation/" + c.cfg.ProductID + "/" + c.cfg.DeviceName,
+		"$sys/operation/result/" + c.cfg.ProductID + "/" + c.cfg.DeviceName
+}
+
+// ServerTime asks the platform for its clock over $sys/operation and returns it corrected
+// for the round trip: (ntptime1 + ntptime2 + recvMs − sendMs) / 2. It waits for ctx and at
+// most the ack timeout (ErrTimeout). The reply subscription is made on first use and kept.
+func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
+	up, down := c.sysOperationTopics()
+	c.mu.Lock()
+	needSub := !c.timeSub
+	c.mu.Unlock()
+	if needSub {
+		if err := c.Subscribe(ctx, down, 0, c.handleTimeReply); err != nil {
+			return time.Time{}, err
+		}
+		c.mu.Lock()
+		c.timeSub = true
+		c.mu.Unlock()
+	}
+	w := &timeWaiter{sent: c.opts.now(), ch: make(chan time.Time, 1)}
+	c.mu.Lock()
+	c.timeReq = append(c.timeReq, w)
+	c.mu.Unlock()
+	defer c.dropTimeWaiter(w)
+
+	if err := c.Publish(ctx, up, 0, []byte(`{"type":"get","resource":["time"]}`)); err != nil {
+		return time.Time{}, err
+	}
+	t := time.NewTimer(c.opts.ackTimeout)
+	defer t.Stop()
+	what := "server time on " + quote(down)
+	select {
+	case st := <-w.ch:
+		return st, nil
+	case <-ctx.Done():
+		return time.Time{}, newError(ctx.Err(), nil, what)
+	case <-c.ctx.Done():
+		return time.Time{}, newError(ErrClosed, nil, what)
+	case <-t.C:
+		return time.Time{}, newError(ErrTimeout, nil, what, "no reply within %v", c.opts.ackTimeout)
+	}
+}
+
+func (c *Conn) dropTimeWaiter(w *timeWaiter) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i, x := range c.timeReq {
+		if x == w {
+			c.timeReq = append(c.timeReq[:i], c.timeReq[i+1:]...)
+			return
+		}
+	}
+}
+
+// handleTimeReply answers every waiting ServerTime call: replies carry no token.
+func (c *Conn) handleTimeReply(_ context.Context, m Message) {
+	recv := c.opts.now()
+	var r timeReply
+	err := json.Unmarshal(m.Payload, &r)
+	if err == nil && r.Type != "get" {
+		return // other operations share the topic (e.g. remote SSH switches)
+	}
+	if err == nil && r.NTPTime1 == nil && r.Time == nil {
+		err = errors.New("no ntptime1/ntptime2 or time field")
+	}
+	if err != nil {
+		c.log.Warn("bad server time reply", "topic", m.Topic, "err", err)
+		return
+	}
+	c.mu.Lock()
+	waiters := c.timeReq
+	c.timeReq = nil
+	c.mu.Unlock()
+	for _, w := range waiters {
+		w.ch <- serverTime(r, w.sent, recv)
+	}
+}
+
+// serverTime applies protocol.md §7.1; without ntptime fields it falls back to "time".
+func serverTime(r timeReply, sent, recv time.Time) time.Time {
+	if r.NTPTime1 == nil {
+		return time.Unix(*r.Time, 0)
+	}
+	t2 := *r.NTPTime1
+	if r.NTPTime2 != nil {
+		t2 = *r.NTPTime2
+	}
+	ms := (*r.NTPTime1 + t2 + recv.UnixMilli() - sent.UnixMilli()) / 2
+	return time.UnixMilli(ms)
+}

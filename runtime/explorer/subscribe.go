@@ -1,0 +1,271 @@
+package explorer
+
+import (
+	"context"
+	"errors"
+	"sort"
+	"sync"
+	"time"
+
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
+
+// Message is one received PUBLISH.
+type Message struct {
+	Topic   string
+	Payload []byte
+	QoS     byte
+}
+
+// Handler handles received messages. ctx ends at the handler deadline (WithHandlerTimeout)
+// or when the Conn closes.
+type Handler func(ctx context.Context, m Message)
+
+// subscription is one filter with its handler, ordered backlog and worker.
+type subscription struct {
+	filter  string
+	qos     byte
+	handler Handler
+	backlog chan Message
+	quit    chan struct{}
+	once    sync.Once
+	sentGen uint64 // connection generation on which the broker acknowledged it
+}
+
+func (s *subscription) stop() { s.once.Do(func() { close(s.quit) }) }
+
+// Subscribe subscribes to filter (MQTT wildcards allowed) and routes matching messages to h.
+// Messages of one subscription are handled in arrival order, one at a time; different
+// subscriptions run concurrently up to WithHandlerConcurrency. Subscribing again to the same
+// filter replaces its handler.
+//
+// Connected, Subscribe waits for the SUBACK (bounded by ctx and the ack timeout) and reports
+// a refusal. Disconnected, the subscription is recorded and sent on reconnect, and Subscribe
+// returns nil. Every subscription is re-sent after every reconnect.
+func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
+	what := "subscribe " + quote(filter)
+	if err := checkFilter(filter, "subscribe"); err != nil {
+		return err
+	}
+	if err := checkQoS(qos, what); err != nil {
+		return err
+	}
+	if h == nil {
+		return newError(ErrInvalidConfig, nil, what, "nil handler")
+	}
+	s := &subscription{
+		filter:  filter,
+		qos:     qos,
+		handler: h,
+		backlog: make(chan Message, c.opts.handlerBacklog),
+		quit:    make(chan struct{}),
+	}
+	c.mu.Lock()
+	if c.state == StateClosed {
+		c.mu.Unlock()
+		return newError(ErrClosed, nil, what)
+	}
+	old := c.subs[filter]
+	c.subs[filter] = s
+	c.subWG.Add(1)
+	go c.work(s)
+	live, sess := c.live, c.sess
+	c.mu.Unlock()
+	if old != nil {
+		old.stop()
+	}
+	if !live {
+		return nil
+	}
+	err := c.sendSubscribe(ctx, sess, s)
+	if err == nil || errors.Is(err, ErrNotConnected) {
+		return nil // on a lost connection the reconnect re-sends it
+	}
+	c.mu.Lock()
+	if c.subs[filter] == s {
+		delete(c.subs, filter)
+	}
+	c.mu.Unlock()
+	s.stop()
+	return err
+}
+
+// sendSubscribe sends SUBSCRIBE for s on sess and checks the SUBACK.
+func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription) error {
+	what := "subscribe " + quote(s.filter)
+	tok := sess.client.Subscribe(s.filter, s.qos, nil)
+	if err := c.waitToken(ctx, tok, c.opts.ackTimeout); err != nil {
+		switch {
+		case errors.Is(err, ErrClosed):
+			return newError(ErrClosed, nil, what)
+		case isCtxErr(err):
+			return newError(err, nil, what)
+		case err == errTokenTimeout:
+			return newError(ErrTimeout, nil, what, "no SUBACK within %v", c.opts.ackTimeout)
+		case !sess.client.IsConnectionOpen():
+			c.markDown(sess)
+			return newError(ErrNotConnected, err, what)
+		}
+		return newError(ErrNotAuthorized, err, what)
+	}
+	if st, ok := tok.(*mqtt.SubscribeToken); ok {
+		if rc, ok := st.Result()[s.filter]; ok && rc == 0x80 {
+			return newError(ErrNotAuthorized, nil, what, "the broker refused the subscription (SUBACK 0x80): check the topic belongs to this device")
+		}
+	}
+	c.mu.Lock()
+	s.sentGen = sess.gen
+	c.mu.Unlock()
+	return nil
+}
+
+// unrestoredSub returns a subscription not yet acknowledged on connection gen, oldest
+// filter first for determinism. Caller holds c.mu.
+func (c *Conn) unrestoredSub(gen uint64) *subscription {
+	var keys []string
+	for f, s := range c.subs {
+		if s.sentGen != gen {
+			keys = append(keys, f)
+		}
+	}
+	if len(keys) == 0 {
+		return nil
+	}
+	sort.Strings(keys)
+	return c.subs[keys[0]]
+}
+
+// restore re-subscribes s on a new connection; false means the connection is gone. A
+// refused or unanswered SUBSCRIBE is logged and not retried on this connection.
+func (c *Conn) restore(sess *session, s *subscription) bool {
+	err := c.sendSubscribe(c.ctx, sess, s)
+	if err == nil {
+		return true
+	}
+	if errors.Is(err, ErrNotConnected) || errors.Is(err, ErrClosed) {
+		return false
+	}
+	c.log.Error("restoring subscription failed", "topic", s.filter, "err", err)
+	c.mu.Lock()
+	s.sentGen = sess.gen // do not loop on it; the next reconnect tries again
+	c.mu.Unlock()
+	return true
+}
+
+// Unsubscribe removes the subscriptions to the given filters. Queued messages of those
+// subscriptions are dropped. Connected, it waits for the UNSUBACK (ctx, ack timeout).
+func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
+	if len(filters) == 0 {
+		return nil
+	}
+	for _, f := range filters {
+		if err := checkFilter(f, "unsubscribe"); err != nil {
+			return err
+		}
+	}
+	what := "unsubscribe " + quote(filters[0])
+	c.mu.Lock()
+	if c.state == StateClosed {
+		c.mu.Unlock()
+		return newError(ErrClosed, nil, what)
+	}
+	var removed []*subscription
+	for _, f := range filters {
+		if s, ok := c.subs[f]; ok {
+			delete(c.subs, f)
+			removed = append(removed, s)
+		}
+	}
+	live, sess := c.live, c.sess
+	c.mu.Unlock()
+	for _, s := range removed {
+		s.stop()
+	}
+	if !live {
+		return nil // clean session: nothing to undo on the broker
+	}
+	tok := sess.client.Unsubscribe(filters...)
+	switch err := c.waitToken(ctx, tok, c.opts.ackTimeout); {
+	case err == nil:
+		return nil
+	case errors.Is(err, ErrClosed):
+		return newError(ErrClosed, nil, what)
+	case isCtxErr(err):
+		return newError(err, nil, what)
+	case err == errTokenTimeout:
+		return newError(ErrTimeout, nil, what, "no UNSUBACK within %v", c.opts.ackTimeout)
+	case !sess.client.IsConnectionOpen():
+		return nil // the connection is gone, and with it the subscription
+	default:
+		return newError(ErrNotConnected, err, what)
+	}
+}
+
+// dispatch runs on paho's router goroutine: it only enqueues, never blocks.
+func (c *Conn) dispatch(pm mqtt.Message) {
+	m := Message{Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos()}
+	matched := false
+	c.mu.Lock()
+	for _, s := range c.subs {
+		if !topicMatches(s.filter, m.Topic) {
+			continue
+		}
+		matched = true
+		select {
+		case s.backlog <- m:
+		default:
+			n := c.dropped.Add(1)
+			c.log.Error("handler backlog full: message dropped (slow handler?)",
+				"topic", m.Topic, "filter", s.filter, "backlog", cap(s.backlog), "dropped_total", n)
+		}
+	}
+	c.mu.Unlock()
+	if !matched {
+		c.log.Debug("message without subscription ignored", "topic", m.Topic)
+	}
+}
+
+// work handles one subscription's backlog in order.
+func (c *Conn) work(s *subscription) {
+	defer c.subWG.Done()
+	for {
+		select {
+		case <-s.quit:
+			return
+		case <-c.ctx.Done():
+			return
+		case m := <-s.backlog:
+			select {
+			case c.sem <- struct{}{}:
+			case <-s.quit:
+				return
+			case <-c.ctx.Done():
+				return
+			}
+			c.handle(s, m)
+		}
+	}
+}
+
+// handle runs one handler call holding a concurrency slot. A call that outlives its
+// deadline gives its slot back so that a stuck handler cannot starve other subscriptions.
+func (c *Conn) handle(s *subscription, m Message) {
+	var once sync.Once
+	release := func() { once.Do(func() { <-c.sem }) }
+	ctx, cancel := context.WithTimeout(c.ctx, c.opts.handlerTimeout)
+	overrun := time.AfterFunc(c.opts.handlerTimeout, func() {
+		c.overruns.Add(1)
+		c.log.Warn("handler still running after its deadline; its slot is released", "topic", m.Topic, "timeout", c.opts.handlerTimeout)
+		release()
+	})
+	defer func() {
+		overrun.Stop()
+		cancel()
+		release()
+		if r := recover(); r != nil {
+			c.panics.Add(1)
+			c.log.Error("handler panicked; message dropped", "topic", m.Topic, "panic", r)
+		}
+	}()
+	s.handler(ctx, m)
+}
