@@ -1,0 +1,460 @@
+package ota
+
+import (
+	"context"
+	"crypto/md5"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"hash"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Download fetches fw to dest with constant memory, whatever the image size.
+//
+// Bytes go to dest+".part"; dest+".ota.json" records version, URL (without query), size, MD5
+// and the byte count already fsync'd. A later call (even from a new process) with the same
+// version, size and MD5 resumes with "Range: bytes=N-" after re-hashing the part file; the URL
+// may differ (a re-signed URL). Any other checkpoint is discarded and the download restarts.
+// A server that ignores Range (200 instead of 206) restarts the hash from zero.
+//
+// Network failures are retried with backoff (WithRetries, WithBackoff, WithIdleTimeout); 404
+// (ErrNotFound) and 401/403 (ErrSignatureExpired) are final but keep the resume state, so a
+// fresh URL can continue. dest is replaced (renamed into place) only after the MD5 matches; on
+// a mismatch the part file and checkpoint are deleted and ErrMD5Mismatch is returned.
+// If dest already holds the image (checked by size and MD5) Download returns at once.
+//
+// Only one Download per dest may run at a time in a process (a second one waits).
+// Use Code to turn the error into a report_progress failure code.
+func Download(ctx context.Context, fw Firmware, dest string, opts ...DownloadOption) error {
+	if err := fw.Validate(); err != nil {
+		return err
+	}
+	fw.MD5 = toLowerHex(fw.MD5)
+	o := newDownloadOptions(opts)
+	if strings.HasPrefix(fw.URL, "http:") && !o.insecureHTTP {
+		return fmt.Errorf("%w: %s", ErrInsecureURL, redactURL(fw.URL))
+	}
+	abs, err := filepath.Abs(dest)
+	if err != nil {
+		return fmt.Errorf("ota: destination %q: %w", dest, err)
+	}
+	unlock, err := lockDest(ctx, abs)
+	if err != nil {
+		return err
+	}
+	defer unlock()
+	d := &downloader{fw: fw, dest: abs, o: o, shown: -1}
+	return d.run(ctx)
+}
+
+var destLocks sync.Map // abs path -> chan struct{} (1-slot semaphore)
+
+func lockDest(ctx context.Context, abs string) (func(), error) {
+	v, _ := destLocks.LoadOrStore(abs, make(chan struct{}, 1))
+	sem := v.(chan struct{})
+	select {
+	case sem <- struct{}{}:
+		return func() { <-sem }, nil
+	case <-ctx.Done():
+		return nil, fmt.Errorf("ota: waiting for another download to %s: %w", abs, ctx.Err())
+	}
+}
+
+type downloader struct {
+	fw     Firmware
+	dest   string
+	o      *downloadOptions
+	part   *os.File
+	hash   hash.Hash
+	done   int64
+	cp     checkpoint
+	cpAt   time.Time
+	cpDone int64
+	shown  int // last percent given to the progress callback
+	buf    []byte
+}
+
+func (d *downloader) run(ctx context.Context) (err error) {
+	if d.alreadyInstalled() {
+		d.report()
+		return nil
+	}
+	if err := d.open(); err != nil {
+		return err
+	}
+	defer func() {
+		if d.part == nil {
+			return
+		}
+		if err != nil && d.done == 0 {
+			// Nothing worth resuming: leave no debris behind.
+			d.discard()
+			return
+		}
+		if err != nil {
+			d.checkpoint(true)
+		}
+		d.part.Close()
+	}()
+	d.report()
+	failures := 0
+	for d.done < d.fw.Size {
+		before := d.done
+		err := d.fetch(ctx)
+		if err == nil {
+			continue
+		}
+		var fatal *fatalError
+		if errors.As(err, &fatal) {
+			if errors.Is(fatal.err, ErrMD5Mismatch) {
+				d.discard()
+			}
+			return fatal.err
+		}
+		if ctx.Err() != nil {
+			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.Version, d.done, d.fw.Size, ctx.Err())
+		}
+		d.checkpoint(true)
+		if d.done > before {
+			failures = 0
+		} else {
+			failures++
+		}
+		if failures > d.o.retries {
+			return fmt.Errorf("%w: %s after %d attempts without progress (%d/%d bytes): %v",
+				ErrTimeout, redactURL(d.fw.URL), failures, d.done, d.fw.Size, err)
+		}
+		wait := d.backoff(failures)
+		d.o.log.Info("ota: download attempt failed, retrying", "version", d.fw.Version,
+			"url", redactURL(d.fw.URL), "done", d.done, "size", d.fw.Size, "wait", wait, "err", err)
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.Version, d.done, d.fw.Size, ctx.Err())
+		}
+	}
+	return d.finish()
+}
+
+// fatalError ends the download without retry.
+type fatalError struct{ err error }
+
+func (e *fatalError) Error() string { return e.err.Error() }
+
+func (d *downloader) backoff(failures int) time.Duration {
+	w := d.o.backoffMin
+	for i := 1; i < failures && w < d.o.backoffMax; i++ {
+		w *= 2
+	}
+	w = min(w, d.o.backoffMax)
+	return w/2 + rand.N(w/2+1) // jitter in [w/2, w]
+}
+
+// alreadyInstalled reports whether dest already is the wanted image (a restart after the
+// rename but before the caller recorded success).
+func (d *downloader) alreadyInstalled() bool {
+	if _, err := os.Stat(checkpointPath(d.dest)); err == nil {
+		return false
+	}
+	st, err := os.Stat(d.dest)
+	if err != nil || !st.Mode().IsRegular() || st.Size() != d.fw.Size {
+		return false
+	}
+	f, err := os.Open(d.dest)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	h := md5.New()
+	if _, err := io.CopyBuffer(h, f, make([]byte, 64<<10)); err != nil {
+		return false
+	}
+	if hex.EncodeToString(h.Sum(nil)) != d.fw.MD5 {
+		return false
+	}
+	d.done = d.fw.Size
+	return true
+}
+
+// open decides the resume offset and re-hashes the bytes already on disk.
+func (d *downloader) open() error {
+	d.hash = md5.New()
+	d.buf = make([]byte, d.o.bufSize)
+	cp, err := loadCheckpoint(d.dest)
+	if err != nil {
+		d.o.log.Warn("ota: ignoring unreadable checkpoint", "err", err)
+	}
+	var resume int64
+	switch {
+	case cp == nil:
+	case cp.Version != d.fw.Version || cp.Size != d.fw.Size || cp.MD5 != d.fw.MD5:
+		d.o.log.Info("ota: checkpoint is for another image; restarting", "have", cp.Version, "want", d.fw.Version)
+	default:
+		resume = cp.Done
+		if st, err := os.Stat(partPath(d.dest)); err != nil || st.Size() < resume {
+			d.o.log.Warn("ota: part file shorter than checkpoint; restarting", "version", d.fw.Version)
+			resume = 0
+		}
+	}
+	f, err := os.OpenFile(partPath(d.dest), os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("ota: open %s: %w", partPath(d.dest), err)
+	}
+	d.part = f
+	// Bytes past the checkpoint were never fsync'd; drop them rather than trust them.
+	if err := f.Truncate(resume); err != nil {
+		return fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)
+	}
+	if resume > 0 {
+		if _, err := io.CopyBuffer(d.hash, io.NewSectionReader(f, 0, resume), d.buf); err != nil {
+			d.o.log.Warn("ota: cannot re-hash part file; restarting", "err", err)
+			d.hash.Reset()
+			resume = 0
+			if err := f.Truncate(0); err != nil {
+				return fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)
+			}
+		} else {
+			d.o.log.Info("ota: resuming download", "version", d.fw.Version, "offset", resume, "size", d.fw.Size)
+		}
+	}
+	if _, err := f.Seek(resume, io.SeekStart); err != nil {
+		return fmt.Errorf("ota: seek %s: %w", partPath(d.dest), err)
+	}
+	d.done = resume
+	d.cp = checkpoint{Version: d.fw.Version, URL: redactURL(d.fw.URL), Size: d.fw.Size, MD5: d.fw.MD5}
+	d.cpDone = -1
+	return d.checkpoint(true)
+}
+
+// restart throws away everything downloaded so far (server ignored or mis-answered Range).
+func (d *downloader) restart() error {
+	d.o.log.Info("ota: server did not honour Range; restarting from zero", "version", d.fw.Version, "had", d.done)
+	if err := d.part.Truncate(0); err != nil {
+		return &fatalError{fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)}
+	}
+	if _, err := d.part.Seek(0, io.SeekStart); err != nil {
+		return &fatalError{fmt.Errorf("ota: seek %s: %w", partPath(d.dest), err)}
+	}
+	d.hash.Reset()
+	d.done = 0
+	d.checkpoint(true)
+	return nil
+}
+
+// checkpoint fsyncs the part file and records d.done, if forced or due.
+func (d *downloader) checkpoint(force bool) error {
+	if d.done == d.cpDone {
+		return nil
+	}
+	if !force && d.done-d.cpDone < d.o.cpBytes && time.Since(d.cpAt) < d.o.cpEvery {
+		return nil
+	}
+	if err := d.part.Sync(); err != nil {
+		return fmt.Errorf("ota: fsync %s: %w", partPath(d.dest), err)
+	}
+	d.cp.Done = d.done
+	if err := d.cp.save(d.dest); err != nil {
+		return fmt.Errorf("ota: write checkpoint: %w", err)
+	}
+	d.cpDone, d.cpAt = d.done, time.Now()
+	return nil
+}
+
+func (d *downloader) report() {
+	if d.o.progress == nil {
+		return
+	}
+	pct := int(d.done * 100 / d.fw.Size)
+	if pct == d.shown {
+		return
+	}
+	d.shown = pct
+	d.o.progress(Progress{Version: d.fw.Version, Done: d.done, Total: d.fw.Size, Percent: pct})
+}
+
+func (d *downloader) discard() {
+	if d.part != nil {
+		d.part.Close()
+		d.part = nil
+	}
+	removeState(d.dest)
+}
+
+// fetch performs one GET from d.done. nil means the body ended cleanly (the loop checks
+// whether all bytes arrived); a *fatalError ends the download; anything else is retried.
+func (d *downloader) fetch(ctx context.Context) error {
+	reqCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var idle atomic.Bool
+	watchdog := time.AfterFunc(d.o.idleTimeout, func() { idle.Store(true); cancel() })
+	defer watchdog.Stop()
+
+	req, err := http.NewRequestWithContext(reqCtx, http.MethodGet, d.fw.URL, nil)
+	if err != nil {
+		return &fatalError{fmt.Errorf("%w: url: %v", ErrInvalidFirmware, stripURL(err))}
+	}
+	req.Header.Set("Accept-Encoding", "identity")
+	if d.done > 0 {
+		req.Header.Set("Range", "bytes="+strconv.FormatInt(d.done, 10)+"-")
+	}
+	resp, err := d.o.client.Do(req)
+	if err != nil {
+		if idle.Load() {
+			return fmt.Errorf("no response within %v", d.o.idleTimeout)
+		}
+		return stripURL(err)
+	}
+	defer resp.Body.Close()
+	where := redactURL(d.fw.URL)
+	switch code := resp.StatusCode; {
+	case code == http.StatusPartialContent:
+		start, total, err := parseContentRange(resp.Header.Get("Content-Range"))
+		if err != nil {
+			return fmt.Errorf("%s: bad Content-Range: %v", where, err)
+		}
+		if total >= 0 && total != d.fw.Size {
+			return &fatalError{fmt.Errorf("%w: %s: server has %d bytes, file_size is %d", ErrMD5Mismatch, where, total, d.fw.Size)}
+		}
+		if start != d.done {
+			if err := d.restart(); err != nil {
+				return err
+			}
+			return fmt.Errorf("%s: asked for offset %d, got %d", where, d.done, start)
+		}
+	case code == http.StatusOK:
+		if resp.ContentLength >= 0 && resp.ContentLength != d.fw.Size {
+			return &fatalError{fmt.Errorf("%w: %s: server has %d bytes, file_size is %d", ErrMD5Mismatch, where, resp.ContentLength, d.fw.Size)}
+		}
+		if d.done > 0 {
+			if err := d.restart(); err != nil {
+				return err
+			}
+		}
+	case code == http.StatusRequestedRangeNotSatisfiable:
+		// Our offset is past what the server has: the file changed under us.
+		if err := d.restart(); err != nil {
+			return err
+		}
+		return fmt.Errorf("%s: HTTP 416 at offset %d", where, d.done)
+	case code == http.StatusNotFound || code == http.StatusGone:
+		return &fatalError{fmt.Errorf("%w: %s: HTTP %d", ErrNotFound, where, code)}
+	case code == http.StatusUnauthorized || code == http.StatusForbidden:
+		return &fatalError{fmt.Errorf("%w: %s: HTTP %d", ErrSignatureExpired, where, code)}
+	case code >= 500 || code == http.StatusRequestTimeout || code == http.StatusTooManyRequests:
+		return fmt.Errorf("%s: HTTP %d", where, code)
+	default:
+		return &fatalError{fmt.Errorf("ota: download %s: HTTP %d", where, code)}
+	}
+	return d.copyBody(resp.Body, watchdog, &idle, where)
+}
+
+func (d *downloader) copyBody(body io.Reader, watchdog *time.Timer, idle *atomic.Bool, where string) error {
+	for d.done < d.fw.Size {
+		want := int64(len(d.buf))
+		if rest := d.fw.Size - d.done; rest < want {
+			want = rest
+		}
+		n, rerr := body.Read(d.buf[:want])
+		if n > 0 {
+			watchdog.Reset(d.o.idleTimeout)
+			if _, err := d.part.Write(d.buf[:n]); err != nil {
+				return &fatalError{fmt.Errorf("ota: write %s: %w", partPath(d.dest), err)}
+			}
+			d.hash.Write(d.buf[:n])
+			d.done += int64(n)
+			if err := d.checkpoint(false); err != nil {
+				return &fatalError{err}
+			}
+			d.report()
+		}
+		if rerr == io.EOF {
+			if d.done < d.fw.Size {
+				return fmt.Errorf("%s: body ended at %d of %d bytes: %w", where, d.done, d.fw.Size, io.ErrUnexpectedEOF)
+			}
+			return nil
+		}
+		if rerr != nil {
+			if idle.Load() {
+				return fmt.Errorf("%s: no data for %v at %d bytes", where, d.o.idleTimeout, d.done)
+			}
+			return stripURL(rerr)
+		}
+	}
+	// All announced bytes arrived; a longer body means file_size is wrong.
+	var one [1]byte
+	if n, _ := io.ReadFull(body, one[:]); n > 0 {
+		return &fatalError{fmt.Errorf("%w: %s: server sent more than file_size %d bytes", ErrMD5Mismatch, where, d.fw.Size)}
+	}
+	return nil
+}
+
+// finish verifies the MD5 and renames the part file into place.
+func (d *downloader) finish() error {
+	sum := hex.EncodeToString(d.hash.Sum(nil))
+	if sum != d.fw.MD5 {
+		d.discard()
+		return fmt.Errorf("%w: version %s: got %s, want %s", ErrMD5Mismatch, d.fw.Version, sum, d.fw.MD5)
+	}
+	if err := d.part.Sync(); err != nil {
+		return fmt.Errorf("ota: fsync %s: %w", partPath(d.dest), err)
+	}
+	if err := d.part.Close(); err != nil {
+		d.part = nil
+		return fmt.Errorf("ota: close %s: %w", partPath(d.dest), err)
+	}
+	d.part = nil
+	if err := os.Rename(partPath(d.dest), d.dest); err != nil {
+		return fmt.Errorf("ota: install %s: %w", d.dest, err)
+	}
+	syncDir(d.dest)
+	os.Remove(checkpointPath(d.dest))
+	return nil
+}
+
+// parseContentRange parses "bytes start-end/total"; total is -1 for "*".
+func parseContentRange(v string) (start, total int64, err error) {
+	rest, ok := strings.CutPrefix(v, "bytes ")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q", v)
+	}
+	rng, tot, ok := strings.Cut(rest, "/")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q", v)
+	}
+	s, _, ok := strings.Cut(rng, "-")
+	if !ok {
+		return 0, 0, fmt.Errorf("%q", v)
+	}
+	if start, err = strconv.ParseInt(s, 10, 64); err != nil {
+		return 0, 0, fmt.Errorf("%q", v)
+	}
+	total = -1
+	if tot != "*" {
+		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
+			return 0, 0, fmt.Errorf("%q", v)
+		}
+	}
+	return start, total, nil
+}
+
+// stripURL removes the signed URL that net/http puts into *url.Error messages.
+func stripURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return fmt.Errorf("%s %s: %w", ue.Op, redactURL(ue.URL), ue.Err)
+	}
+	return err
+}
