@@ -38,7 +38,9 @@ const (
 	EventFault EventType = "fault"
 )
 
-// Pos is a location in a template file (1-based line and column, byte offset).
+// Pos is a location in a template file: 1-based Line and Col, where Col counts Unicode
+// characters (runes) from the start of the line, so it matches editors on lines with Chinese
+// text; Offset is the 0-based byte offset.
 type Pos struct {
 	Line, Col, Offset int
 }
@@ -59,6 +61,10 @@ type Template struct {
 	// Warnings are located notes about values the platform accepts but that look wrong
 	// (for example a start value outside [min,max]).
 	Warnings []Diagnostic
+
+	// idx speeds up id lookups in the value checks; Parse builds it. A Template built by hand
+	// has none and is searched linearly. Treat a Template as read-only once in use.
+	idx *index
 }
 
 // Property is one entry of "properties".
@@ -146,6 +152,12 @@ type Diagnostic struct {
 
 // Property returns the property with the given id, or nil.
 func (t *Template) Property(id string) *Property {
+	if t.idx != nil {
+		if i, ok := t.idx.props[id]; ok {
+			return t.Properties[i]
+		}
+		return nil
+	}
 	for _, p := range t.Properties {
 		if p.ID == id {
 			return p
@@ -156,6 +168,12 @@ func (t *Template) Property(id string) *Property {
 
 // Event returns the event with the given id, or nil.
 func (t *Template) Event(id string) *Event {
+	if t.idx != nil {
+		if i, ok := t.idx.events[id]; ok {
+			return t.Events[i]
+		}
+		return nil
+	}
 	for _, e := range t.Events {
 		if e.ID == id {
 			return e
@@ -166,10 +184,39 @@ func (t *Template) Event(id string) *Event {
 
 // Action returns the action with the given id, or nil.
 func (t *Template) Action(id string) *Action {
+	if t.idx != nil {
+		if i, ok := t.idx.actions[id]; ok {
+			return t.Actions[i]
+		}
+		return nil
+	}
 	for _, a := range t.Actions {
 		if a.ID == id {
 			return a
 		}
 	}
 	return nil
+}
+
+// index maps ids to positions in the Template's slices.
+type index struct {
+	props, events, actions map[string]int
+}
+
+func buildIndex(t *Template) *index {
+	idx := &index{
+		props:   make(map[string]int, len(t.Properties)),
+		events:  make(map[string]int, len(t.Events)),
+		actions: make(map[string]int, len(t.Actions)),
+	}
+	for i, p := range t.Properties {
+		idx.props[p.ID] = i
+	}
+	for i, e := range t.Events {
+		idx.events[e.ID] = i
+	}
+	for i, a := range t.Actions {
+		idx.actions[a.ID] = i
+	}
+	return idx
 }

@@ -47,6 +47,7 @@ func Parse(file string, data []byte) (*Template, error) {
 	}
 	sort.SliceStable(p.warns, func(i, j int) bool { return p.warns[i].Pos.Offset < p.warns[j].Pos.Offset })
 	t.Warnings = p.warns
+	t.idx = buildIndex(t)
 	return t, nil
 }
 

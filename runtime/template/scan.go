@@ -194,6 +194,9 @@ func (s *scanner) readNumber() (lit []byte, isInt bool, err *syntaxError) {
 	switch {
 	case i < len(d) && d[i] == '0':
 		i++
+		if i < len(d) && d[i] >= '0' && d[i] <= '9' {
+			return nil, false, s.errf(start, "invalid number: leading zeros are not allowed")
+		}
 	case i < len(d) && d[i] >= '1' && d[i] <= '9':
 		for i < len(d) && d[i] >= '0' && d[i] <= '9' {
 			i++
@@ -243,93 +246,132 @@ func (s *scanner) readLiteral() (word string, err *syntaxError) {
 }
 
 // skipValue consumes one JSON value of any kind, validating its syntax.
-func (s *scanner) skipValue(depth int) *syntaxError {
+func (s *scanner) skipValue(depth int) error {
 	if depth > maxDepth {
 		return s.errf(s.off, "nesting deeper than %d levels", maxDepth)
 	}
 	switch c := s.peek(); {
 	case c == '"':
-		_, _, _, err := s.readString()
-		return err
+		if _, _, _, err := s.readString(); err != nil {
+			return err
+		}
+		return nil
 	case c == '-' || (c >= '0' && c <= '9'):
-		_, _, err := s.readNumber()
-		return err
+		if _, _, err := s.readNumber(); err != nil {
+			return err
+		}
+		return nil
 	case c == '{':
-		return s.eachMember(func(_ []byte, _ bool, _ int) *syntaxError { return s.skipValue(depth + 1) })
+		return s.eachMember(func(_ []byte, _ bool, _ int) error { return s.skipValue(depth + 1) })
 	case c == '[':
-		return s.eachElem(func(int) *syntaxError { return s.skipValue(depth + 1) })
+		return s.eachElem(func(int) error { return s.skipValue(depth + 1) })
 	default:
-		_, err := s.readLiteral()
-		return err
+		if _, err := s.readLiteral(); err != nil {
+			return err
+		}
+		return nil
 	}
 }
 
-// eachMember iterates an object at s.off, calling fn with each key (raw, escaped) and the key's
-// offset; fn must consume the member's value.
-func (s *scanner) eachMember(fn func(key []byte, escaped bool, keyOff int) *syntaxError) *syntaxError {
-	s.off++ // '{'
-	if s.peek() == '}' {
-		s.off++
-		return nil
-	}
-	for {
-		c := s.peek()
-		if c != '"' {
-			return s.errf(s.off, "unexpected %s, expected a string key", s.describe(s.off))
+// nextKey advances to the i-th key of an object whose '{' is at s.off (i == 0) or that is
+// being iterated. more is false once the closing '}' is consumed. After a key, the scanner is
+// at the member's value, which the caller must consume before asking for the next key.
+func (s *scanner) nextKey(i int) (key []byte, escaped, more bool, keyOff int, err *syntaxError) {
+	if i == 0 {
+		s.off++ // '{'
+		if s.peek() == '}' {
+			s.off++
+			return nil, false, false, 0, nil
 		}
-		keyOff := s.off
-		key, esc, _, err := s.readString()
-		if err != nil {
-			return err
-		}
-		if s.peek() != ':' {
-			return s.errf(s.off, "unexpected %s, expected ':' after key", s.describe(s.off))
-		}
-		s.off++
-		s.skipWS()
-		if err := fn(key, esc, keyOff); err != nil {
-			return err
-		}
+	} else {
 		switch s.peek() {
 		case ',':
 			comma := s.off
 			s.off++
 			if s.peek() == '}' {
-				return s.errf(comma, "trailing comma before }")
+				return nil, false, false, 0, s.errf(comma, "trailing comma before }")
 			}
 		case '}':
 			s.off++
-			return nil
+			return nil, false, false, 0, nil
 		default:
-			return s.errf(s.off, "unexpected %s, expected ',' or '}'", s.describe(s.off))
+			return nil, false, false, 0, s.errf(s.off, "unexpected %s, expected ',' or '}'", s.describe(s.off))
+		}
+	}
+	if s.peek() != '"' {
+		return nil, false, false, 0, s.errf(s.off, "unexpected %s, expected a string key", s.describe(s.off))
+	}
+	keyOff = s.off
+	key, escaped, _, err = s.readString()
+	if err != nil {
+		return nil, false, false, 0, err
+	}
+	if s.peek() != ':' {
+		return nil, false, false, 0, s.errf(s.off, "unexpected %s, expected ':' after key", s.describe(s.off))
+	}
+	s.off++
+	s.skipWS()
+	return key, escaped, true, keyOff, nil
+}
+
+// nextElem advances to the i-th element of an array whose '[' is at s.off (i == 0) or that is
+// being iterated; more is false once the closing ']' is consumed.
+func (s *scanner) nextElem(i int) (more bool, err *syntaxError) {
+	if i == 0 {
+		s.off++ // '['
+		if s.peek() == ']' {
+			s.off++
+			return false, nil
+		}
+		return true, nil
+	}
+	switch s.peek() {
+	case ',':
+		comma := s.off
+		s.off++
+		if s.peek() == ']' {
+			return false, s.errf(comma, "trailing comma before ]")
+		}
+		s.skipWS()
+		return true, nil
+	case ']':
+		s.off++
+		return false, nil
+	default:
+		return false, s.errf(s.off, "unexpected %s, expected ',' or ']'", s.describe(s.off))
+	}
+}
+
+// eachMember iterates an object at s.off, calling fn with each key (raw, escaped) and the key's
+// offset; fn must consume the member's value. Errors from fn are returned unchanged; syntax
+// errors are *syntaxError.
+func (s *scanner) eachMember(fn func(key []byte, escaped bool, keyOff int) error) error {
+	for i := 0; ; i++ {
+		key, esc, more, keyOff, err := s.nextKey(i)
+		if err != nil {
+			return err
+		}
+		if !more {
+			return nil
+		}
+		if err := fn(key, esc, keyOff); err != nil {
+			return err
 		}
 	}
 }
 
 // eachElem iterates an array at s.off, calling fn(index) for each element; fn must consume it.
-func (s *scanner) eachElem(fn func(i int) *syntaxError) *syntaxError {
-	s.off++ // '['
-	if s.peek() == ']' {
-		s.off++
-		return nil
-	}
+func (s *scanner) eachElem(fn func(i int) error) error {
 	for i := 0; ; i++ {
-		s.skipWS()
-		if err := fn(i); err != nil {
+		more, err := s.nextElem(i)
+		if err != nil {
 			return err
 		}
-		switch s.peek() {
-		case ',':
-			comma := s.off
-			s.off++
-			if s.peek() == ']' {
-				return s.errf(comma, "trailing comma before ]")
-			}
-		case ']':
-			s.off++
+		if !more {
 			return nil
-		default:
-			return s.errf(s.off, "unexpected %s, expected ',' or ']'", s.describe(s.off))
+		}
+		if err := fn(i); err != nil {
+			return err
 		}
 	}
 }

@@ -90,7 +90,7 @@ func (s *scanner) node(depth int, dup func(int, string)) (*node, *syntaxError) {
 	case c == '{':
 		n.kind = kindObject
 		seen := map[string]bool{} // a map keeps hostile objects with many keys linear
-		err := s.eachMember(func(key []byte, esc bool, keyOff int) *syntaxError {
+		err := s.eachMember(func(key []byte, esc bool, keyOff int) error {
 			k := string(key)
 			if esc {
 				k = unescape(key)
@@ -101,18 +101,18 @@ func (s *scanner) node(depth int, dup func(int, string)) (*node, *syntaxError) {
 			seen[k] = true
 			v, err := s.node(depth+1, dup)
 			if err != nil {
-				return err
+				return err // a *syntaxError; returned as error only to fit eachMember
 			}
 			n.members = append(n.members, member{key: k, keyOff: keyOff, val: v})
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, err.(*syntaxError)
 		}
 	case c == '[':
 		n.kind = kindArray
 		n.elems = []*node{}
-		err := s.eachElem(func(int) *syntaxError {
+		err := s.eachElem(func(int) error {
 			v, err := s.node(depth+1, dup)
 			if err != nil {
 				return err
@@ -121,7 +121,7 @@ func (s *scanner) node(depth int, dup func(int, string)) (*node, *syntaxError) {
 			return nil
 		})
 		if err != nil {
-			return nil, err
+			return nil, err.(*syntaxError)
 		}
 	default:
 		w, err := s.readLiteral()
