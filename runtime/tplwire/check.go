@@ -125,3 +125,20 @@ func floatRange(min, max float64) string {
 }
 
 func formatFloat(v float64) string { return strconv.FormatFloat(v, 'g', -1, 64) }
+
+// CheckEnum is the error for an enum value v that is not a mapping key (valid is the
+// generated type's Valid()); allowed lists the keys for the message.
+func CheckEnum(path string, v int64, valid bool, allowed string) error {
+	if valid {
+		return nil
+	}
+	return NotOneOf(path, strconv.FormatInt(v, 10), allowed)
+}
+
+// CheckStringEnum is CheckEnum for stringenum values.
+func CheckStringEnum(path, v string, valid bool, allowed string) error {
+	if valid {
+		return nil
+	}
+	return NotOneOf(path, strconv.Quote(v), allowed)
+}
