@@ -1,0 +1,62 @@
+// Package thing is the data-template (物模型) protocol engine of Tencent Cloud IoT Explorer
+// for one device on an explorer.Conn. Generated code wraps a *Thing and adds types; it can
+// also be used directly with raw JSON.
+//
+// # Uplink
+//
+// Report, GetStatus, ClearControl and ReportInfo use $thing/up/property, PostEvent and
+// PostEvents use $thing/up/event (QoS 1, as the official SDKs do). Every request carries a
+// fresh clientToken "{ProductID}-{n}" and waits for the reply with the same token; requests
+// may run concurrently. A reply with a non-zero code is a *ReplyError; no reply ends with the
+// ctx's error. Values are checked against the template before anything is sent, so an
+// out-of-range report fails locally with an error wrapping template.ErrInvalidValue (or
+// ErrUnknownID for an id the template does not have).
+//
+// # Downlink
+//
+// control (on $thing/down/property) is checked against the template (writable properties
+// only), applied through the ControlHandler and answered with control_reply carrying the
+// same clientToken. action (on $thing/down/action) is checked (input), run through the
+// ActionHandler, its output checked, and answered with action_reply whose "response" is the
+// output. Controls are applied one at a time in arrival order; actions run concurrently up
+// to WithMaxConcurrentActions. Handlers never run on the connection's delivery goroutine.
+//
+// Reply codes the device sends:
+//
+//	0    applied / executed
+//	400  malformed message (bad JSON, missing or mistyped field) whose clientToken was readable
+//	403  an id not in the template (unknown property or action), or a read-only property in control
+//	     (as far as template.CheckProperties reports it as unknown)
+//	406  a value of the wrong type or out of range (template.ErrInvalidValue)
+//	503  the device is overloaded (control queue or action slots full)
+//	-1   the handler failed, no handler is set, or an action's output does not match the
+//	     template; a handler can choose another code by returning a *ReplyError (Errorf)
+//
+// Malformed downlink messages are logged with their topic and the offending field and never
+// panic. Unknown methods are logged and ignored (the platform expects no answer). Service
+// notifications (unbind_device, bind_device, ...) go to the ServiceHandler.
+//
+// # Pending control
+//
+// Control sent while the device was offline is kept by the platform. After New and after
+// every reconnect the Thing asks for it (get_status with type "control"), applies it through
+// the same path as a live control and clears it (clear_control). A pending control that
+// fails the template check is cleared and logged (it can never be applied); one whose handler
+// failed is kept, so the next connect retries it.
+//
+// # Differences from the official Python SDK
+//
+// Our uplink messages match the ones the official Python SDK (tencentyun/iot-device-python)
+// puts on the wire field for field, apart from tokens and times, except where that SDK is
+// wrong (protocol.md §2.4.2, §2.4.6, §9 item 6):
+//
+//   - control_reply carries "method":"control_reply" (the Python SDK omits it; the C and
+//     Java SDKs and the documentation include it).
+//   - a single event is sent as event_post with eventId/type/timestamp/params at the top level
+//     (the documented single-object form); the Python SDK wraps one event in an "events"
+//     array. For the same reason PostEvent accepts an events_reply as well as event_reply.
+//   - report carries a millisecond "timestamp" (optional in the protocol; the Python SDK
+//     sends none).
+//
+// get_status omits "type" for the default "report" and "showmeta" when false, as the SDKs do.
+package thing

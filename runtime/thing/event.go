@@ -1,0 +1,91 @@
+package thing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/runtime/template"
+)
+
+// Event is one event of a batch sent with PostEvents.
+type Event struct {
+	// ID is the template event id.
+	ID string
+	// Params is the event's parameters: a struct, a map, or []byte/json.RawMessage of a
+	// JSON object.
+	Params any
+	// Time is when the event happened; zero means now.
+	Time time.Time
+}
+
+// PostEvent sends one event (event_post, single-object form of protocol.md §2.4.6) and waits
+// for event_reply. The event type (info/alert/fault) comes from the template. An unknown
+// event id or invalid params is a local error (wrapping template.ErrUnknownID or
+// ErrInvalidValue) and nothing is sent.
+func (t *Thing) PostEvent(ctx context.Context, id string, params any) error {
+	we, err := t.wireEvent(Event{ID: id, Params: params})
+	if err != nil {
+		return fmt.Errorf("thing: PostEvent: %w", err)
+	}
+	token := t.nextToken()
+	payload, err := json.Marshal(eventPostMsg{
+		Method: methodEventPost, ClientToken: token,
+		EventID: we.EventID, Type: we.Type, Timestamp: we.Timestamp, Params: we.Params,
+	})
+	if err != nil {
+		return fmt.Errorf("thing: PostEvent: %w", err)
+	}
+	// events_reply is accepted too: the platform answers the official Python SDK's
+	// array-form event_post with it.
+	_, err = t.request(ctx, t.topics.upEvent, 1, methodEventPost, token, payload,
+		methodEventReply, methodEventsReply)
+	return err
+}
+
+// PostEvents sends several events in one message (events_post) and waits for
+// events_reply. Every event is checked first; any error is local and nothing is sent.
+func (t *Thing) PostEvents(ctx context.Context, events []Event) error {
+	if len(events) == 0 {
+		return errors.New("thing: PostEvents: no events")
+	}
+	msg := eventsPostMsg{Method: methodEventsPost, Events: make([]wireEvent, 0, len(events))}
+	for i, e := range events {
+		we, err := t.wireEvent(e)
+		if err != nil {
+			return fmt.Errorf("thing: PostEvents: events[%d]: %w", i, err)
+		}
+		msg.Events = append(msg.Events, we)
+	}
+	msg.ClientToken = t.nextToken()
+	payload, err := json.Marshal(msg)
+	if err != nil {
+		return fmt.Errorf("thing: PostEvents: %w", err)
+	}
+	_, err = t.request(ctx, t.topics.upEvent, 1, methodEventsPost, msg.ClientToken, payload,
+		methodEventsReply)
+	return err
+}
+
+// wireEvent checks one event against the template and renders it.
+func (t *Thing) wireEvent(e Event) (wireEvent, error) {
+	def := t.tpl.Event(e.ID)
+	if def == nil {
+		return wireEvent{}, fmt.Errorf("event %q: %w", e.ID, template.ErrUnknownID)
+	}
+	raw, err := marshalObject(fmt.Sprintf("event %q: params", e.ID), e.Params)
+	if err != nil {
+		return wireEvent{}, err
+	}
+	if err := t.tpl.CheckEventParams(e.ID, raw); err != nil {
+		return wireEvent{}, fmt.Errorf("event %q: %w", e.ID, err)
+	}
+	ts := t.nowMillis()
+	if !e.Time.IsZero() {
+		ts = e.Time.UnixMilli()
+	}
+	return wireEvent{EventID: e.ID, Type: string(def.Type), Timestamp: ts, Params: raw}, nil
+}

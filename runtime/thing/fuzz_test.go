@@ -1,0 +1,87 @@
+package thing
+
+import (
+	"context"
+	"strings"
+	"testing"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// newFuzzThing returns a Thing on a recorder whose handlers accept everything.
+func newFuzzThing(t testing.TB) (*Thing, *recorder) {
+	rec := newRecorder(false)
+	th, err := newThing(rec, loadLight(t),
+		WithResyncOnConnect(false),
+		WithControlHandler(func(context.Context, []byte) error { return nil }),
+		WithActionHandler(func(context.Context, string, []byte) (any, error) {
+			return map[string]int{"err_code": 1}, nil
+		}),
+		WithServiceHandler(func(context.Context, string, []byte) {}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return th, rec
+}
+
+// FuzzDownlink feeds arbitrary bytes to the downlink dispatcher on every topic kind: it
+// must never panic, and whatever it answers must be a well-formed reply.
+func FuzzDownlink(f *testing.F) {
+	for _, l := range loadTranscript(f) {
+		if l.Dir == "cloud->device" {
+			f.Add(0, []byte(l.Payload))
+		}
+	}
+	seeds := []string{
+		`{"method":"control","clientToken":"a","params":{"brightness":101}}`,
+		`{"method":"control","clientToken":"a","params":{"nope":1}}`,
+		`{"method":"control","clientToken":"a"}`,
+		`{"method":"control","clientToken":7,"params":{}}`,
+		`{"method":"action","clientToken":"b","actionId":"light_on","params":{"is_on":2}}`,
+		`{"method":"action","clientToken":"b","actionId":"nope"}`,
+		`{"method":"action","clientToken":"b"}`,
+		`{"method":"report_reply","clientToken":"ABCDEFGHIJ-0","code":"x"}`,
+		`{"method":"unbind_device","clientToken":"c","timestamp":1}`,
+		`{"method":"what"}`, `null`, `[]`, `{`, `{"method":null}`, "\x00\xff",
+	}
+	for i, s := range seeds {
+		f.Add(i%4, []byte(s))
+	}
+	th, rec := newFuzzThing(f)
+	defer th.Close(context.Background())
+	kinds := []string{topicKindProperty, topicKindEvent, topicKindAction, topicKindService}
+	f.Fuzz(func(t *testing.T, kind int, payload []byte) {
+		if kind < 0 {
+			kind = -kind
+		}
+		topic := downTopicPrefix + kinds[kind%len(kinds)] + "/ABCDEFGHIJ/dev1"
+		before := rec.count()
+		th.dispatch(topic, payload)
+		// Replies from the worker/action goroutines may still be on their way; wait for
+		// the worker to drain so every reply of this input is checked.
+		drained := make(chan struct{})
+		select {
+		case th.controlQ <- func() { close(drained) }:
+			<-drained
+		case <-time.After(10 * time.Second):
+			t.Fatal("control worker stuck")
+		}
+		rec.mu.Lock()
+		out := append([]published(nil), rec.published[before:]...)
+		rec.mu.Unlock()
+		for _, p := range out {
+			var r struct {
+				Method      string `json:"method"`
+				ClientToken string `json:"clientToken"`
+				Code        *int   `json:"code"`
+			}
+			if err := json.Unmarshal(p.Payload, &r); err != nil {
+				t.Fatalf("reply is not JSON: %s", p.Payload)
+			}
+			if !strings.HasSuffix(r.Method, "_reply") || r.Code == nil || r.ClientToken == "" {
+				t.Fatalf("malformed reply %s for input %q", p.Payload, payload)
+			}
+		}
+	})
+}

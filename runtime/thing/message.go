@@ -1,0 +1,284 @@
+package thing
+
+import (
+	"bytes"
+	"fmt"
+	"strings"
+	"unicode/utf8"
+
+	json "github.com/goccy/go-json"
+)
+
+// Methods of the data-template protocol (protocol.md §2.4).
+const (
+	methodReport          = "report"
+	methodReportInfo      = "report_info"
+	methodGetStatus       = "get_status"
+	methodClearControl    = "clear_control"
+	methodControl         = "control"
+	methodControlReply    = "control_reply"
+	methodEventPost       = "event_post"
+	methodEventsPost      = "events_post"
+	methodEventReply      = "event_reply"
+	methodEventsReply     = "events_reply"
+	methodAction          = "action"
+	methodActionReply     = "action_reply"
+	replySuffix           = "_reply"
+	actionSuccessStatus   = "action execute success!"
+	controlSuccessStatus  = "success"
+	maxReplyStatusBytes   = 64 // the C SDK's MAX_CONTORL_REPLY_STATUS_LEN
+	topicKindProperty     = "property"
+	topicKindEvent        = "event"
+	topicKindAction       = "action"
+	topicKindService      = "service"
+	downTopicPrefix       = "$thing/down/"
+	upTopicPrefix         = "$thing/up/"
+	defaultStatusOnReject = "rejected by device"
+)
+
+// Uplink message shapes. Field order follows the official SDKs so captured traffic reads the
+// same; order is irrelevant to the platform.
+
+type requestMsg struct {
+	Method      string          `json:"method"`
+	ClientToken string          `json:"clientToken"`
+	Timestamp   int64           `json:"timestamp,omitempty"`
+	Type        string          `json:"type,omitempty"`
+	ShowMeta    int             `json:"showmeta,omitempty"`
+	Params      json.RawMessage `json:"params,omitempty"`
+}
+
+type eventPostMsg struct {
+	Method      string          `json:"method"`
+	ClientToken string          `json:"clientToken"`
+	EventID     string          `json:"eventId"`
+	Type        string          `json:"type"`
+	Timestamp   int64           `json:"timestamp"`
+	Params      json.RawMessage `json:"params"`
+}
+
+type eventsPostMsg struct {
+	Method      string      `json:"method"`
+	ClientToken string      `json:"clientToken"`
+	Events      []wireEvent `json:"events"`
+}
+
+type wireEvent struct {
+	EventID   string          `json:"eventId"`
+	Type      string          `json:"type"`
+	Timestamp int64           `json:"timestamp"`
+	Params    json.RawMessage `json:"params"`
+}
+
+type controlReplyMsg struct {
+	Method      string `json:"method"`
+	ClientToken string `json:"clientToken"`
+	Code        int    `json:"code"`
+	Status      string `json:"status,omitempty"`
+}
+
+type actionReplyMsg struct {
+	Method      string          `json:"method"`
+	ClientToken string          `json:"clientToken"`
+	Code        int             `json:"code"`
+	Status      string          `json:"status"`
+	Response    json.RawMessage `json:"response"`
+}
+
+// downMsg is a parsed downlink message. Only the fields the engine uses are kept; each is
+// checked for its JSON kind so a malformed message is reported with the offending field.
+type downMsg struct {
+	Method      string
+	ClientToken string
+	HasCode     bool
+	Code        int
+	Status      string
+	Type        string
+	ActionID    string
+	Params      json.RawMessage // nil when absent
+	Data        json.RawMessage // nil when absent
+	Raw         []byte
+}
+
+// fieldError names the field of a downlink message that is wrong.
+type fieldError struct {
+	Field string
+	Msg   string
+}
+
+func (e *fieldError) Error() string { return "field " + e.Field + ": " + e.Msg }
+
+// parseDown decodes a downlink payload. It never panics; the error names the field.
+//
+// When the payload is a JSON object the returned message is non-nil even on error, with
+// Method and ClientToken filled in as far as they were readable, so the caller can still
+// answer or fail the matching request with a precise error.
+func parseDown(payload []byte) (*downMsg, error) {
+	if k := kindOf(payload); k != "object" {
+		return nil, fmt.Errorf("payload: want a JSON object, got %s", k)
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &fields); err != nil {
+		return nil, fmt.Errorf("payload: invalid JSON: %v", err)
+	}
+	m := &downMsg{Raw: payload}
+	var err error
+	// clientToken first: with it a bad reply can still fail its waiter with a clear error.
+	if m.ClientToken, err = stringField(fields, "clientToken", false); err != nil {
+		return m, err
+	}
+	if m.Method, err = stringField(fields, "method", true); err != nil {
+		return m, err
+	}
+	if m.Status, err = stringField(fields, "status", false); err != nil {
+		return m, err
+	}
+	if m.Type, err = stringField(fields, "type", false); err != nil {
+		return m, err
+	}
+	if m.ActionID, err = stringField(fields, "actionId", false); err != nil {
+		return m, err
+	}
+	if raw, ok := fields["code"]; ok && !isNull(raw) {
+		var n json.Number
+		if kindOf(raw) != "number" {
+			return m, &fieldError{"code", "want an integer, got " + kindOf(raw)}
+		}
+		if err := json.Unmarshal(raw, &n); err != nil {
+			return m, &fieldError{"code", "want an integer, got " + kindOf(raw)}
+		}
+		i, err := n.Int64()
+		if err != nil || i != int64(int32(i)) {
+			return m, &fieldError{"code", "want a 32-bit integer, got " + string(n)}
+		}
+		m.HasCode, m.Code = true, int(i)
+	}
+	if m.Params, err = objectField(fields, "params"); err != nil {
+		return m, err
+	}
+	if m.Data, err = objectField(fields, "data"); err != nil {
+		return m, err
+	}
+	return m, nil
+}
+
+func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
+	raw, ok := fields[name]
+	if !ok || isNull(raw) {
+		if required {
+			return "", &fieldError{name, "missing"}
+		}
+		return "", nil
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", &fieldError{name, "want a string, got " + kindOf(raw)}
+	}
+	if required && s == "" {
+		return "", &fieldError{name, "empty"}
+	}
+	return s, nil
+}
+
+// objectField returns the raw JSON of an object-valued field, nil when absent or null.
+func objectField(fields map[string]json.RawMessage, name string) (json.RawMessage, error) {
+	raw, ok := fields[name]
+	if !ok || isNull(raw) {
+		return nil, nil
+	}
+	if kindOf(raw) != "object" {
+		return nil, &fieldError{name, "want an object, got " + kindOf(raw)}
+	}
+	return raw, nil
+}
+
+func isNull(raw []byte) bool { return string(bytes.TrimSpace(raw)) == "null" }
+
+// kindOf names the JSON kind of a raw value for error messages.
+func kindOf(raw []byte) string {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 {
+		return "nothing"
+	}
+	switch raw[0] {
+	case '{':
+		return "object"
+	case '[':
+		return "array"
+	case '"':
+		return "string"
+	case 't', 'f':
+		if s := string(raw); s == "true" || s == "false" {
+			return "boolean"
+		}
+	case 'n':
+		if string(raw) == "null" {
+			return "null"
+		}
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		return "number"
+	}
+	return "invalid JSON"
+}
+
+// isEmptyObject reports whether raw is absent, null or {}.
+func isEmptyObject(raw []byte) bool {
+	if len(raw) == 0 || isNull(raw) {
+		return true
+	}
+	var m map[string]json.RawMessage
+	return json.Unmarshal(raw, &m) == nil && len(m) == 0
+}
+
+// marshalObject turns params into the raw JSON of an object. []byte and json.RawMessage are
+// taken as JSON text; anything else is marshaled. what names the value in errors.
+func marshalObject(what string, v any) (json.RawMessage, error) {
+	var raw []byte
+	switch x := v.(type) {
+	case nil:
+		return nil, fmt.Errorf("%s: nil, want a JSON object", what)
+	case json.RawMessage:
+		raw = x
+	case []byte:
+		raw = x
+	case string:
+		return nil, fmt.Errorf("%s: a Go string, want a JSON object (pass []byte for JSON text)", what)
+	default:
+		b, err := json.Marshal(v)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", what, err)
+		}
+		raw = b
+	}
+	raw = bytes.TrimSpace(raw)
+	if k := kindOf(raw); k != "object" {
+		return nil, fmt.Errorf("%s: want a JSON object, got %s", what, k)
+	}
+	if !json.Valid(raw) {
+		return nil, fmt.Errorf("%s: invalid JSON", what)
+	}
+	return json.RawMessage(raw), nil
+}
+
+// truncateStatus keeps a reply status within the length devices and the platform accept.
+func truncateStatus(s string) string {
+	if len(s) <= maxReplyStatusBytes {
+		return s
+	}
+	s = s[:maxReplyStatusBytes]
+	for !utf8.ValidString(s) {
+		s = s[:len(s)-1]
+	}
+	return s
+}
+
+// splitDownTopic returns the kind (property, event, action, service) of a
+// $thing/down/{kind}/{pid}/{dn} topic.
+func splitDownTopic(topic string) (kind string, ok bool) {
+	rest, ok := strings.CutPrefix(topic, downTopicPrefix)
+	if !ok {
+		return "", false
+	}
+	kind, _, ok = strings.Cut(rest, "/")
+	return kind, ok
+}

@@ -1,0 +1,149 @@
+package thing
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"time"
+)
+
+// ControlHandler applies a control (desired property values) from the cloud. params is the
+// raw JSON object exactly as received, already checked against the template: every key is a
+// writable (rw) property and every value is in range. A nil return answers code 0; an
+// error answers CodeFailed, or the code of a *ReplyError (see Errorf).
+type ControlHandler func(ctx context.Context, params []byte) error
+
+// ActionHandler executes an action (RPC) from the cloud. input is the raw JSON object of the
+// action's input, already checked against the template. output is marshaled to JSON (nil
+// means {}; []byte and json.RawMessage are taken as JSON text), checked against the action's
+// output definition and sent as the action_reply "response". An error answers CodeFailed or
+// the code of a *ReplyError, with the error text as status.
+type ActionHandler func(ctx context.Context, actionID string, input []byte) (output any, err error)
+
+// ServiceHandler receives notifications on the service topic ($thing/down/service), for
+// example "unbind_device" or "bind_device", with the whole raw message. These need no reply.
+type ServiceHandler func(ctx context.Context, method string, msg []byte)
+
+// Option configures a Thing.
+type Option func(*options) error
+
+type options struct {
+	pid, dn         string
+	control         ControlHandler
+	action          ActionHandler
+	service         ServiceHandler
+	logger          *slog.Logger
+	resync          bool
+	handlerTimeout  time.Duration
+	maxActions      int
+	now             func() time.Time
+	controlQueueLen int
+}
+
+func defaultOptions() options {
+	return options{
+		resync:          true,
+		handlerTimeout:  30 * time.Second,
+		maxActions:      4,
+		now:             time.Now,
+		controlQueueLen: 64,
+	}
+}
+
+// WithDevice makes the Thing speak for another device on the connection (a gateway's
+// sub-device). The default is the connection's own product and device name.
+func WithDevice(productID, deviceName string) Option {
+	return func(o *options) error {
+		if productID == "" || deviceName == "" {
+			return errors.New("thing: WithDevice: product ID and device name must not be empty")
+		}
+		if containsTopicChars(productID) || containsTopicChars(deviceName) {
+			return errors.New("thing: WithDevice: product ID and device name must not contain '/', '+' or '#'")
+		}
+		o.pid, o.dn = productID, deviceName
+		return nil
+	}
+}
+
+// WithControlHandler sets the handler for "control" messages. Without one, controls are
+// answered with CodeFailed ("no control handler") so the cloud knows they were not applied.
+func WithControlHandler(h ControlHandler) Option {
+	return func(o *options) error { o.control = h; return nil }
+}
+
+// WithActionHandler sets the handler for "action" messages. Without one, actions are answered
+// with CodeFailed.
+func WithActionHandler(h ActionHandler) Option {
+	return func(o *options) error { o.action = h; return nil }
+}
+
+// WithServiceHandler sets the handler for service-topic notifications (unbind_device,
+// bind_device and any other non-reply method on $thing/down/service). Without one they are
+// logged at Info level.
+func WithServiceHandler(h ServiceHandler) Option {
+	return func(o *options) error { o.service = h; return nil }
+}
+
+// WithLogger sets the logger; the default is the connection's logger.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) error {
+		if l == nil {
+			return errors.New("thing: WithLogger: nil logger")
+		}
+		o.logger = l
+		return nil
+	}
+}
+
+// WithResyncOnConnect turns the pending-control re-sync on or off (default on): after New and
+// after every reconnect the Thing asks for control sent while it was offline (get_status
+// type control), applies it through the control handler and clears it (clear_control).
+func WithResyncOnConnect(on bool) Option {
+	return func(o *options) error { o.resync = on; return nil }
+}
+
+// WithHandlerTimeout bounds each control/action/service handler call (default 30s); the
+// handler's ctx is cancelled when it expires.
+func WithHandlerTimeout(d time.Duration) Option {
+	return func(o *options) error {
+		if d <= 0 {
+			return errors.New("thing: WithHandlerTimeout: duration must be positive")
+		}
+		o.handlerTimeout = d
+		return nil
+	}
+}
+
+// WithMaxConcurrentActions bounds how many action handlers run at once (default 4). An
+// action arriving while all slots are busy is answered with CodeInternal (503) at once.
+// Controls are always applied one at a time, in arrival order.
+func WithMaxConcurrentActions(n int) Option {
+	return func(o *options) error {
+		if n < 1 {
+			return errors.New("thing: WithMaxConcurrentActions: need at least 1")
+		}
+		o.maxActions = n
+		return nil
+	}
+}
+
+// WithClock sets the clock used for message timestamps (default time.Now); useful for
+// deterministic output in tests and examples.
+func WithClock(now func() time.Time) Option {
+	return func(o *options) error {
+		if now == nil {
+			return errors.New("thing: WithClock: nil clock")
+		}
+		o.now = now
+		return nil
+	}
+}
+
+func containsTopicChars(s string) bool {
+	for _, r := range s {
+		if r == '/' || r == '+' || r == '#' {
+			return true
+		}
+	}
+	return false
+}

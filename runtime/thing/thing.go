@@ -1,0 +1,251 @@
+package thing
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/template"
+)
+
+// setupTimeout bounds the subscriptions New makes (New has no ctx by contract).
+const setupTimeout = 30 * time.Second
+
+// resyncTimeout bounds one pending-control re-sync (get_status, handler, clear_control).
+const resyncTimeout = 30 * time.Second
+
+// transport is the part of *explorer.Conn the engine uses. It exists so FuzzDownlink can
+// drive the dispatcher without a broker; everything else runs over a real connection.
+type transport interface {
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	Subscribe(ctx context.Context, topic string, qos byte, h explorer.Handler) error
+	Unsubscribe(ctx context.Context, topics ...string) error
+	OnConnect(fn func(ctx context.Context)) (remove func())
+	ProductID() string
+	DeviceName() string
+	Logger() *slog.Logger
+}
+
+// topics holds the eight data-template topics of one device.
+type topics struct {
+	upProperty, upEvent, upAction, upService         string
+	downProperty, downEvent, downAction, downService string
+}
+
+func makeTopics(pid, dn string) topics {
+	f := func(dir, kind string) string { return "$thing/" + dir + "/" + kind + "/" + pid + "/" + dn }
+	return topics{
+		upProperty: f("up", topicKindProperty), upEvent: f("up", topicKindEvent),
+		upAction: f("up", topicKindAction), upService: f("up", topicKindService),
+		downProperty: f("down", topicKindProperty), downEvent: f("down", topicKindEvent),
+		downAction: f("down", topicKindAction), downService: f("down", topicKindService),
+	}
+}
+
+func (t topics) down() []string {
+	return []string{t.downProperty, t.downEvent, t.downAction, t.downService}
+}
+
+// Thing is the data-template protocol engine for one device ({ProductID}/{DeviceName}) on a
+// connection: it sends reports, events and status requests and correlates their replies by
+// clientToken, and it answers control and action messages from the cloud through the
+// handlers given as options. All methods are safe for concurrent use.
+type Thing struct {
+	conn   transport
+	tpl    *template.Template
+	opts   options
+	log    *slog.Logger
+	pid    string
+	dn     string
+	topics topics
+
+	seq atomic.Uint64
+
+	// ctx is cancelled by Close; handler and re-sync contexts derive from it.
+	ctx    context.Context
+	cancel context.CancelFunc
+
+	mu       sync.Mutex
+	closed   bool
+	waiters  map[string]*waiter
+	removeCB func()
+
+	controlQ   chan func()    // serialises controls, pending control and service notifications
+	actionSem  chan struct{}  // bounds concurrent action handlers
+	wg         sync.WaitGroup // worker, action handlers, re-syncs
+	resyncMu   sync.Mutex     // guards the two flags below
+	resyncing  bool
+	resyncMore bool
+	done       chan struct{} // closed by Close; stops the control worker
+}
+
+// New creates the engine for one device on conn, subscribes its four downlink topics
+// ($thing/down/{property,event,action,service}/{pid}/{dn}) and, unless disabled with
+// WithResyncOnConnect(false), starts a background re-sync of pending control now and after
+// every reconnect. The device is the connection's own unless WithDevice is given.
+func New(conn *explorer.Conn, tpl *template.Template, opts ...Option) (*Thing, error) {
+	if conn == nil {
+		return nil, errors.New("thing: New: nil connection")
+	}
+	return newThing(conn, tpl, opts...)
+}
+
+func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, error) {
+	if tpl == nil {
+		return nil, errors.New("thing: New: nil template")
+	}
+	o := defaultOptions()
+	for _, opt := range opts {
+		if opt == nil {
+			continue
+		}
+		if err := opt(&o); err != nil {
+			return nil, err
+		}
+	}
+	if o.pid == "" {
+		o.pid, o.dn = conn.ProductID(), conn.DeviceName()
+	}
+	if o.pid == "" || o.dn == "" {
+		return nil, errors.New("thing: New: connection has no product ID/device name; use WithDevice")
+	}
+	log := o.logger
+	if log == nil {
+		log = conn.Logger()
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	t := &Thing{
+		conn:      conn,
+		tpl:       tpl,
+		opts:      o,
+		log:       log.With("thing", o.pid+"/"+o.dn),
+		pid:       o.pid,
+		dn:        o.dn,
+		topics:    makeTopics(o.pid, o.dn),
+		waiters:   make(map[string]*waiter),
+		controlQ:  make(chan func(), o.controlQueueLen),
+		actionSem: make(chan struct{}, o.maxActions),
+		done:      make(chan struct{}),
+	}
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	t.wg.Add(1)
+	go t.controlWorker()
+
+	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
+	defer cancel()
+	var subscribed []string
+	for _, topic := range t.topics.down() {
+		if err := conn.Subscribe(ctx, topic, 0, t.onMessage); err != nil {
+			if len(subscribed) > 0 {
+				_ = conn.Unsubscribe(ctx, subscribed...)
+			}
+			t.shutdown()
+			return nil, fmt.Errorf("thing: subscribe %s: %w", topic, err)
+		}
+		subscribed = append(subscribed, topic)
+	}
+	if o.resync {
+		t.removeCB = conn.OnConnect(func(context.Context) { t.requestResync() })
+		t.requestResync()
+	}
+	return t, nil
+}
+
+// ProductID returns the product ID this Thing speaks for.
+func (t *Thing) ProductID() string { return t.pid }
+
+// DeviceName returns the device name this Thing speaks for.
+func (t *Thing) DeviceName() string { return t.dn }
+
+// Template returns the data template messages are checked against.
+func (t *Thing) Template() *template.Template { return t.tpl }
+
+// Close unsubscribes the downlink topics, fails requests still waiting for a reply with
+// ErrClosed, cancels running handlers' contexts and waits (bounded by ctx) for them to
+// return. It does not close the connection. Calling Close again is a no-op.
+func (t *Thing) Close(ctx context.Context) error {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil
+	}
+	t.closed = true
+	for token, w := range t.waiters {
+		w.finish(nil, ErrClosed)
+		delete(t.waiters, token)
+	}
+	remove := t.removeCB
+	t.mu.Unlock()
+	if remove != nil {
+		remove()
+	}
+	err := t.conn.Unsubscribe(ctx, t.topics.down()...)
+	if errors.Is(err, explorer.ErrClosed) {
+		err = nil // the connection is gone: so are its subscriptions
+	}
+	if err != nil {
+		err = fmt.Errorf("thing: close: unsubscribe: %w", err)
+	}
+	if werr := t.shutdown(ctx); werr != nil && err == nil {
+		err = werr
+	}
+	return err
+}
+
+// shutdown cancels handlers, stops the worker and waits for goroutines (bounded by ctx).
+func (t *Thing) shutdown(ctxs ...context.Context) error {
+	t.cancel()
+	select {
+	case <-t.done:
+	default:
+		close(t.done)
+	}
+	finished := make(chan struct{})
+	go func() { t.wg.Wait(); close(finished) }()
+	if len(ctxs) == 0 {
+		<-finished
+		return nil
+	}
+	select {
+	case <-finished:
+		return nil
+	case <-ctxs[0].Done():
+		return fmt.Errorf("thing: close: handlers still running: %w", ctxs[0].Err())
+	}
+}
+
+func (t *Thing) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
+}
+
+// nextToken returns a fresh clientToken in the SDKs' "{pid}-{n}" form.
+func (t *Thing) nextToken() string {
+	return t.pid + "-" + strconv.FormatUint(t.seq.Add(1)-1, 10)
+}
+
+func (t *Thing) nowMillis() int64 { return t.opts.now().UnixMilli() }
+
+// goTracked runs fn on a goroutine Close waits for; it reports false after Close.
+func (t *Thing) goTracked(fn func()) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return false
+	}
+	t.wg.Add(1)
+	go func() {
+		defer t.wg.Done()
+		fn()
+	}()
+	return true
+}
