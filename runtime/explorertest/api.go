@@ -1,0 +1,242 @@
+package explorertest
+
+// The platform's JSON API on the server's HTTP mux (used by `tplgen emulate` and by people poking
+// at an emulated product with curl):
+//
+//	GET  /api/devices                              [{"product_id","device_name","online"}]
+//	GET  /api/devices/{pid}/{dn}                   {"product_id","device_name","online","reported",
+//	                                                "pending_control","info","events", + contributed keys}
+//	POST /api/devices/{pid}/{dn}/control           {"params":{...}} -> {"code","status"} (device's control_reply)
+//	POST /api/devices/{pid}/{dn}/actions/{action}  {"params":{...}} -> {"code","status","response"}
+//
+// Errors are {"error":"..."} with: 400 bad body or params, 404 unknown device/product/action,
+// 409 device offline (actions), 502 device replied with a response that does not match the
+// template, 504 no reply in time. Control to an offline device is stored as pending and answered
+// 202 {"pending":true,"status":"..."}. POST endpoints take ?timeout=<Go duration> (default 10s).
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"sort"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/runtime/template"
+)
+
+const (
+	defaultAPITimeout = 10 * time.Second
+	maxAPIBody        = 64 << 10
+)
+
+// deviceDetail is one extra section of GET /api/devices/{pid}/{dn}.
+type deviceDetail struct {
+	key string
+	fn  func(s *Server, id DeviceID) any
+}
+
+// deviceDetailContributors is the EXTENSION POINT through which other features add sections to
+// the device detail document. A feature registers from an init func in its own file, e.g. ota.go:
+//
+//	func init() {
+//		addDeviceDetail("ota", func(s *Server, id DeviceID) any { return s.otaJobJSON(id) })
+//	}
+//
+// A contributor returning nil adds nothing. Keys must not collide with the built-in ones.
+var deviceDetailContributors []deviceDetail
+
+// addDeviceDetail registers a device detail contributor (call from init only).
+func addDeviceDetail(key string, fn func(s *Server, id DeviceID) any) {
+	deviceDetailContributors = append(deviceDetailContributors, deviceDetail{key: key, fn: fn})
+}
+
+// apiDevice is one row of GET /api/devices.
+type apiDevice struct {
+	ProductID  string `json:"product_id"`
+	DeviceName string `json:"device_name"`
+	Online     bool   `json:"online"`
+}
+
+type apiParams struct {
+	Params json.RawMessage `json:"params"`
+}
+
+type apiError struct {
+	Error string `json:"error"`
+}
+
+func (s *Server) initAPI() {
+	s.mux.HandleFunc("GET /api/devices", s.apiListDevices)
+	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}", s.apiGetDevice)
+	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/control", s.apiControl)
+	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/actions/{action}", s.apiAction)
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		b, _ = json.Marshal(apiError{Error: "encode response: " + err.Error()})
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_, _ = w.Write(append(b, '\n'))
+}
+
+func writeError(w http.ResponseWriter, status int, msg string) {
+	writeJSON(w, status, apiError{Error: msg})
+}
+
+func (s *Server) apiListDevices(w http.ResponseWriter, r *http.Request) {
+	ids := s.deviceIDs()
+	out := make([]apiDevice, 0, len(ids))
+	for _, id := range ids {
+		out = append(out, apiDevice{ProductID: id.ProductID, DeviceName: id.DeviceName, Online: s.Online(id.ProductID, id.DeviceName)})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
+
+// deviceIDs lists the registered devices sorted by product then name.
+func (s *Server) deviceIDs() []DeviceID {
+	devs := s.Devices()
+	ids := make([]DeviceID, 0, len(devs))
+	for _, d := range devs {
+		ids = append(ids, d.ID)
+	}
+	sort.Slice(ids, func(i, j int) bool {
+		if ids[i].ProductID != ids[j].ProductID {
+			return ids[i].ProductID < ids[j].ProductID
+		}
+		return ids[i].DeviceName < ids[j].DeviceName
+	})
+	return ids
+}
+
+// pathDevice resolves {pid}/{dn}, answering 404 when the device is not registered.
+func (s *Server) pathDevice(w http.ResponseWriter, r *http.Request) (DeviceID, bool) {
+	id := DeviceID{ProductID: r.PathValue("pid"), DeviceName: r.PathValue("dn")}
+	if _, ok := s.Device(id.ProductID, id.DeviceName); !ok {
+		writeError(w, http.StatusNotFound, "device "+id.String()+" is not registered")
+		return id, false
+	}
+	return id, true
+}
+
+func (s *Server) apiGetDevice(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathDevice(w, r)
+	if !ok {
+		return
+	}
+	doc := map[string]any{
+		"product_id":  id.ProductID,
+		"device_name": id.DeviceName,
+		"online":      s.Online(id.ProductID, id.DeviceName),
+		"reported":    s.Reported(id.ProductID, id.DeviceName),
+		"events":      s.Events(id.ProductID, id.DeviceName),
+	}
+	if p := s.PendingControl(id.ProductID, id.DeviceName); p != nil {
+		doc["pending_control"] = p
+	}
+	if info, ok := s.ReportedInfo(id.ProductID, id.DeviceName); ok {
+		doc["info"] = info.Raw
+	}
+	for _, c := range deviceDetailContributors {
+		if v := c.fn(s, id); v != nil {
+			doc[c.key] = v
+		}
+	}
+	writeJSON(w, http.StatusOK, doc)
+}
+
+// apiRequest decodes {"params":{...}} and derives the reply deadline.
+func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, context.Context, context.CancelFunc, bool) {
+	timeout := defaultAPITimeout
+	if t := r.URL.Query().Get("timeout"); t != "" {
+		d, err := time.ParseDuration(t)
+		if err != nil || d <= 0 {
+			writeError(w, http.StatusBadRequest, "timeout: want a positive Go duration like 5s, got "+t)
+			return nil, nil, nil, false
+		}
+		timeout = d
+	}
+	var body apiParams
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err := dec.Decode(&body); err != nil {
+		writeError(w, http.StatusBadRequest, "body: want {\"params\":{...}}: "+err.Error())
+		return nil, nil, nil, false
+	}
+	if isNull(body.Params) {
+		body.Params = json.RawMessage(`{}`)
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	return body.Params, ctx, cancel, true
+}
+
+// apiStatus maps a cloud API error to an HTTP status.
+func apiStatus(err error) int {
+	switch {
+	case errors.Is(err, ErrUnknownThingDevice), errors.Is(err, ErrNoTemplate):
+		return http.StatusNotFound
+	case errors.Is(err, ErrDeviceOffline):
+		return http.StatusConflict
+	case errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):
+		return http.StatusGatewayTimeout
+	default: // template check errors and malformed params
+		return http.StatusBadRequest
+	}
+}
+
+func (s *Server) apiControl(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathDevice(w, r)
+	if !ok {
+		return
+	}
+	params, ctx, cancel, ok := apiRequest(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	rep, err := s.SendControl(ctx, id.ProductID, id.DeviceName, params)
+	if errors.Is(err, ErrControlPending) {
+		writeJSON(w, http.StatusAccepted, map[string]any{"pending": true, "status": err.Error()})
+		return
+	}
+	if err != nil {
+		writeError(w, apiStatus(err), err.Error())
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"code": rep.Code, "status": rep.Status, "client_token": rep.ClientToken})
+}
+
+func (s *Server) apiAction(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathDevice(w, r)
+	if !ok {
+		return
+	}
+	action := r.PathValue("action")
+	if tpl, ok := s.Product(id.ProductID); ok && tpl.Action(action) == nil {
+		writeError(w, http.StatusNotFound, "action "+action+" is not defined for product "+id.ProductID)
+		return
+	}
+	params, ctx, cancel, ok := apiRequest(w, r)
+	if !ok {
+		return
+	}
+	defer cancel()
+	rep, err := s.InvokeAction(ctx, id.ProductID, id.DeviceName, action, params)
+	if rep != nil {
+		body := map[string]any{"code": rep.Code, "status": rep.Status, "response": rep.Response, "client_token": rep.ClientToken}
+		status := http.StatusOK
+		if err != nil && (errors.Is(err, template.ErrInvalidValue) || errors.Is(err, template.ErrUnknownID) || errors.Is(err, template.ErrMalformed)) {
+			status, body["error"] = http.StatusBadGateway, err.Error()
+		}
+		if rep.Response == nil {
+			body["response"] = json.RawMessage(`{}`)
+		}
+		writeJSON(w, status, body)
+		return
+	}
+	writeError(w, apiStatus(err), err.Error())
+}
