@@ -2,11 +2,14 @@ package explorertest
 
 import (
 	"crypto/rand"
+	"crypto/tls"
 	"encoding/base64"
 	"fmt"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
 // DeviceID names one device: its product id and device name.
@@ -234,4 +237,33 @@ func (s *Server) deviceSecret(id DeviceID) (secret string, ok bool) {
 		return "", false
 	}
 	return d.secret, true
+}
+
+// DeviceConfig returns the explorer.Config that connects the device to this server over TLS
+// (Broker = TLSBrokerURL) with its secret or certificate filled in. Dial it with DialOptions.
+// For an unknown device the credentials are empty, so explorer.Dial reports the config error.
+func (s *Server) DeviceConfig(pid, dn string) explorer.Config {
+	cfg := explorer.Config{ProductID: pid, DeviceName: dn, Broker: s.TLSBrokerURL()}
+	d, ok := s.lookupDevice(DeviceID{pid, dn})
+	switch {
+	case !ok:
+	case d.certificate:
+		if cert, err := tls.X509KeyPair(d.certPEM, d.keyPEM); err == nil {
+			cfg.Certificate = &cert
+		} else {
+			s.log.Error("explorertest: DeviceConfig: stored certificate unusable", "device", d.id.String(), "error", err)
+		}
+	default:
+		cfg.DeviceSecret = d.secret
+	}
+	return cfg
+}
+
+// DialOptions returns the explorer options a device needs to dial this server: trust of the
+// test CA and a short reconnect backoff (20 ms to 500 ms) so reconnect tests run quickly.
+func (s *Server) DialOptions() []explorer.Option {
+	return []explorer.Option{
+		explorer.WithRootCAs(s.RootCAs()),
+		explorer.WithReconnectBackoff(20*time.Millisecond, 500*time.Millisecond),
+	}
 }

@@ -54,6 +54,9 @@ type Server struct {
 	// no connection of their own). Set only from a feature's init; nil means never.
 	proxiedOnline func(id DeviceID) bool
 
+	// gw is the gateway topology feature (gateway.go).
+	gw *gatewayCloud
+
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
 	byClientID map[string]*device
@@ -172,6 +175,9 @@ func (s *Server) startLocked() (err error) {
 		// from another CA fails the handshake, as on the platform.
 		ClientAuth: tls.VerifyClientCertIfGiven,
 		MinVersion: tls.VersionTLS12,
+		// The platform speaks TLS 1.0–1.2 (protocol.md §1.6). Capping at 1.2 also makes a rejected
+		// client certificate fail the client's handshake rather than its first read (TLS 1.3).
+		MaxVersion: tls.VersionTLS12,
 	}
 	for _, spec := range []struct {
 		id   string
