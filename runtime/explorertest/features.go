@@ -35,6 +35,7 @@ func (s *Server) initFeatures() error {
 	}{
 		{"sys", s.initSys},
 		{"thing", s.initThing},
+		{"thing", s.initThing},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
