@@ -284,8 +284,10 @@ func TestContextCancellation(t *testing.T) {
 
 	calls := map[string]func(ctx context.Context) error{
 		"Publish QoS1": func(ctx context.Context) error { return c.Publish(ctx, "test/stall/p", 1, []byte("x")) },
-		"Subscribe":    func(ctx context.Context) error { return c.Subscribe(ctx, "test/stall/s", 0, func(context.Context, explorer.Message) {}) },
-		"Unsubscribe":  func(ctx context.Context) error { return c.Unsubscribe(ctx, "test/stall/u") },
+		"Subscribe": func(ctx context.Context) error {
+			return c.Subscribe(ctx, "test/stall/s", 0, func(context.Context, explorer.Message) {})
+		},
+		"Unsubscribe": func(ctx context.Context) error { return c.Unsubscribe(ctx, "test/stall/u") },
 	}
 	for name, call := range calls {
 		t.Run(name, func(t *testing.T) {
