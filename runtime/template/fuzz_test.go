@@ -1,0 +1,85 @@
+package template
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+// FuzzParse: Parse never panics, and every error carries a position inside the input.
+// The seed corpus is every real template plus testdata/light.json.
+func FuzzParse(f *testing.F) {
+	files, _ := filepath.Glob(filepath.Join(realDir, "*.json"))
+	files = append(files, "testdata/light.json")
+	for _, path := range files {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data)
+	}
+	f.Add([]byte(`{"properties":[{"id":"a","mode":"r","define":{"type":"array","arrayInfo":{"type":"struct","specs":[]}}}]}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		tpl, err := Parse("f.json", data)
+		if err != nil {
+			var list ErrorList
+			if !errors.As(err, &list) || len(list) == 0 {
+				t.Fatalf("error is not a non-empty ErrorList: %T %v", err, err)
+			}
+			if tpl != nil {
+				t.Fatal("template returned with errors")
+			}
+			for i, e := range list {
+				if e.Pos.Line < 1 || e.Pos.Col < 1 || e.Pos.Offset < 0 || e.Pos.Offset > len(data) || e.File != "f.json" || e.Msg == "" {
+					t.Fatalf("bad error %d: %+v", i, e)
+				}
+				if i > 0 && list[i-1].Pos.Offset > e.Pos.Offset {
+					t.Fatalf("errors not sorted: %v", err)
+				}
+			}
+			return
+		}
+		for _, w := range tpl.Warnings {
+			if w.Pos.Line < 1 || w.Pos.Col < 1 || w.Pos.Offset > len(data) {
+				t.Fatalf("bad warning position: %+v", w)
+			}
+		}
+		// Whatever parsed must be checkable without panics.
+		_ = tpl.CheckProperties(data, false)
+		for _, e := range tpl.Events {
+			_ = tpl.CheckEventParams(e.ID, data)
+		}
+		for _, a := range tpl.Actions {
+			_ = tpl.CheckActionInput(a.ID, data)
+		}
+	})
+}
+
+// FuzzCheckProperties: the raw checker never panics and classifies every failure.
+func FuzzCheckProperties(f *testing.F) {
+	tpl, err := ParseFile("testdata/light.json")
+	if err != nil {
+		f.Fatal(err)
+	}
+	for _, s := range []string{
+		`{"power_switch":1,"brightness":42,"color_mode":3,"switch_names":["Reading","Sleep"],"today_ec":{"date":"202311","ec":1.25}}`,
+		`{"points":[{"x":1,"on":1}],"name":"\u5ba2\ud83d\ude00","last_on":"17"}`,
+		`{"brightness":1,}`, `null`, `[]`, `{"unit_mode":"celsius","temperature":-2e1}`,
+	} {
+		f.Add([]byte(s), false)
+	}
+	f.Fuzz(func(t *testing.T, data []byte, writable bool) {
+		err := tpl.CheckProperties(data, writable)
+		if err == nil {
+			return
+		}
+		var ve *ValueError
+		if !errors.As(err, &ve) {
+			t.Fatalf("not a ValueError: %T", err)
+		}
+		if !errors.Is(err, ErrMalformed) && !errors.Is(err, ErrInvalidValue) && !errors.Is(err, ErrUnknownID) {
+			t.Fatalf("unclassified error: %v", err)
+		}
+	})
+}
