@@ -34,7 +34,7 @@ func (s *Server) initFeatures() error {
 		init func() error
 	}{
 		{"sys", s.initSys},
-		{"thing", s.initThing},
+		{"gateway", s.initGateway},
 		{"thing", s.initThing},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {

@@ -1,0 +1,395 @@
+package explorertest
+
+// Gateway topology (protocol.md §5): bind/unbind with signature checks, online/offline,
+// describe_sub_devices, and cloud-initiated change/unbind_all/search_devices. A bound and
+// online sub-device's topics are usable through its gateway's connection (the ACL asks
+// proxyAllowed), and the sub-device counts as online while its gateway is connected: the
+// platform keeps sub-devices online across gateway reconnects until they go offline.
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/sha1"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"hash"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// Gateway result codes (protocol.md §5.4).
+const (
+	gwOK             = 0
+	gwNotBound       = -1
+	gwBadParams      = 801
+	gwNoDevice       = 802
+	gwBadSignature   = 803
+	gwBadSignMethod  = 804
+	gwExpired        = 805
+	gwBoundElsewhere = 806
+	gwNotOrdinary    = 807
+	gwDuplicate      = 809
+)
+
+// bindSignatureWindow is how far a bind request's timestamp may be from the platform's clock.
+// The C and Java SDKs send the current time, so a window (not an expiry instant) is what works.
+const bindSignatureWindow = 10 * time.Minute
+
+// SubDeviceInfo describes a sub-device bound to a gateway.
+type SubDeviceInfo struct {
+	ID DeviceID
+	// Online is true when the sub-device went online and its gateway is connected.
+	Online bool
+}
+
+type gatewayCloud struct {
+	s      *Server
+	mu     sync.Mutex
+	bound  map[DeviceID]DeviceID // sub-device -> gateway
+	online map[DeviceID]bool     // sub-devices that went online (until offline/unbind)
+	acks   map[DeviceID][]json.RawMessage
+	ackCh  chan struct{} // closed and replaced on every ack
+}
+
+func (s *Server) initGateway() error {
+	g := &gatewayCloud{
+		s:      s,
+		bound:  map[DeviceID]DeviceID{},
+		online: map[DeviceID]bool{},
+		acks:   map[DeviceID][]json.RawMessage{},
+		ackCh:  make(chan struct{}),
+	}
+	s.gw = g
+	s.handleUplink("$gateway/operation/", g.handle)
+	s.proxyAllowed = g.proxyAllowed
+	s.proxiedOnline = g.proxiedOnline
+	s.mux.HandleFunc("GET /api/gateways/{pid}/{dn}/subdevices", s.apiSubDevices)
+	return nil
+}
+
+func (g *gatewayCloud) proxyAllowed(gw, sub DeviceID) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.bound[sub] == gw && g.online[sub]
+}
+
+func (g *gatewayCloud) proxiedOnline(id DeviceID) bool {
+	g.mu.Lock()
+	gw, bound := g.bound[id]
+	on := bound && g.online[id]
+	g.mu.Unlock()
+	if !on {
+		return false
+	}
+	inf, ok := g.s.Device(gw.ProductID, gw.DeviceName)
+	return ok && inf.Online
+}
+
+type gwDevice struct {
+	ProductID  string `json:"product_id"`
+	DeviceName string `json:"device_name"`
+	Signature  string `json:"signature,omitempty"`
+	Random     *int64 `json:"random,omitempty"`
+	Timestamp  *int64 `json:"timestamp,omitempty"`
+	SignMethod string `json:"signmethod,omitempty"`
+	AuthType   string `json:"authtype,omitempty"`
+	Result     *int   `json:"result,omitempty"`
+}
+
+type gwMessage struct {
+	Type    string `json:"type"`
+	Payload *struct {
+		Status  *int       `json:"status,omitempty"`
+		Result  *int       `json:"result,omitempty"`
+		Devices []gwDevice `json:"devices"`
+	} `json:"payload,omitempty"`
+}
+
+func (g *gatewayCloud) handle(u Uplink) {
+	if u.Topic != "$gateway/operation/"+u.Client.ProductID+"/"+u.Client.DeviceName {
+		return // result topic or another device's: the ACL already refused anything else
+	}
+	gw := u.Client
+	var m gwMessage
+	if err := json.Unmarshal(u.Payload, &m); err != nil {
+		g.s.log.Warn("explorertest: gateway: bad JSON", "topic", u.Topic, "err", err)
+		return
+	}
+	switch m.Type {
+	case "bind", "unbind", "online", "offline":
+		if m.Payload == nil {
+			g.s.log.Warn("explorertest: gateway: request without payload", "topic", u.Topic, "type", m.Type)
+			return
+		}
+		out := make([]gwDevice, len(m.Payload.Devices))
+		for i, d := range m.Payload.Devices {
+			code := g.apply(gw, m.Type, d)
+			out[i] = gwDevice{ProductID: d.ProductID, DeviceName: d.DeviceName, Result: &code}
+		}
+		g.reply(gw, map[string]any{"type": m.Type, "payload": map[string]any{"devices": out}})
+	case "describe_sub_devices":
+		subs := g.s.SubDevices(gw.ProductID, gw.DeviceName)
+		out := make([]gwDevice, len(subs))
+		for i, sd := range subs {
+			out[i] = gwDevice{ProductID: sd.ID.ProductID, DeviceName: sd.ID.DeviceName}
+		}
+		g.reply(gw, map[string]any{"type": m.Type, "payload": map[string]any{"devices": out}})
+	case "change", "unbind_all", "search_devices":
+		g.mu.Lock()
+		g.acks[gw] = append(g.acks[gw], append(json.RawMessage(nil), u.Payload...))
+		close(g.ackCh)
+		g.ackCh = make(chan struct{})
+		g.mu.Unlock()
+	default:
+		g.s.log.Warn("explorertest: gateway: unknown type", "topic", u.Topic, "type", m.Type)
+	}
+}
+
+func (g *gatewayCloud) reply(gw DeviceID, v any) {
+	b, err := json.Marshal(v)
+	if err == nil {
+		err = g.s.Publish("$gateway/operation/result/"+gw.ProductID+"/"+gw.DeviceName, b, 1)
+	}
+	if err != nil {
+		g.s.log.Warn("explorertest: gateway: reply failed", "gateway", gw.String(), "err", err)
+	}
+}
+
+// apply performs one device's operation and returns its result code.
+func (g *gatewayCloud) apply(gw DeviceID, op string, d gwDevice) int {
+	sub := DeviceID{d.ProductID, d.DeviceName}
+	if d.ProductID == "" || d.DeviceName == "" {
+		return gwBadParams
+	}
+	dev, ok := g.s.lookupDevice(sub)
+	if !ok {
+		return gwNoDevice
+	}
+	if op == "bind" {
+		if code := g.checkBindSignature(dev, d); code != gwOK {
+			return code
+		}
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	owner, isBound := g.bound[sub]
+	switch op {
+	case "bind":
+		switch {
+		case sub == gw || g.isGatewayLocked(sub):
+			return gwNotOrdinary
+		case isBound && owner == gw:
+			return gwDuplicate
+		case isBound:
+			return gwBoundElsewhere
+		}
+		g.bound[sub] = gw
+	case "unbind":
+		if !isBound || owner != gw {
+			return gwNotBound
+		}
+		delete(g.bound, sub)
+		delete(g.online, sub)
+	case "online", "offline":
+		if !isBound || owner != gw {
+			return gwNotBound
+		}
+		if op == "online" {
+			g.online[sub] = true
+		} else {
+			delete(g.online, sub)
+		}
+	}
+	return gwOK
+}
+
+func (g *gatewayCloud) isGatewayLocked(id DeviceID) bool {
+	for _, gw := range g.bound {
+		if gw == id {
+			return true
+		}
+	}
+	return false
+}
+
+func (g *gatewayCloud) checkBindSignature(dev device, d gwDevice) int {
+	if d.Signature == "" || d.Random == nil || d.Timestamp == nil {
+		return gwBadParams
+	}
+	var h func() hash.Hash
+	switch d.SignMethod {
+	case "hmacsha1":
+		h = sha1.New
+	case "hmacsha256":
+		h = sha256.New
+	default:
+		return gwBadSignMethod
+	}
+	var key string
+	switch d.AuthType {
+	case "psk", "":
+		key = dev.secret
+	case "certificate":
+		sum := md5.Sum(dev.certPEM)
+		key = hex.EncodeToString(sum[:])
+	default:
+		return gwBadParams
+	}
+	if key == "" {
+		return gwBadSignature
+	}
+	mac := hmac.New(h, []byte(key))
+	mac.Write([]byte(d.ProductID + d.DeviceName + ";" + strconv.FormatInt(*d.Random, 10) + ";" + strconv.FormatInt(*d.Timestamp, 10)))
+	got, err := base64.StdEncoding.DecodeString(d.Signature)
+	if err != nil || !hmac.Equal(got, mac.Sum(nil)) {
+		return gwBadSignature
+	}
+	if age := g.s.clock().Sub(time.Unix(*d.Timestamp, 0)); age > bindSignatureWindow || age < -bindSignatureWindow {
+		return gwExpired
+	}
+	return gwOK
+}
+
+// SubDevices lists the sub-devices bound to a gateway, sorted.
+func (s *Server) SubDevices(gwPID, gwDN string) []SubDeviceInfo {
+	gw := DeviceID{gwPID, gwDN}
+	s.gw.mu.Lock()
+	var out []SubDeviceInfo
+	for sub, owner := range s.gw.bound {
+		if owner == gw {
+			out = append(out, SubDeviceInfo{ID: sub, Online: s.gw.online[sub]})
+		}
+	}
+	s.gw.mu.Unlock()
+	connected := s.deviceConnected(gw)
+	for i := range out {
+		out[i].Online = out[i].Online && connected
+	}
+	slices.SortFunc(out, func(a, b SubDeviceInfo) int { return strings.Compare(a.ID.String(), b.ID.String()) })
+	return out
+}
+
+func (s *Server) deviceConnected(id DeviceID) bool {
+	inf, ok := s.Device(id.ProductID, id.DeviceName)
+	return ok && inf.Online
+}
+
+// BindSubDevices binds sub-devices to a gateway from the cloud side (as the app does) and
+// notifies the gateway with a change message (status 1).
+func (s *Server) BindSubDevices(gwPID, gwDN string, subs ...DeviceID) error {
+	return s.pushChange(DeviceID{gwPID, gwDN}, true, subs)
+}
+
+// UnbindSubDevices unbinds sub-devices from the cloud side and notifies the gateway with a
+// change message (status 0).
+func (s *Server) UnbindSubDevices(gwPID, gwDN string, subs ...DeviceID) error {
+	return s.pushChange(DeviceID{gwPID, gwDN}, false, subs)
+}
+
+func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
+	if _, ok := s.lookupDevice(gw); !ok {
+		return fmt.Errorf("explorertest: unknown gateway %s", gw)
+	}
+	devs := make([]gwDevice, len(subs))
+	s.gw.mu.Lock()
+	for i, sub := range subs {
+		if _, ok := s.lookupDevice(sub); !ok {
+			s.gw.mu.Unlock()
+			return fmt.Errorf("explorertest: unknown sub-device %s", sub)
+		}
+		if owner, ok := s.gw.bound[sub]; ok && owner != gw {
+			s.gw.mu.Unlock()
+			return fmt.Errorf("explorertest: %s is bound to gateway %s", sub, owner)
+		}
+		if bind {
+			s.gw.bound[sub] = gw
+		} else {
+			delete(s.gw.bound, sub)
+			delete(s.gw.online, sub)
+		}
+		devs[i] = gwDevice{ProductID: sub.ProductID, DeviceName: sub.DeviceName}
+	}
+	s.gw.mu.Unlock()
+	status := 0
+	if bind {
+		status = 1
+	}
+	return s.publishJSON(gw, map[string]any{"type": "change", "payload": map[string]any{"status": status, "devices": devs}})
+}
+
+// UnbindAllSubDevices removes every sub-device of a gateway and sends it unbind_all.
+func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
+	gw := DeviceID{gwPID, gwDN}
+	s.gw.mu.Lock()
+	for sub, owner := range s.gw.bound {
+		if owner == gw {
+			delete(s.gw.bound, sub)
+			delete(s.gw.online, sub)
+		}
+	}
+	s.gw.mu.Unlock()
+	return s.publishJSON(gw, map[string]any{"type": "unbind_all"})
+}
+
+// SearchSubDevices asks a gateway to start (status 1) or stop (0) searching for new sub-devices.
+func (s *Server) SearchSubDevices(gwPID, gwDN string, status int) error {
+	return s.publishJSON(DeviceID{gwPID, gwDN}, map[string]any{"type": "search_devices", "payload": map[string]any{"status": status}})
+}
+
+func (s *Server) publishJSON(gw DeviceID, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return s.Publish("$gateway/operation/result/"+gw.ProductID+"/"+gw.DeviceName, b, 1)
+}
+
+// WaitGatewayAck waits for the gateway's next acknowledgement of the given type (change,
+// unbind_all, search_devices) that arrived after index since, and returns it with the
+// index to pass next time. Start with since = 0.
+func (s *Server) WaitGatewayAck(ctx context.Context, gwPID, gwDN, typ string, since int) (json.RawMessage, int, error) {
+	gw := DeviceID{gwPID, gwDN}
+	for {
+		s.gw.mu.Lock()
+		acks, ch := s.gw.acks[gw], s.gw.ackCh
+		s.gw.mu.Unlock()
+		for i := since; i < len(acks); i++ {
+			var m gwMessage
+			if json.Unmarshal(acks[i], &m) == nil && m.Type == typ {
+				return acks[i], i + 1, nil
+			}
+		}
+		since = len(acks)
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return nil, since, fmt.Errorf("explorertest: no %s acknowledgement from %s: %w", typ, gw, ctx.Err())
+		}
+	}
+}
+
+func (s *Server) apiSubDevices(w http.ResponseWriter, r *http.Request) {
+	id, ok := s.pathDevice(w, r)
+	if !ok {
+		return
+	}
+	type row struct {
+		ProductID  string `json:"product_id"`
+		DeviceName string `json:"device_name"`
+		Online     bool   `json:"online"`
+	}
+	out := []row{}
+	for _, sd := range s.SubDevices(id.ProductID, id.DeviceName) {
+		out = append(out, row{sd.ID.ProductID, sd.ID.DeviceName, sd.Online})
+	}
+	writeJSON(w, http.StatusOK, out)
+}
