@@ -18,7 +18,6 @@ import (
 	"context"
 	"errors"
 	"net/http"
-	"sort"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -90,28 +89,12 @@ func writeError(w http.ResponseWriter, status int, msg string) {
 }
 
 func (s *Server) apiListDevices(w http.ResponseWriter, r *http.Request) {
-	ids := s.deviceIDs()
-	out := make([]apiDevice, 0, len(ids))
-	for _, id := range ids {
-		out = append(out, apiDevice{ProductID: id.ProductID, DeviceName: id.DeviceName, Online: s.Online(id.ProductID, id.DeviceName)})
+	devs := s.Devices() // sorted by product id, then device name
+	out := make([]apiDevice, 0, len(devs))
+	for _, d := range devs {
+		out = append(out, apiDevice{ProductID: d.ID.ProductID, DeviceName: d.ID.DeviceName, Online: d.Online})
 	}
 	writeJSON(w, http.StatusOK, out)
-}
-
-// deviceIDs lists the registered devices sorted by product then name.
-func (s *Server) deviceIDs() []DeviceID {
-	devs := s.Devices()
-	ids := make([]DeviceID, 0, len(devs))
-	for _, d := range devs {
-		ids = append(ids, d.ID)
-	}
-	sort.Slice(ids, func(i, j int) bool {
-		if ids[i].ProductID != ids[j].ProductID {
-			return ids[i].ProductID < ids[j].ProductID
-		}
-		return ids[i].DeviceName < ids[j].DeviceName
-	})
-	return ids
 }
 
 // pathDevice resolves {pid}/{dn}, answering 404 when the device is not registered.
@@ -129,12 +112,16 @@ func (s *Server) apiGetDevice(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	events := s.Events(id.ProductID, id.DeviceName)
+	if events == nil {
+		events = []EventRecord{} // [] rather than null for API clients
+	}
 	doc := map[string]any{
 		"product_id":  id.ProductID,
 		"device_name": id.DeviceName,
 		"online":      s.Online(id.ProductID, id.DeviceName),
 		"reported":    s.Reported(id.ProductID, id.DeviceName),
-		"events":      s.Events(id.ProductID, id.DeviceName),
+		"events":      events,
 	}
 	if p := s.PendingControl(id.ProductID, id.DeviceName); p != nil {
 		doc["pending_control"] = p

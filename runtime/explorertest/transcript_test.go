@@ -126,8 +126,8 @@ func TestTranscriptReplayPythonSDK(t *testing.T) {
 	d := thConnectAs(t, s, pyPID, pyDN, conn.Username, conn.Password, 3, nil)
 
 	tokens := map[string]string{} // transcript clientToken -> platform's
-	var pending chan func()        // result check of the cloud call in flight
-	expect := 0                    // index of the next cloud→device record to match
+	var pending chan func()       // result check of the cloud call in flight
+	expect := 0                   // index of the next cloud→device record to match
 	replayed := map[string]int{}
 	for i := 1; i < len(recs); i++ {
 		r := recs[i]
