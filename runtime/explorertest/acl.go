@@ -150,18 +150,21 @@ func (s *Server) checkTopic(dev DeviceID, topic string, want access) error {
 	if len(topic) > maxTopicLen {
 		return errTopicTooLong
 	}
+	if want == accessPublish && strings.ContainsAny(topic, "+#") {
+		return errors.New("a publish topic may not contain the wildcards + or #")
+	}
 	owner, a, ok := classifyTopic(topic)
 	if !ok {
 		return errTopicUnknown
+	}
+	if owner != dev && (s.proxyAllowed == nil || !s.proxyAllowed(dev, owner)) {
+		return fmt.Errorf("topic belongs to device %s, not to %s", owner, dev)
 	}
 	if a&want == 0 {
 		if want == accessPublish {
 			return errors.New("devices may not publish on this topic (it is cloud-to-device)")
 		}
 		return errors.New("devices may not subscribe to this topic (it is device-to-cloud)")
-	}
-	if owner != dev && (s.proxyAllowed == nil || !s.proxyAllowed(dev, owner)) {
-		return fmt.Errorf("topic belongs to device %s, not to %s", owner, dev)
 	}
 	return nil
 }
