@@ -121,7 +121,9 @@ func ParseUpdate(topic string, payload []byte) (Firmware, error) {
 	return fw, nil
 }
 
-func parseSize(raw json.RawMessage) (int64, error) {
+// parseInt accepts an integer as a JSON number or a decimal string (the platform and the SDKs
+// disagree on which, protocol.md §4.2).
+func parseInt(raw json.RawMessage) (int64, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {
 		return 0, fmt.Errorf("missing")
@@ -134,7 +136,15 @@ func parseSize(raw json.RawMessage) (int64, error) {
 	}
 	n, err := strconv.ParseInt(text, 10, 64)
 	if err != nil {
-		return 0, fmt.Errorf("%s is not an integer byte count", raw)
+		return 0, fmt.Errorf("%s is not an integer", raw)
+	}
+	return n, nil
+}
+
+func parseSize(raw json.RawMessage) (int64, error) {
+	n, err := parseInt(raw)
+	if err != nil {
+		return 0, err
 	}
 	if n <= 0 {
 		return 0, fmt.Errorf("%d is not a positive byte count", n)

@@ -1,0 +1,318 @@
+// Package firmware is the test platform's firmware store and download server: images are kept
+// on disk (never whole in memory), served over HTTP(S) with Range support under expiring
+// HMAC-signed URLs, with fault injection (cut a download at given offsets, throttle) for
+// resume tests. runtime/explorertest mounts Store.Handler on its HTTP and HTTPS listeners.
+package firmware
+
+import (
+	"crypto/hmac"
+	"crypto/md5"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"time"
+)
+
+// DefaultPrefix is the URL path under which Handler serves images: {prefix}{id}.
+const DefaultPrefix = "/ota/firmware/"
+
+// Errors returned by the store.
+var (
+	ErrNotFound = errors.New("firmware: no such image")
+	ErrInvalid  = errors.New("firmware: invalid upload")
+	ErrClosed   = errors.New("firmware: store closed")
+)
+
+// Image is one stored firmware image.
+type Image struct {
+	ID        string    // opaque id used in URLs (the "version id" of the API)
+	ProductID string    // product the image belongs to
+	Version   string    // firmware version, 1–32 characters
+	Size      int64     // bytes
+	MD5       string    // lower-case hex
+	Created   time.Time // upload time
+	path      string
+}
+
+// Request records one download request, for tests (which offsets were asked for, what was
+// answered, whether a fault cut it).
+type Request struct {
+	ID     string // image id (empty if the path named none)
+	Range  string // the Range header as sent
+	Status int    // HTTP status answered
+	Start  int64  // first byte offset of the body
+	Sent   int64  // body bytes written
+	Cut    bool   // the connection was closed mid-body by a fault
+}
+
+// Store holds images on disk. Its zero value is not usable; call NewStore.
+type Store struct {
+	dir    string
+	ownDir bool
+	prefix string
+	key    []byte
+	now    func() time.Time
+
+	mu       sync.Mutex
+	closed   bool
+	images   map[string]*Image
+	latest   map[string]string // pid + "\x00" + version -> id
+	cuts     map[string][]int64
+	rates    map[string]int64
+	requests []Request
+}
+
+// Option configures NewStore.
+type Option func(*Store)
+
+// WithClock sets the time source used for URL expiry (default time.Now).
+func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
+
+// WithPrefix sets the URL path prefix served by Handler (default DefaultPrefix).
+func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// NewStore keeps images in dir, or in a fresh temporary directory removed by Close when dir
+// is empty. The URL-signing key is random per store.
+func NewStore(dir string, opts ...Option) (*Store, error) {
+	s := &Store{
+		dir:    dir,
+		prefix: DefaultPrefix,
+		now:    time.Now,
+		images: map[string]*Image{},
+		latest: map[string]string{},
+		cuts:   map[string][]int64{},
+		rates:  map[string]int64{},
+		key:    make([]byte, 32),
+	}
+	for _, o := range opts {
+		o(s)
+	}
+	if _, err := rand.Read(s.key); err != nil {
+		return nil, fmt.Errorf("firmware: signing key: %w", err)
+	}
+	if s.dir == "" {
+		d, err := os.MkdirTemp("", "explorertest-firmware-")
+		if err != nil {
+			return nil, fmt.Errorf("firmware: %w", err)
+		}
+		s.dir, s.ownDir = d, true
+	} else if err := os.MkdirAll(s.dir, 0o755); err != nil {
+		return nil, fmt.Errorf("firmware: %w", err)
+	}
+	return s, nil
+}
+
+// Close forgets every image and removes the directory if the store created it.
+func (s *Store) Close() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	s.images = map[string]*Image{}
+	if s.ownDir {
+		return os.RemoveAll(s.dir)
+	}
+	return nil
+}
+
+// Put stores the image read from r (streamed to disk while hashing) for product pid and
+// version, and returns its description. A later Put of the same pid and version replaces it
+// for Lookup; the older image stays downloadable until deleted.
+func (s *Store) Put(pid, version string, r io.Reader) (Image, error) {
+	if pid == "" {
+		return Image{}, fmt.Errorf("%w: product id is empty", ErrInvalid)
+	}
+	if len(version) < 1 || len(version) > 32 {
+		return Image{}, fmt.Errorf("%w: version %q must be 1–32 characters", ErrInvalid, version)
+	}
+	if r == nil {
+		return Image{}, fmt.Errorf("%w: nil reader", ErrInvalid)
+	}
+	id, err := newID()
+	if err != nil {
+		return Image{}, err
+	}
+	path := filepath.Join(s.dir, id+".bin")
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	if err != nil {
+		return Image{}, fmt.Errorf("firmware: %w", err)
+	}
+	h := md5.New()
+	n, err := io.CopyBuffer(io.MultiWriter(f, h), r, make([]byte, 128<<10))
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && n == 0 {
+		err = fmt.Errorf("%w: image is empty", ErrInvalid)
+	}
+	if err != nil {
+		os.Remove(path)
+		if errors.Is(err, ErrInvalid) {
+			return Image{}, err
+		}
+		return Image{}, fmt.Errorf("firmware: storing %s %s: %w", pid, version, err)
+	}
+	img := &Image{ID: id, ProductID: pid, Version: version, Size: n, MD5: hex.EncodeToString(h.Sum(nil)), Created: s.now(), path: path}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		os.Remove(path)
+		return Image{}, ErrClosed
+	}
+	s.images[id] = img
+	s.latest[pid+"\x00"+version] = id
+	return *img, nil
+}
+
+func newID() (string, error) {
+	b := make([]byte, 8)
+	if _, err := rand.Read(b); err != nil {
+		return "", fmt.Errorf("firmware: id: %w", err)
+	}
+	return hex.EncodeToString(b), nil
+}
+
+// Get returns the image with id.
+func (s *Store) Get(id string) (Image, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	img, ok := s.images[id]
+	if !ok {
+		return Image{}, false
+	}
+	return *img, true
+}
+
+// Lookup returns the newest image uploaded for pid and version.
+func (s *Store) Lookup(pid, version string) (Image, bool) {
+	s.mu.Lock()
+	id, ok := s.latest[pid+"\x00"+version]
+	s.mu.Unlock()
+	if !ok {
+		return Image{}, false
+	}
+	return s.Get(id)
+}
+
+// Delete removes an image; its URLs answer 404 from then on.
+func (s *Store) Delete(id string) error {
+	s.mu.Lock()
+	img, ok := s.images[id]
+	if ok {
+		delete(s.images, id)
+		if s.latest[img.ProductID+"\x00"+img.Version] == id {
+			delete(s.latest, img.ProductID+"\x00"+img.Version)
+		}
+	}
+	s.mu.Unlock()
+	if !ok {
+		return fmt.Errorf("%w: %q", ErrNotFound, id)
+	}
+	// An open download keeps its file handle; unlinking is safe on POSIX.
+	if err := os.Remove(img.path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return fmt.Errorf("firmware: delete %s: %w", id, err)
+	}
+	return nil
+}
+
+// SignedPath returns the path and query for downloading id until expires, e.g.
+// "/ota/firmware/0a1b...?expires=1700000000&sign=..."; prepend the server's base URL.
+func (s *Store) SignedPath(id string, expires time.Time) string {
+	exp := strconv.FormatInt(expires.Unix(), 10)
+	q := url.Values{"expires": {exp}, "sign": {s.sign(id, exp)}}
+	return s.prefix + id + "?" + q.Encode()
+}
+
+// URL is SignedPath prefixed with base (e.g. "https://127.0.0.1:8443").
+func (s *Store) URL(base, id string, expires time.Time) string {
+	return base + s.SignedPath(id, expires)
+}
+
+func (s *Store) sign(id, exp string) string {
+	m := hmac.New(sha256.New, s.key)
+	m.Write([]byte(id + "\n" + exp))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// checkSignature returns "" when the query carries a valid, unexpired signature for id, or
+// the reason it does not.
+func (s *Store) checkSignature(id string, q url.Values) string {
+	exp, sig := q.Get("expires"), q.Get("sign")
+	if exp == "" || sig == "" {
+		return "missing signature"
+	}
+	want := s.sign(id, exp)
+	if !hmac.Equal([]byte(sig), []byte(want)) {
+		return "bad signature"
+	}
+	t, err := strconv.ParseInt(exp, 10, 64)
+	if err != nil {
+		return "bad expiry"
+	}
+	if s.now().Unix() > t {
+		return "signature expired"
+	}
+	return ""
+}
+
+// CutAt injects faults: each listed absolute byte offset of image id closes the connection of
+// the next response that reaches it, after exactly that many bytes of the file were sent.
+func (s *Store) CutAt(id string, offsets ...int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.cuts[id] = append(s.cuts[id], offsets...)
+}
+
+// SetRate throttles downloads of id to about bytesPerSec (0 removes the limit).
+func (s *Store) SetRate(id string, bytesPerSec int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytesPerSec <= 0 {
+		delete(s.rates, id)
+		return
+	}
+	s.rates[id] = bytesPerSec
+}
+
+// Requests returns the download requests served so far, oldest first.
+func (s *Store) Requests() []Request {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]Request(nil), s.requests...)
+}
+
+// takeCut consumes the first pending cut offset in [off, off+n) and returns how many bytes
+// may still be written before it, or -1.
+func (s *Store) takeCut(id string, off, n int64) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for i, c := range s.cuts[id] {
+		if c >= off && c < off+n {
+			s.cuts[id] = append(s.cuts[id][:i:i], s.cuts[id][i+1:]...)
+			return c - off
+		}
+	}
+	return -1
+}
+
+func (s *Store) rate(id string) int64 {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.rates[id]
+}
+
+func (s *Store) record(r Request) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.requests = append(s.requests, r)
+}
