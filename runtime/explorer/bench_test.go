@@ -1,0 +1,124 @@
+package explorer_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+
+	"github.com/tplgen/tplgen/runtime/explorer"
+)
+
+// Benchmarks compare Conn with a bare paho client on the same in-process mochi broker, in
+// the same run. See docs/benchmarks/explorer.md.
+
+func benchConn(b *testing.B, tb *testBroker) *explorer.Conn {
+	c, err := explorer.Dial(context.Background(), tb.config(), explorer.WithPlainTCP())
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { c.Close() })
+	return c
+}
+
+func benchPaho(b *testing.B, tb *testBroker) paho.Client {
+	const dn = "rawdev"
+	tb.mu.Lock()
+	tb.devices[testPID+dn] = testSecret
+	tb.mu.Unlock()
+	user := explorer.Username(testPID, dn, explorer.SDKAppIDDoc, "bench", time.Now().Add(time.Hour).Unix())
+	pw, _ := explorer.Password(testSecret, user, explorer.HMACSHA256)
+	o := paho.NewClientOptions().AddBroker(tb.URL()).SetClientID(testPID + dn).
+		SetUsername(user).SetPassword(pw).SetOrderMatters(true).SetAutoReconnect(false)
+	c := paho.NewClient(o)
+	if tok := c.Connect(); tok.Wait() && tok.Error() != nil {
+		b.Fatal(tok.Error())
+	}
+	b.Cleanup(func() { c.Disconnect(0) })
+	return c
+}
+
+// benchBroker is a test broker that does not record uplinks.
+func benchBroker(b *testing.B) *testBroker {
+	tb := newTestBroker(b)
+	tb.stop()
+	tb.noRecord = true
+	tb.start()
+	return tb
+}
+
+// BenchmarkRoundTrip: publish QoS0 to a topic the client subscribes to and wait for the
+// handler to get it.
+func BenchmarkRoundTrip(b *testing.B) {
+	payload := make([]byte, 128)
+	b.Run("explorer", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchConn(b, tb)
+		got := make(chan struct{}, 1)
+		ctx := context.Background()
+		if err := c.Subscribe(ctx, "test/rt", 0, func(context.Context, explorer.Message) { got <- struct{}{} }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := c.Publish(ctx, "test/rt", 0, payload); err != nil {
+				b.Fatal(err)
+			}
+			<-got
+		}
+	})
+	b.Run("paho", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchPaho(b, tb)
+		got := make(chan struct{}, 1)
+		if tok := c.Subscribe("test/rt", 0, func(paho.Client, paho.Message) { got <- struct{}{} }); tok.Wait() && tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if tok := c.Publish("test/rt", 0, false, payload); tok.Wait() && tok.Error() != nil {
+				b.Fatal(tok.Error())
+			}
+			<-got
+		}
+	})
+}
+
+// BenchmarkPublishQoS1: QoS1 publishes waiting for PUBACK, from 8 goroutines per CPU.
+func BenchmarkPublishQoS1(b *testing.B) {
+	payload := make([]byte, 128)
+	b.Run("explorer", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchConn(b, tb)
+		ctx := context.Background()
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if err := c.Publish(ctx, "test/q1", 1, payload); err != nil {
+					b.Error(err)
+					return
+				}
+			}
+		})
+	})
+	b.Run("paho", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchPaho(b, tb)
+		b.ReportAllocs()
+		b.SetParallelism(8)
+		b.ResetTimer()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				if tok := c.Publish("test/q1", 1, false, payload); tok.Wait() && tok.Error() != nil {
+					b.Error(tok.Error())
+					return
+				}
+			}
+		})
+	})
+}
