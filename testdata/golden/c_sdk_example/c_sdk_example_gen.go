@@ -4,8 +4,15 @@ package csdkexample
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	json "github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/template"
+	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 	"strconv"
+	"sync"
 )
 
 // The tplwire runtime must support this file's generated-code version; if it does not,
@@ -355,4 +362,184 @@ type Handler interface {
 	Control(ctx context.Context, p ControlProperties) error
 	// LightBlink runs action "light_blink" (light_blink): 根据time和color实现灯的闪烁.
 	LightBlink(ctx context.Context, in LightBlinkInput) (LightBlinkOutput, error)
+}
+
+// parsedTemplate parses templateJSON once, on first use.
+var parsedTemplate = sync.OnceValues(func() (*template.Template, error) {
+	return template.Parse("templateJSON", []byte(templateJSON))
+})
+
+// Template returns the product's data template, parsed once from the template embedded in
+// this file. It is nil only if that text does not parse with this runtime (New then
+// returns the error).
+func Template() *template.Template {
+	t, _ := parsedTemplate()
+	return t
+}
+
+// Device is the product's typed device: it reports and posts the generated types and
+// dispatches control and actions from the cloud to a Handler. It wraps a *thing.Thing,
+// which checks every value against the template and correlates replies. Safe for
+// concurrent use.
+type Device struct {
+	t *thing.Thing
+}
+
+// New starts the device on conn: it subscribes the data-template topics and, unless
+// thing.WithResyncOnConnect(false) is given, applies control sent while the device was
+// offline through h.Control. Use thing.WithDevice for a gateway's sub-device. Handler
+// methods receive values already checked against the template; their error (or action
+// output) becomes the reply to the cloud.
+func New(conn *explorer.Conn, h Handler, opts ...thing.Option) (*Device, error) {
+	tpl, err := parsedTemplate()
+	if err != nil {
+		return nil, fmt.Errorf("New: embedded data template: %w", err)
+	}
+	if h == nil {
+		return nil, errors.New("New: nil Handler")
+	}
+	base := []thing.Option{thing.WithControlHandler(controlHandler(h)), thing.WithActionHandler(actionHandler(h))}
+	// Caller options come last so they can override the handlers above.
+	t, err := thing.New(conn, tpl, append(base, opts...)...)
+	if err != nil {
+		return nil, err
+	}
+	return &Device{t: t}, nil
+}
+
+// controlHandler decodes a validated control into ControlProperties for h.Control.
+func controlHandler(h Handler) thing.ControlHandler {
+	return func(ctx context.Context, params []byte) error {
+		var p ControlProperties
+		if err := json.Unmarshal(params, &p); err != nil {
+			return thing.Errorf(thing.CodeInvalidValue, "decode control: %v", err)
+		}
+		return h.Control(ctx, p)
+	}
+}
+
+// actionHandler decodes a validated action input and calls the Handler method of the action.
+func actionHandler(h Handler) thing.ActionHandler {
+	return func(ctx context.Context, actionID string, input []byte) (any, error) {
+		switch actionID {
+		case "light_blink":
+			var in LightBlinkInput
+			if err := json.Unmarshal(input, &in); err != nil {
+				return nil, thing.Errorf(thing.CodeInvalidValue, "decode action light_blink input: %v", err)
+			}
+			return h.LightBlink(ctx, in)
+		}
+		return nil, thing.Errorf(thing.CodeUnknownID, "unknown action %q", actionID)
+	}
+}
+
+// Report sends the properties that are set (non-nil fields) and waits for the platform's
+// report_reply. Values are checked against the template first: an invalid one is a local
+// error (thing.IsInvalidValue) and nothing is sent; a rejection by the platform is a
+// *thing.ReplyError.
+func (d *Device) Report(ctx context.Context, p Properties) error {
+	return d.t.Report(ctx, p)
+}
+
+// Status is the device's state as the platform holds it (get_status).
+type Status struct {
+	// Reported holds the last reported value of every property the platform knows.
+	Reported Properties
+}
+
+// GetStatus asks the platform for the last reported property values.
+func (d *Device) GetStatus(ctx context.Context) (Status, error) {
+	st, err := d.t.GetStatus(ctx, thing.StatusReport, false)
+	if err != nil {
+		return Status{}, err
+	}
+	var s Status
+	if st.Reported != nil {
+		if err := json.Unmarshal(st.Reported, &s.Reported); err != nil {
+			return Status{}, fmt.Errorf("Device.GetStatus: data.reported: %w", err)
+		}
+	}
+	return s, nil
+}
+
+// GetPendingControl asks the platform for control sent while the device was offline and not
+// yet cleared; ok is false when nothing is pending. New already applies pending control
+// through the Handler on every connect; this is for devices that disable that.
+func (d *Device) GetPendingControl(ctx context.Context) (p ControlProperties, ok bool, err error) {
+	st, err := d.t.GetStatus(ctx, thing.StatusControl, false)
+	if err != nil || st.Control == nil {
+		return p, false, err
+	}
+	if err := d.t.Template().CheckProperties(st.Control, true); err != nil {
+		return p, false, fmt.Errorf("Device.GetPendingControl: %w", err)
+	}
+	if err := json.Unmarshal(st.Control, &p); err != nil {
+		return p, false, fmt.Errorf("Device.GetPendingControl: data.control: %w", err)
+	}
+	return p, true, nil
+}
+
+// ClearControl tells the platform the pending control was consumed (clear_control).
+func (d *Device) ClearControl(ctx context.Context) error {
+	return d.t.ClearControl(ctx)
+}
+
+// ReportInfo sends the device's basic information (report_info): firmware version, module,
+// IMEI, MAC, location, labels.
+func (d *Device) ReportInfo(ctx context.Context, info thing.DeviceInfo) error {
+	return d.t.ReportInfo(ctx, info)
+}
+
+// PostStatusReport posts event "status_report" (DeviceStatus): Report the device status (type info)
+// and waits for the platform's event_reply. The params are checked against the template first.
+func (d *Device) PostStatusReport(ctx context.Context, e StatusReport) error {
+	return d.t.PostEvent(ctx, "status_report", e)
+}
+
+// PostLowVoltage posts event "low_voltage" (LowVoltage): Alert for device voltage is low (type alert)
+// and waits for the platform's event_reply. The params are checked against the template first.
+func (d *Device) PostLowVoltage(ctx context.Context, e LowVoltage) error {
+	return d.t.PostEvent(ctx, "low_voltage", e)
+}
+
+// PostHardwareFault posts event "hardware_fault" (Hardware_fault): Report hardware fault (type fault)
+// and waits for the platform's event_reply. The params are checked against the template first.
+func (d *Device) PostHardwareFault(ctx context.Context, e HardwareFault) error {
+	return d.t.PostEvent(ctx, "hardware_fault", e)
+}
+
+// Event is implemented by the params types of the product's events: StatusReport, LowVoltage, HardwareFault.
+// PostEvents sends several of them in one message.
+type Event interface {
+	// EventID returns the template id of the event.
+	EventID() string
+	// EventType returns the event's type (info, alert or fault).
+	EventType() string
+}
+
+// PostEvents posts several events in one events_post message and waits for the
+// events_reply. Every event is checked first; nothing is sent if one is invalid.
+func (d *Device) PostEvents(ctx context.Context, events ...Event) error {
+	batch := make([]thing.Event, len(events))
+	for i, ev := range events {
+		if ev == nil {
+			return fmt.Errorf("Device.PostEvents: events[%d] is nil", i)
+		}
+		batch[i] = thing.Event{
+			ID:     ev.EventID(),
+			Params: ev,
+		}
+	}
+	return d.t.PostEvents(ctx, batch)
+}
+
+// Thing returns the untyped engine, for raw-JSON access.
+func (d *Device) Thing() *thing.Thing {
+	return d.t
+}
+
+// Close unsubscribes the device's topics and waits (bounded by ctx) for running handlers.
+// It does not close the connection.
+func (d *Device) Close(ctx context.Context) error {
+	return d.t.Close(ctx)
 }
