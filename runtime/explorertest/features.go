@@ -36,6 +36,7 @@ func (s *Server) initFeatures() error {
 		{"sys", s.initSys},
 		{"gateway", s.initGateway},
 		{"thing", s.initThing},
+		{"ota", s.initOTA},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
