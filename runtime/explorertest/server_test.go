@@ -62,7 +62,8 @@ func coreSign(t testing.TB, s *Server, pid, dn, secret, appID string, expiry int
 	return coreLogin{broker: s.BrokerURL(), clientID: pid + dn, user: user, pass: pass, protocol: 4}
 }
 
-func coreFuture() int64 { return time.Now().Add(time.Hour).Unix() }
+// coreFuture is a signature expiry valid for any clock the tests use.
+func coreFuture() int64 { return time.Date(2100, 1, 1, 0, 0, 0, 0, time.UTC).Unix() }
 
 // coreDevice adds a key device and returns a valid plain-TCP login for it.
 func coreDevice(t testing.TB, s *Server, pid, dn string) coreLogin {
@@ -247,3 +248,10 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
+
+// explorerDial connects a device with the runtime/explorer client, the way device code does.
+func explorerDial(ctx context.Context, s *Server, pid, dn string, opts ...explorer.Option) (*explorer.Conn, error) {
+	return explorer.Dial(ctx, s.DeviceConfig(pid, dn), append(s.DialOptions(), opts...)...)
+}
+
+func timeAfterCore() <-chan time.Time { return time.After(coreTimeout) }

@@ -1,0 +1,152 @@
+package explorertest
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+)
+
+func TestUplinkHandlerRepliesSynchronously(t *testing.T) {
+	s := coreServer(t)
+	got := make(chan Uplink, 1)
+	s.handleUplink("PID0000001/", func(u Uplink) {
+		if u.Topic != "PID0000001/dev1/ping" {
+			return
+		}
+		got <- u
+		// Publishing back from inside the handler must not deadlock the broker.
+		if err := s.Publish("PID0000001/dev1/pong", append([]byte("re:"), u.Payload...), 1); err != nil {
+			t.Errorf("Publish from handler: %v", err)
+		}
+	})
+	c := coreDevice(t, s, "PID0000001", "dev1").mustConnect(t)
+	_, pongs := coreSubscribe(t, c, "PID0000001/dev1/pong", 1)
+	coreWait(t, c.Publish("PID0000001/dev1/ping", 1, false, "x"), "publish ping")
+	if m := coreRecv(t, pongs, "pong"); string(m.Payload()) != "re:x" {
+		t.Fatalf("pong %q", m.Payload())
+	}
+	u := <-got
+	want := Uplink{Client: DeviceID{"PID0000001", "dev1"}, Device: DeviceID{"PID0000001", "dev1"}, Topic: "PID0000001/dev1/ping", Payload: []byte("x"), QoS: 1}
+	if fmt.Sprint(u) != fmt.Sprint(want) {
+		t.Fatalf("uplink %+v, want %+v", u, want)
+	}
+}
+
+func TestUplinkOrderPerDevice(t *testing.T) {
+	s := coreServer(t)
+	const n = 200
+	type rec struct {
+		dev string
+		seq int
+	}
+	recs := make(chan rec, 2*n)
+	s.handleUplink("$thing/up/event/", func(u Uplink) {
+		seq, err := strconv.Atoi(string(u.Payload))
+		if err != nil {
+			t.Errorf("payload %q", u.Payload)
+		}
+		recs <- rec{u.Device.DeviceName, seq}
+	})
+	var clients []func()
+	for _, dn := range []string{"a", "b"} {
+		c := coreDevice(t, s, "PID0000001", dn).mustConnect(t)
+		topic := "$thing/up/event/PID0000001/" + dn
+		clients = append(clients, func() {
+			for i := 0; i < n; i++ {
+				qos := byte(i % 2)
+				c.Publish(topic, qos, false, strconv.Itoa(i))
+			}
+		})
+	}
+	for _, send := range clients {
+		go send()
+	}
+	next := map[string]int{}
+	for i := 0; i < 2*n; i++ {
+		r := coreRecvT(t, recs)
+		if r.seq != next[r.dev] {
+			t.Fatalf("device %s: got message %d, want %d (order lost)", r.dev, r.seq, next[r.dev])
+		}
+		next[r.dev]++
+	}
+}
+
+func coreRecvT[T any](t testing.TB, ch <-chan T) T {
+	t.Helper()
+	select {
+	case v := <-ch:
+		return v
+	case <-timeAfterCore():
+		t.Fatal("timed out waiting")
+		var zero T
+		return zero
+	}
+}
+
+func TestHandlerPanicIsContained(t *testing.T) {
+	s := coreServer(t)
+	done := make(chan struct{}, 1)
+	s.handleUplink("PID0000001/dev1/boom", func(Uplink) { panic("feature bug") })
+	s.handleUplink("PID0000001/dev1/ok", func(Uplink) { done <- struct{}{} })
+	c := coreDevice(t, s, "PID0000001", "dev1").mustConnect(t)
+	coreWait(t, c.Publish("PID0000001/dev1/boom", 1, false, "x"), "publish")
+	coreWait(t, c.Publish("PID0000001/dev1/ok", 1, false, "x"), "publish")
+	coreRecvT(t, done)
+}
+
+func TestSecondLoginKicksFirst(t *testing.T) {
+	s := coreServer(t)
+	states := watchStates(s)
+	l := coreDevice(t, s, "PID0000001", "dev1")
+	first := l
+	first.lost = make(chan error, 1)
+	c1 := first.mustConnect(t)
+	states.expect(t, "PID0000001/dev1 true")
+	_, ch1 := coreSubscribe(t, c1, "$thing/down/property/PID0000001/dev1", 0)
+
+	second := l
+	second.protocol = 3
+	c2 := second.mustConnect(t)
+	coreLost(t, first.lost, "first connection")
+	states.expect(t, "PID0000001/dev1 false")
+	states.expect(t, "PID0000001/dev1 true")
+	if !s.Online("PID0000001", "dev1") {
+		t.Fatal("device offline after takeover")
+	}
+	// The new connection works; the old one gets nothing.
+	_, ch2 := coreSubscribe(t, c2, "$thing/down/property/PID0000001/dev1", 0)
+	if err := s.Publish("$thing/down/property/PID0000001/dev1", []byte(`{"method":"control"}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	coreRecv(t, ch2, "message on the new connection")
+	select {
+	case m := <-ch1:
+		t.Fatalf("kicked connection received %s", m.Payload())
+	default:
+	}
+	c2.Disconnect(0)
+	states.expect(t, "PID0000001/dev1 false")
+	if s.Online("PID0000001", "dev1") {
+		t.Fatal("device online after disconnect")
+	}
+}
+
+func TestRemoveDeviceDisconnects(t *testing.T) {
+	s := coreServer(t)
+	states := watchStates(s)
+	l := coreDevice(t, s, "PID0000001", "dev1")
+	l.lost = make(chan error, 1)
+	l.mustConnect(t)
+	states.expect(t, "PID0000001/dev1 true")
+	if err := s.RemoveDevice("PID0000001", "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	states.expect(t, "PID0000001/dev1 false")
+	coreLost(t, l.lost, "removed device")
+	if _, err := l.connect(t); err == nil {
+		t.Fatal("removed device could log in")
+	}
+	if err := s.RemoveDevice("PID0000001", "dev1"); err == nil {
+		t.Fatal("second RemoveDevice succeeded")
+	}
+}
