@@ -97,12 +97,12 @@ func TestPackageName(t *testing.T) {
 
 func TestCommentText(t *testing.T) {
 	for in, want := range map[string]string{
-		"a\nb":                 "a b",
-		"line\u2028sep\u2029p": "line sep p",
-		"*/ end":               "*/ end",
+		"a\nb":                  "a b",
+		"line\u2028sep\u2029p":  "line sep p",
+		"*/ end":                "*/ end",
 		"  lots   of\t\tspace ": "lots of space",
-		"rtl\u202Eevil\u202C":  "rtl evil",
-		"bell\a":               "bell",
+		"rtl\u202Eevil\u202C":   "rtl evil",
+		"bell\a":                "bell",
 	} {
 		if got := commentText(in); got != want {
 			t.Errorf("commentText(%q) = %q, want %q", in, got, want)
