@@ -66,17 +66,18 @@ func (v scalar) describe() string {
 
 func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
 
-// rangeErr checks f against the define's bounds; what names the checked quantity in messages
-// ("101", "length 70").
+// inRange reports whether f is within the define's bounds (those given).
+func (d *Define) inRange(f float64) bool {
+	return !(d.HasMin && f < d.Min) && !(d.HasMax && f > d.Max)
+}
+
+// rangeErr is the message for a value outside the bounds; what names the checked quantity
+// ("101", "length 70"). Only called on failure, so the success path builds no strings.
 func (d *Define) rangeErr(f float64, what string) *ValueError {
-	low := d.HasMin && f < d.Min
-	high := d.HasMax && f > d.Max
 	switch {
-	case !low && !high:
-		return nil
 	case d.HasMin && d.HasMax:
 		return invalid(what + " out of range [" + fmtNum(d.Min) + "," + fmtNum(d.Max) + "]")
-	case low:
+	case d.HasMin && f < d.Min:
 		return invalid(what + " is below the minimum " + fmtNum(d.Min))
 	default:
 		return invalid(what + " is above the maximum " + fmtNum(d.Max))
@@ -159,6 +160,9 @@ func (d *Define) checkScalar(v scalar) *ValueError {
 		if !ok {
 			return invalid(v.show() + " does not fit in a 64-bit integer")
 		}
+		if d.inRange(float64(n)) {
+			return nil
+		}
 		return d.rangeErr(float64(n), v.show())
 	case TypeFloat:
 		if v.kind != kindNumber {
@@ -168,10 +172,16 @@ func (d *Define) checkScalar(v scalar) *ValueError {
 		if !ok {
 			return invalid(v.show() + " is out of the float64 range")
 		}
+		if d.inRange(f) {
+			return nil
+		}
 		return d.rangeErr(f, v.show())
 	case TypeString:
 		if v.kind != kindString {
 			return invalid("expected a string, got " + v.describe())
+		}
+		if d.inRange(float64(v.runes)) {
+			return nil
 		}
 		return d.rangeErr(float64(v.runes), "length "+strconv.Itoa(v.runes))
 	case TypeEnum:
