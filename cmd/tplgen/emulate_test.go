@@ -1,0 +1,250 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/hmac"
+	"crypto/sha1"
+	"encoding/base64"
+	"encoding/hex"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	paho "github.com/eclipse/paho.mqtt.golang"
+)
+
+// emuTemplate is a trimmed copy of the official Python SDK sample's light template
+// (tencentyun/iot-device-python explorer/sample/template/template_config.json).
+const emuTemplate = `{"version":"1.0","profile":{"ProductId":"ZPHBLEB4J5","CategoryId":"3"},
+"properties":[
+ {"id":"power_switch","name":"switch","mode":"rw","define":{"type":"bool","mapping":{"0":"off","1":"on"}}},
+ {"id":"brightness","name":"brightness","mode":"rw","define":{"type":"int","min":"0","max":"100","start":"1","step":"1","unit":"%"}}],
+"events":[],
+"actions":[{"id":"light_on","name":"on","input":[{"id":"is_on","name":"on","define":{"type":"bool","mapping":{"0":"off","1":"on"}}}],
+ "output":[{"id":"err_code","name":"ret","define":{"type":"bool","mapping":{"0":"ok","1":"err"}}}]}]}`
+
+const emuWait = 20 * time.Second
+
+// emulateRun starts `tplgen emulate` in-process and returns its output lines as they come and
+// the command's result.
+func emulateRun(t *testing.T, args ...string) (<-chan string, <-chan error) {
+	t.Helper()
+	pr, pw := io.Pipe()
+	var stderr bytes.Buffer
+	lines := make(chan string, 100)
+	go func() {
+		defer close(lines)
+		sc := bufio.NewScanner(pr)
+		for sc.Scan() {
+			lines <- sc.Text()
+		}
+	}()
+	done := make(chan error, 1)
+	go func() {
+		err := newApp(pw, &stderr).RunContext(context.Background(), append([]string{"tplgen", "emulate"}, args...))
+		pw.Close()
+		done <- err
+	}()
+	return lines, done
+}
+
+// readUntil collects output lines until one starts with prefix.
+func readUntil(t *testing.T, lines <-chan string, done <-chan error, prefix string) []string {
+	t.Helper()
+	var got []string
+	timeout := time.After(emuWait)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("output ended before %q: %q (result %v)", prefix, got, <-done)
+			}
+			got = append(got, l)
+			if strings.HasPrefix(l, prefix) {
+				return got
+			}
+		case <-timeout:
+			t.Fatalf("no %q line within %v; got %q", prefix, emuWait, got)
+		}
+	}
+}
+
+// field returns the value printed after "name:" in the output.
+func field(t *testing.T, out []string, name string) string {
+	t.Helper()
+	for _, l := range out {
+		if k, v, ok := strings.Cut(strings.TrimSpace(l), ":"); ok && k == name {
+			v = strings.TrimSpace(v)
+			if i := strings.Index(v, " ("); i >= 0 {
+				v = v[:i]
+			}
+			return v
+		}
+	}
+	t.Fatalf("no %q in output %q", name, out)
+	return ""
+}
+
+func TestEmulateServesUntilSIGTERM(t *testing.T) {
+	dir := t.TempDir()
+	tplFile := filepath.Join(dir, "light.json")
+	if err := os.WriteFile(tplFile, []byte(emuTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines, done := emulateRun(t,
+		"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
+		"--template", tplFile, "--device", "ZPHBLEB4J5/lamp", "--device", "ZPHBLEB4J5/fixed=ZmFrZS1wc2stMDEyMzQ1Ng==",
+		"--log-level", "warn")
+	out := readUntil(t, lines, done, "serving")
+
+	broker, httpURL, caFile := field(t, out, "mqtt"), field(t, out, "http"), field(t, out, "ca-file")
+	for _, want := range []string{"mqtt-tls", "https", "device_secret", "client_id", "broker-tls"} {
+		field(t, out, want)
+	}
+	if !strings.HasPrefix(broker, "tcp://127.0.0.1:") || strings.HasSuffix(broker, ":0") || !strings.HasPrefix(httpURL, "http://127.0.0.1:") {
+		t.Fatalf("addresses not resolved: %q %q", broker, httpURL)
+	}
+	if pem, err := os.ReadFile(caFile); err != nil || !bytes.Contains(pem, []byte("BEGIN CERTIFICATE")) {
+		t.Fatalf("CA file %s: %v", caFile, err)
+	}
+	joined := strings.Join(out, "\n")
+	if !strings.Contains(joined, "device_secret: ZmFrZS1wc2stMDEyMzQ1Ng==") {
+		t.Fatalf("given secret not printed:\n%s", joined)
+	}
+	var secret string
+	for i, l := range out {
+		if l == "device ZPHBLEB4J5/lamp" {
+			secret = field(t, out[i:i+5], "device_secret")
+		}
+	}
+
+	// A device configured like the official Python SDK (HMAC-SHA1, MQTT 3.1) with the printed
+	// credentials connects and answers control sent through the JSON API.
+	c := connectLikePythonSDK(t, broker, "ZPHBLEB4J5", "lamp", secret)
+	ctl := make(chan paho.Message, 1)
+	if tok := c.Subscribe("$thing/down/property/ZPHBLEB4J5/lamp", 0, func(_ paho.Client, m paho.Message) { ctl <- m }); !tok.WaitTimeout(emuWait) || tok.Error() != nil {
+		t.Fatalf("subscribe: %v", tok.Error())
+	}
+	go func() {
+		m := <-ctl
+		var tokenStart = strings.Index(string(m.Payload()), `"clientToken":"`) + len(`"clientToken":"`)
+		token := string(m.Payload())[tokenStart:]
+		token = token[:strings.IndexByte(token, '"')]
+		c.Publish("$thing/up/property/ZPHBLEB4J5/lamp", 0, false, fmt.Sprintf(`{"code":0,"clientToken":%q,"status":"success"}`, token))
+	}()
+	body := httpDo(t, "POST", httpURL+"/api/devices/ZPHBLEB4J5/lamp/control", `{"params":{"brightness":40}}`, 200)
+	if !strings.Contains(body, `"code":0`) || !strings.Contains(body, `"status":"success"`) {
+		t.Fatalf("control via API: %s", body)
+	}
+	body = httpDo(t, "GET", httpURL+"/api/devices", "", 200)
+	if body != `[{"product_id":"ZPHBLEB4J5","device_name":"fixed","online":false},{"product_id":"ZPHBLEB4J5","device_name":"lamp","online":true}]`+"\n" {
+		t.Fatalf("GET /api/devices = %s", body)
+	}
+	c.Disconnect(100)
+
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("emulate returned %v after SIGTERM", err)
+		}
+	case <-time.After(emuWait):
+		t.Fatal("emulate did not stop on SIGTERM")
+	}
+	var rest []string
+	for l := range lines {
+		rest = append(rest, l)
+	}
+	if !strings.Contains(strings.Join(rest, "\n"), "shutting down") {
+		t.Fatalf("no shutdown message: %q", rest)
+	}
+	if _, err := os.Stat(caFile); !os.IsNotExist(err) {
+		t.Fatalf("temporary CA file left behind: %v", err)
+	}
+}
+
+func connectLikePythonSDK(t *testing.T, broker, pid, dn, secret string) paho.Client {
+	t.Helper()
+	key, err := base64.StdEncoding.DecodeString(secret)
+	if err != nil {
+		t.Fatalf("printed secret %q: %v", secret, err)
+	}
+	user := fmt.Sprintf("%s%s;21010406;G6j0u;%d", pid, dn, time.Now().Add(time.Hour).Unix())
+	mac := hmac.New(sha1.New, key)
+	mac.Write([]byte(user))
+	opts := paho.NewClientOptions().AddBroker(broker).SetClientID(pid + dn).
+		SetUsername(user).SetPassword(hex.EncodeToString(mac.Sum(nil)) + ";hmacsha1").
+		SetProtocolVersion(3).SetAutoReconnect(false).SetConnectTimeout(emuWait)
+	c := paho.NewClient(opts)
+	if tok := c.Connect(); !tok.WaitTimeout(emuWait) || tok.Error() != nil {
+		t.Fatalf("connect: %v", tok.Error())
+	}
+	t.Cleanup(func() { c.Disconnect(0) })
+	return c
+}
+
+func httpDo(t *testing.T, method, url, body string, want int) string {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), emuWait)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != want {
+		t.Fatalf("%s %s = %d %s, want %d", method, url, resp.StatusCode, b, want)
+	}
+	return string(b)
+}
+
+func TestEmulateBadUsage(t *testing.T) {
+	dir := t.TempDir()
+	noPID := filepath.Join(dir, "nopid.json")
+	if err := os.WriteFile(noPID, []byte(strings.Replace(emuTemplate, `"ProductId":"ZPHBLEB4J5",`, "", 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	good := filepath.Join(dir, "light.json")
+	if err := os.WriteFile(good, []byte(emuTemplate), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		args    []string
+		mention string
+	}{
+		{[]string{"--device", "nodevice"}, "PID/DN"},
+		{[]string{"--device", "P/a/b"}, "PID/DN"},
+		{[]string{"--template", filepath.Join(dir, "missing.json")}, "missing.json"},
+		{[]string{"--template", noPID}, "ProductId"},
+		{[]string{"--template", good, "--template", "ZPHBLEB4J5=" + good}, "already defined"},
+		{[]string{"--log-level", "loud"}, "log-level"},
+		{[]string{"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--device", "P1/d=not base64!"}, "base64"},
+		{[]string{"extra"}, "no arguments"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := run(append([]string{"tplgen", "emulate"}, c.args...), &stdout, &stderr)
+		if code != 1 || !strings.Contains(stderr.String(), c.mention) {
+			t.Errorf("emulate %q: exit %d, stderr %q; want exit 1 mentioning %q", c.args, code, stderr.String(), c.mention)
+		}
+	}
+	// PID=FILE names a product whose template has no ProductId.
+	pid, tpl, err := loadTemplateSpec("OTHERPID01=" + noPID)
+	if err != nil || pid != "OTHERPID01" || tpl == nil {
+		t.Fatalf("loadTemplateSpec PID=FILE = %q, %v", pid, err)
+	}
+}
