@@ -41,7 +41,7 @@ type Conn struct {
 	hooks   map[uint64]func(ctx context.Context)
 	hookSeq uint64
 	timeReq []*timeWaiter
-	timeSub bool
+	timeSub *subscription
 
 	reconnects, dropped, panics, overruns atomic.Uint64
 }
@@ -147,7 +147,8 @@ func (c *Conn) OnConnect(fn func(ctx context.Context)) (remove func()) {
 
 // Close disconnects and releases everything. Publishes still in the offline queue are
 // discarded (logged with their count); blocked calls return ErrClosed. Close waits up to
-// 5 s for running handlers. It is idempotent.
+// 5 s for running handlers and OnConnect hooks (so calling Close from inside one of them
+// returns only after that wait). It is idempotent.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.state == StateClosed {

@@ -329,6 +329,9 @@ func TestContextCancellation(t *testing.T) {
 		if q := c.Stats().Queued; q != 0 {
 			t.Fatalf("still queued: %d", q)
 		}
+		if _, err := c.ServerTime(context.Background()); !errors.Is(err, explorer.ErrNotConnected) {
+			t.Fatalf("offline ServerTime: %v", err)
+		}
 	})
 
 	t.Run("Close unblocks", func(t *testing.T) {
@@ -361,6 +364,8 @@ func TestNoGoroutineLeak(t *testing.T) {
 			}
 		}
 		c.OnConnect(func(ctx context.Context) { <-ctx.Done() })
+		reconnected := make(chan struct{}, 1)
+		c.OnConnect(func(context.Context) { reconnected <- struct{}{} })
 		for i := range 5 {
 			wg.Add(1)
 			go func() {
@@ -371,6 +376,7 @@ func TestNoGoroutineLeak(t *testing.T) {
 		wg.Wait()
 		b.dropAll()
 		waitChan(t, lc.lost, "lost")
+		waitChan(t, reconnected, "reconnected")
 		if _, err := c.ServerTime(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -390,5 +396,61 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 			t.Fatalf("timed out waiting for %s\n%s", what, buf[:n])
 		}
 		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestInFlightQoS1Resent: a QoS1 publish whose connection drops before the PUBACK is
+// re-sent on the next connection and Publish then succeeds (at-least-once).
+func TestInFlightQoS1Resent(t *testing.T) {
+	b := newTestBroker(t)
+	lc, opts := newLifecycle()
+	c := dial(t, b, append(opts, explorer.WithAckTimeout(time.Hour))...)
+	ctx := testCtx(t)
+	release := b.stall("test/inflight")
+	errc := make(chan error, 1)
+	go func() { errc <- c.Publish(ctx, "test/inflight", 1, []byte("once")) }()
+	time.Sleep(50 * time.Millisecond) // let the PUBLISH reach the stalled broker; not a sync point
+	b.dropAll()
+	waitChan(t, lc.lost, "connection lost")
+	release()
+	if err := waitChan(t, errc, "publish"); err != nil {
+		t.Fatal(err)
+	}
+	if m := b.nextMessage(t, "test/inflight"); string(m.Payload) != "once" {
+		t.Fatalf("got %q", m.Payload)
+	}
+}
+
+// TestPublishAckTimeout: no PUBACK within the ack timeout gives ErrTimeout naming the topic.
+func TestPublishAckTimeout(t *testing.T) {
+	b := newTestBroker(t)
+	c := dial(t, b, explorer.WithAckTimeout(100*time.Millisecond))
+	release := b.stall("test/slow")
+	defer release()
+	err := c.Publish(testCtx(t), "test/slow", 1, []byte("x"))
+	if !errors.Is(err, explorer.ErrTimeout) || !strings.Contains(err.Error(), `"test/slow"`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// TestHandlerMayCallConn: handlers can publish and subscribe on their own Conn.
+func TestHandlerMayCallConn(t *testing.T) {
+	b := newTestBroker(t)
+	c := dial(t, b)
+	ctx := testCtx(t)
+	echoed := make(chan explorer.Message, 1)
+	if err := c.Subscribe(ctx, "test/echo/out", 1, func(_ context.Context, m explorer.Message) { echoed <- m }); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(ctx, "test/echo/in", 1, func(hctx context.Context, m explorer.Message) {
+		if err := c.Publish(hctx, "test/echo/out", 1, m.Payload); err != nil {
+			t.Error(err)
+		}
+	}); err != nil {
+		t.Fatal(err)
+	}
+	b.publish("test/echo/in", "ping", 1)
+	if m := recv(t, echoed); string(m.Payload) != "ping" {
+		t.Fatalf("got %q", m.Payload)
 	}
 }

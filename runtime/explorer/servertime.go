@@ -29,18 +29,26 @@ func (c *Conn) sysOperationTopics() (up, down string) {
 
 // ServerTime asks the platform for its clock over $sys/operation and returns it corrected
 // for the round trip: (ntptime1 + ntptime2 + recvMs − sendMs) / 2. It waits for ctx and at
-// most the ack timeout (ErrTimeout). The reply subscription is made on first use and kept.
+// most the ack timeout (ErrTimeout); while disconnected it fails at once with ErrNotConnected.
+// The reply subscription is made on first use and kept.
 func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	up, down := c.sysOperationTopics()
+	what := "server time on " + quote(down)
 	c.mu.Lock()
-	needSub := !c.timeSub
+	live := c.live
+	needSub := c.timeSub == nil || c.subs[down] != c.timeSub // absent, or replaced by the user
 	c.mu.Unlock()
+	if !live {
+		// A queued request would come back late and skew the round-trip correction.
+		return time.Time{}, newError(ErrNotConnected, nil, what)
+	}
 	if needSub {
-		if err := c.Subscribe(ctx, down, 0, c.handleTimeReply); err != nil {
+		s, err := c.subscribe(ctx, down, 0, c.handleTimeReply)
+		if err != nil {
 			return time.Time{}, err
 		}
 		c.mu.Lock()
-		c.timeSub = true
+		c.timeSub = s
 		c.mu.Unlock()
 	}
 	w := &timeWaiter{sent: c.opts.now(), ch: make(chan time.Time, 1)}
@@ -54,7 +62,6 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	}
 	t := time.NewTimer(c.opts.ackTimeout)
 	defer t.Stop()
-	what := "server time on " + quote(down)
 	select {
 	case st := <-w.ch:
 		return st, nil

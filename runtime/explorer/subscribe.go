@@ -43,15 +43,20 @@ func (s *subscription) stop() { s.once.Do(func() { close(s.quit) }) }
 // a refusal. Disconnected, the subscription is recorded and sent on reconnect, and Subscribe
 // returns nil. Every subscription is re-sent after every reconnect.
 func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
+	_, err := c.subscribe(ctx, filter, qos, h)
+	return err
+}
+
+func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler) (*subscription, error) {
 	what := "subscribe " + quote(filter)
 	if err := checkFilter(filter, "subscribe"); err != nil {
-		return err
+		return nil, err
 	}
 	if err := checkQoS(qos, what); err != nil {
-		return err
+		return nil, err
 	}
 	if h == nil {
-		return newError(ErrInvalidConfig, nil, what, "nil handler")
+		return nil, newError(ErrInvalidConfig, nil, what, "nil handler")
 	}
 	s := &subscription{
 		filter:  filter,
@@ -63,7 +68,7 @@ func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler
 	c.mu.Lock()
 	if c.state == StateClosed {
 		c.mu.Unlock()
-		return newError(ErrClosed, nil, what)
+		return nil, newError(ErrClosed, nil, what)
 	}
 	old := c.subs[filter]
 	c.subs[filter] = s
@@ -75,11 +80,11 @@ func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler
 		old.stop()
 	}
 	if !live {
-		return nil
+		return s, nil
 	}
 	err := c.sendSubscribe(ctx, sess, s)
 	if err == nil || errors.Is(err, ErrNotConnected) {
-		return nil // on a lost connection the reconnect re-sends it
+		return s, nil // on a lost connection the reconnect re-sends it
 	}
 	c.mu.Lock()
 	if c.subs[filter] == s {
@@ -87,7 +92,7 @@ func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler
 	}
 	c.mu.Unlock()
 	s.stop()
-	return err
+	return nil, err
 }
 
 // sendSubscribe sends SUBSCRIBE for s on sess and checks the SUBACK.
