@@ -153,7 +153,12 @@ func waitUntil(t time.Time, stop <-chan struct{}) bool {
 func (c *latConn) Read(p []byte) (int, error) {
 	if !c.pumping {
 		if c.delay() == 0 {
-			return c.Conn.Read(p)
+			n, err := c.Conn.Read(p)
+			// Latency switched on while this read was blocked: these bytes arrived now.
+			if d := c.delay(); d > 0 && n > 0 && !waitUntil(time.Now().Add(d), c.done) {
+				return 0, net.ErrClosed
+			}
+			return n, err
 		}
 		// From now on every byte goes through the pump, keeping order.
 		c.pumping = true
