@@ -192,6 +192,10 @@ func New(ctx context.Context, conn *explorer.Conn, opts ...Option) (*Gateway, er
 	return g, nil
 }
 
+// Conn returns the gateway's connection, which sub-devices' generated code runs on
+// (pass thing.WithDevice(pid, dn) to the generated New).
+func (g *Gateway) Conn() *explorer.Conn { return g.conn }
+
 // Close stops handling results; outstanding calls end with ErrClosed.
 func (g *Gateway) Close(ctx context.Context) error {
 	g.mu.Lock()
