@@ -2,11 +2,12 @@ package dynreg
 
 import (
 	"crypto/x509"
-	"errors"
+
+	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
-// tencentRootCAs returns the pool holding the Tencent root CA that signs the registration gateway.
-// TODO(wire): use explorer's embedded CA once runtime/explorer exports it.
+// tencentRootCAs returns the Tencent IoT root CA, which also signs the registration gateway
+// (the C SDK verifies dynreg HTTPS against it, protocol.md §1.6).
 func tencentRootCAs() (*x509.CertPool, error) {
-	return nil, errors.New("dynreg: Tencent root CA not available yet")
+	return explorer.TencentRootCAs(), nil
 }
