@@ -226,10 +226,12 @@ func (s *Store) Delete(id string) error {
 }
 
 // SignedPath returns the path and query for downloading id until expires, e.g.
-// "/ota/firmware/0a1b...?expires=1700000000&sign=..."; prepend the server's base URL.
+// "/ota/firmware/0a1b...?expires=1700000000&nonce=...&sign=..."; prepend the server's base
+// URL. Every call yields a different URL (random nonce), like re-signed COS URLs.
 func (s *Store) SignedPath(id string, expires time.Time) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)
-	q := url.Values{"expires": {exp}, "sign": {s.sign(id, exp)}}
+	nonce, _ := newID()
+	q := url.Values{"expires": {exp}, "nonce": {nonce}, "sign": {s.sign(id, exp, nonce)}}
 	return s.prefix + id + "?" + q.Encode()
 }
 
@@ -238,9 +240,9 @@ func (s *Store) URL(base, id string, expires time.Time) string {
 	return base + s.SignedPath(id, expires)
 }
 
-func (s *Store) sign(id, exp string) string {
+func (s *Store) sign(id, exp, nonce string) string {
 	m := hmac.New(sha256.New, s.key)
-	m.Write([]byte(id + "\n" + exp))
+	m.Write([]byte(id + "\n" + exp + "\n" + nonce))
 	return hex.EncodeToString(m.Sum(nil))
 }
 
@@ -251,7 +253,7 @@ func (s *Store) checkSignature(id string, q url.Values) string {
 	if exp == "" || sig == "" {
 		return "missing signature"
 	}
-	want := s.sign(id, exp)
+	want := s.sign(id, exp, q.Get("nonce"))
 	if !hmac.Equal([]byte(sig), []byte(want)) {
 		return "bad signature"
 	}
