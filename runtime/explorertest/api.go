@@ -92,7 +92,8 @@ func (s *Server) apiListDevices(w http.ResponseWriter, r *http.Request) {
 	devs := s.Devices() // sorted by product id, then device name
 	out := make([]apiDevice, 0, len(devs))
 	for _, d := range devs {
-		out = append(out, apiDevice{ProductID: d.ID.ProductID, DeviceName: d.ID.DeviceName, Online: d.Online})
+		// Online (not DeviceInfo.Online) also counts sub-devices online through their gateway.
+		out = append(out, apiDevice{ProductID: d.ID.ProductID, DeviceName: d.ID.DeviceName, Online: s.Online(d.ID.ProductID, d.ID.DeviceName)})
 	}
 	writeJSON(w, http.StatusOK, out)
 }

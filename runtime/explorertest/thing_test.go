@@ -486,3 +486,45 @@ func TestSetReportedSeedsGetStatus(t *testing.T) {
 		t.Fatalf("get_status_reply = %s", m.Raw)
 	}
 }
+
+// A gateway speaks the data-template protocol for its sub-devices on their own topics; the
+// platform treats those messages as the sub-device's and delivers control through the gateway.
+func TestSubDeviceThroughGateway(t *testing.T) {
+	s := newThingServer(t)
+	gwSecret, err := s.AddDevice("GWPRODUCT1", "gw")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addLight(t, s, "sub1")
+	if err := s.BindSubDevices("GWPRODUCT1", "gw", DeviceID{thLightPID, "sub1"}); err != nil {
+		t.Fatal(err)
+	}
+	gw := thConnect(t, s, "GWPRODUCT1", "gw", gwSecret)
+	gw.subscribe("$gateway/operation/result/GWPRODUCT1/gw") // bound while offline: no change message
+	gw.publish("$gateway/operation/GWPRODUCT1/gw", `{"type":"online","payload":{"devices":[{"product_id":"ZPHBLEB4J5","device_name":"sub1"}]}}`)
+	if m := gw.next(); m.str("type") != "online" || !strings.Contains(string(m.Raw), `"result":0`) {
+		t.Fatalf("online result: %s", m.Raw)
+	}
+	sub := &thDevice{t: t, id: DeviceID{thLightPID, "sub1"}, c: gw.c, msgs: gw.msgs}
+	sub.subscribe(sub.topic("down", "property"))
+
+	if m := sub.call("property", `{"method":"report","clientToken":"s1","params":{"brightness":7}}`); m.code(t) != 0 {
+		t.Fatalf("sub-device report: %s", m.Raw)
+	}
+	if v := s.Reported(thLightPID, "sub1")["brightness"]; string(v) != "7" {
+		t.Fatalf("sub-device state = %s", fmtRaw(s.Reported(thLightPID, "sub1")))
+	}
+	if len(s.Reported("GWPRODUCT1", "gw")) != 0 {
+		t.Fatal("sub-device report landed on the gateway")
+	}
+	sub.serve(func(m thMsg) (string, string) {
+		if m.Topic != sub.topic("down", "property") || m.str("method") != "control" {
+			return "", ""
+		}
+		return sub.topic("up", "property"), fmt.Sprintf(`{"method":"control_reply","clientToken":%q,"code":0,"status":"ok"}`, m.str("clientToken"))
+	})
+	rep, err := s.SendControl(thCtx(t), thLightPID, "sub1", `{"power_switch":1}`)
+	if err != nil || rep.Code != 0 {
+		t.Fatalf("control to an online sub-device: %+v, %v", rep, err)
+	}
+}
