@@ -7,19 +7,7 @@ import (
 	"unicode/utf8"
 )
 
-// Wire value rules (protocol.md §2.3), shared by CheckValue and the raw-JSON checks:
-//
-//   - bool: the integer 0 or 1. JSON true/false are rejected, like the platform and the
-//     official SDKs do, so a device tested here does not fail on the real cloud.
-//   - int: an integer literal (no fraction or exponent) within [min,max] when given.
-//   - float: any number within [min,max] when given.
-//   - string: a string whose length in characters (runes) is within [min,max] when given.
-//   - enum: an integer that is a mapping key; stringenum: a string that is a mapping key.
-//   - timestamp: a non-negative integer (seconds or milliseconds) or a string of digits.
-//   - struct: an object whose keys are declared members (partial objects are fine).
-//   - array: an array whose elements all pass the element check; null elements are invalid.
-//
-// A null value for a params key or struct member means "absent" and is skipped.
+// The wire rules are listed in the package documentation (model.go).
 
 // scalar describes one non-container JSON value for the type checks.
 type scalar struct {

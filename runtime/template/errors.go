@@ -73,6 +73,9 @@ type lineIndex struct {
 
 func newLineIndex(data []byte) *lineIndex {
 	starts := []int{0}
+	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
+		starts[0] = 3 // editors do not show a byte order mark as a column
+	}
 	for i, c := range data {
 		if c == '\n' {
 			starts = append(starts, i+1)
@@ -86,7 +89,13 @@ func (li *lineIndex) pos(off int) Pos {
 		off = len(li.data)
 	}
 	line := sort.Search(len(li.starts), func(i int) bool { return li.starts[i] > off }) - 1
-	col := utf8.RuneCount(li.data[li.starts[line]:off]) + 1
+	if line < 0 { // inside a byte order mark
+		line = 0
+	}
+	col := 1
+	if off > li.starts[line] {
+		col += utf8.RuneCount(li.data[li.starts[line]:off])
+	}
 	return Pos{Line: line + 1, Col: col, Offset: off}
 }
 

@@ -20,6 +20,7 @@ func FuzzParse(f *testing.F) {
 		f.Add(data)
 	}
 	f.Add([]byte(`{"properties":[{"id":"a","mode":"r","define":{"type":"array","arrayInfo":{"type":"struct","specs":[]}}}]}`))
+	f.Add([]byte("\xEF\xBB\xBF{\"properties\":[{\"id\":\"\\u0061\",\"mode\":\"r\",\"define\":{\"type\":\"int\",\"min\":\"1\",\"max\":\"0\"}}]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tpl, err := Parse("f.json", data)
 		if err != nil {

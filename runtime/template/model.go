@@ -1,6 +1,37 @@
 // Package template is the data-template (物模型) model shared by the generator, the device
 // runtime and the in-process platform: it parses the JSON exported from the IoT Explorer
 // console, validates it, and checks wire values against it.
+//
+// # Parsing
+//
+// Parse uses its own small JSON reader so that every problem is located as FILE:LINE:COL
+// (columns count characters, not bytes). All independent problems are collected into an
+// ErrorList, sorted by position; what the platform accepts but looks wrong (a start value
+// outside [min,max], a missing name, more than MaxFeatures features) becomes a warning in
+// Template.Warnings. Numeric limits may be JSON strings (as exported) or numbers.
+//
+// # Value checks
+//
+// CheckProperties, CheckEventParams, CheckActionInput and CheckActionOutput validate the raw
+// params object of a message in one pass without decoding it; Define.CheckValue checks one
+// decoded value. The wire rules (protocol.md §2.3):
+//
+//   - bool: the integer 0 or 1. JSON true/false are refused, as the platform and the official
+//     SDKs do, so a device that passes here does not fail on the real cloud.
+//   - int: an integer literal (no fraction or exponent) within [min,max] when given.
+//   - float: any number within [min,max] when given.
+//   - string: a string whose length in characters (runes) is within [min,max] when given.
+//   - enum: an integer that is a mapping key; stringenum: a string that is a mapping key.
+//   - timestamp: a non-negative integer (seconds or milliseconds) or a string of digits.
+//   - struct: an object whose keys are declared members; members may be omitted.
+//   - array: an array whose elements all pass the element check; null elements are invalid.
+//
+// A null value for a params key or struct member means "absent" and is skipped; an empty or
+// null params payload is an empty object. Event parameters may be omitted; every declared
+// action input (and output) must be present, as the official SDKs require. A repeated key is
+// malformed. Failures are *ValueError with the path of the value (params.today_ec.ec,
+// params.points[1].x) wrapping ErrUnknownID (the platform's 403), ErrInvalidValue (406) or
+// ErrMalformed (400).
 package template
 
 // Type is a data-template value type as spelled in the template's "type" field.

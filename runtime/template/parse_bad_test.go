@@ -182,6 +182,16 @@ func TestErrorFormatting(t *testing.T) {
 	}
 }
 
+func TestParseByteOrderMark(t *testing.T) {
+	_, err := Parse("bom.json", []byte("\xEF\xBB\xBF{\"version\":1}"))
+	if err == nil || err.Error() != "bom.json:1:12: version must be a string, got a number" {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := Parse("bom.json", []byte("\xEF\xBB\xBF{}")); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func TestParseFileMissing(t *testing.T) {
 	_, err := ParseFile(t.TempDir() + "/nope.json")
 	if err == nil || !strings.Contains(err.Error(), "nope.json") {
