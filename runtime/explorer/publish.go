@@ -51,16 +51,17 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []by
 	if len(payload) > MaxPayloadSize {
 		return newError(ErrPayloadTooLarge, nil, what, "%d bytes, the platform allows at most %d", len(payload), MaxPayloadSize)
 	}
-	c.mu.Lock()
-	c.seq++
-	seq := c.seq
-	c.mu.Unlock()
+	var seq uint64 // publish order, fixed at the first attempt
 	requeue := false
 	for {
 		if err := ctx.Err(); err != nil {
 			return newError(err, nil, what, "not sent")
 		}
 		c.mu.Lock()
+		if seq == 0 {
+			c.seq++
+			seq = c.seq
+		}
 		if c.state == StateClosed {
 			c.mu.Unlock()
 			return newError(ErrClosed, nil, what)
