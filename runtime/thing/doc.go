@@ -25,9 +25,9 @@
 //
 //	0    applied / executed
 //	400  malformed message (bad JSON, missing or mistyped field) whose clientToken was readable
-//	403  an id not in the template (unknown property or action), or a read-only property in control
-//	     (as far as template.CheckProperties reports it as unknown)
-//	406  a value of the wrong type or out of range (template.ErrInvalidValue)
+//	403  an id not in the template: unknown property, struct member or action (template.ErrUnknownID)
+//	406  a value of the wrong type or out of range, a missing input, or a read-only property in a
+//	     control (template.ErrInvalidValue; template.ErrReadOnly wraps it)
 //	503  the device is overloaded (control queue or action slots full)
 //	-1   the handler failed, no handler is set, or an action's output does not match the
 //	     template; a handler can choose another code by returning a *ReplyError (Errorf)

@@ -124,7 +124,7 @@ func (t *Thing) applyControl(topic string, params json.RawMessage) (int, string)
 	err := t.callHandler(func(ctx context.Context) error { return t.opts.control(ctx, params) })
 	if err != nil {
 		t.log.Warn("control handler failed", "topic", topic, "error", err)
-		return failureCode(err), err.Error()
+		return failureCode(err), failureStatus(err)
 	}
 	return CodeOK, controlSuccessStatus
 }
@@ -136,6 +136,15 @@ func failureCode(err error) int {
 		return c
 	}
 	return CodeFailed
+}
+
+// failureStatus is the reply status for a handler error: the Status of a *ReplyError made
+// with Errorf (not its Error text, which adds the code), else the error text.
+func failureStatus(err error) string {
+	if re, ok := err.(*ReplyError); ok && re.Status != "" {
+		return re.Status
+	}
+	return err.Error()
 }
 
 // callHandler runs fn with a bounded ctx, turning a panic into an error.
@@ -219,7 +228,7 @@ func (t *Thing) runAction(topic, token, actionID string, input json.RawMessage) 
 	})
 	if err != nil {
 		t.log.Warn("action handler failed", "topic", topic, "actionId", actionID, "error", err)
-		t.sendActionReply(token, failureCode(err), err.Error(), nil)
+		t.sendActionReply(token, failureCode(err), failureStatus(err), nil)
 		return
 	}
 	if out == nil {

@@ -4,48 +4,50 @@ import (
 	"context"
 )
 
-// requestResync starts a pending-control re-sync in the background, or, when one is already
-// running, makes it run once more afterwards (a reconnect during a re-sync must not be
-// missed, and two re-syncs must not apply the same control twice).
-func (t *Thing) requestResync() {
+// requestResync starts a pending-control re-sync in the background for the connection
+// whose lifetime connCtx is. A re-sync still running for an earlier connection is
+// cancelled (its get_status reply is lost with that connection) and the new one waits for it
+// to finish, so two re-syncs never run at once.
+func (t *Thing) requestResync(connCtx context.Context) {
+	ctx, cancel := context.WithTimeout(t.ctx, resyncTimeout)
+	stop := context.AfterFunc(connCtx, cancel)
+	done := make(chan struct{})
 	t.resyncMu.Lock()
-	if t.resyncing {
-		t.resyncMore = true
-		t.resyncMu.Unlock()
-		return
+	if t.resyncCancel != nil {
+		t.resyncCancel()
 	}
-	t.resyncing = true
+	prev := t.resyncDone
+	t.resyncCancel, t.resyncDone = cancel, done
 	t.resyncMu.Unlock()
 	started := t.goTracked(func() {
-		for {
-			t.resyncOnce()
-			t.resyncMu.Lock()
-			if !t.resyncMore || t.isClosed() {
-				t.resyncing, t.resyncMore = false, false
-				t.resyncMu.Unlock()
+		defer close(done)
+		defer stop()
+		defer cancel()
+		if prev != nil {
+			select {
+			case <-prev:
+			case <-ctx.Done():
 				return
 			}
-			t.resyncMore = false
-			t.resyncMu.Unlock()
 		}
+		t.resyncOnce(ctx)
 	})
 	if !started {
-		t.resyncMu.Lock()
-		t.resyncing = false
-		t.resyncMu.Unlock()
+		stop()
+		cancel()
+		close(done)
 	}
 }
 
 // resyncOnce fetches pending control (get_status type control), applies it through the
-// control worker like a live control, and clears it. A control that fails validation is
+// control worker like a live control, and clears it. Delivery is at least once: if the
+// connection drops between applying and clearing, the next connect applies it again. A control that fails validation is
 // cleared too (it can never be applied) and logged; one whose handler failed is kept so the
 // next connect retries it.
-func (t *Thing) resyncOnce() {
-	ctx, cancel := context.WithTimeout(t.ctx, resyncTimeout)
-	defer cancel()
+func (t *Thing) resyncOnce(ctx context.Context) {
 	st, err := t.GetStatus(ctx, StatusControl, false)
 	if err != nil {
-		if t.ctx.Err() == nil {
+		if ctx.Err() == nil {
 			t.log.Warn("pending control re-sync: get_status failed", "error", err)
 		}
 		return
@@ -82,7 +84,7 @@ func (t *Thing) resyncOnce() {
 		t.log.Error("pending control handler failed; kept for the next connect", "code", o.code, "status", o.status)
 		return
 	}
-	if err := t.ClearControl(ctx); err != nil && t.ctx.Err() == nil {
+	if err := t.ClearControl(ctx); err != nil && ctx.Err() == nil {
 		t.log.Warn("pending control re-sync: clear_control failed", "error", err)
 	}
 }

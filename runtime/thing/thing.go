@@ -76,13 +76,13 @@ type Thing struct {
 	waiters  map[string]*waiter
 	removeCB func()
 
-	controlQ   chan func()    // serialises controls, pending control and service notifications
-	actionSem  chan struct{}  // bounds concurrent action handlers
-	wg         sync.WaitGroup // worker, action handlers, re-syncs
-	resyncMu   sync.Mutex     // guards the two flags below
-	resyncing  bool
-	resyncMore bool
-	done       chan struct{} // closed by Close; stops the control worker
+	controlQ     chan func()        // serialises controls, pending control and service notifications
+	actionSem    chan struct{}      // bounds concurrent action handlers
+	wg           sync.WaitGroup     // worker, action handlers, re-syncs
+	resyncMu     sync.Mutex         // guards the two fields below
+	resyncCancel context.CancelFunc // cancels the latest re-sync
+	resyncDone   chan struct{}      // closed when the latest re-sync has finished
+	done         chan struct{}      // closed by Close; stops the control worker
 }
 
 // New creates the engine for one device on conn, subscribes its four downlink topics
@@ -153,8 +153,8 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 		subscribed = append(subscribed, topic)
 	}
 	if o.resync {
-		t.removeCB = conn.OnConnect(func(context.Context) { t.requestResync() })
-		t.requestResync()
+		t.removeCB = conn.OnConnect(t.requestResync)
+		t.requestResync(t.ctx)
 	}
 	return t, nil
 }
