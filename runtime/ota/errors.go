@@ -31,6 +31,8 @@ func (c FailCode) String() string {
 		return "md5 mismatch"
 	case FailBurn:
 		return "burn failed"
+	case 0:
+		return "ok"
 	}
 	return fmt.Sprintf("fail code %d", int(c))
 }
@@ -53,12 +55,14 @@ var (
 	ErrClosed = errors.New("ota: client closed")
 )
 
-// Code returns the report_progress failure code that describes err: −2 for ErrNotFound, −3 for
-// ErrSignatureExpired, −4 for ErrMD5Mismatch, −5 for a *BurnError, otherwise −1 (timeout /
-// generic download failure, as the C SDK does).
+// Code returns the report_progress failure code that describes err: 0 for nil, −2 for
+// ErrNotFound, −3 for ErrSignatureExpired, −4 for ErrMD5Mismatch, −5 for a *BurnError,
+// otherwise −1 (timeout / generic download failure, as the C SDK does).
 func Code(err error) FailCode {
 	var be *BurnError
 	switch {
+	case err == nil:
+		return 0
 	case errors.Is(err, ErrNotFound):
 		return FailNotFound
 	case errors.Is(err, ErrSignatureExpired):
