@@ -37,6 +37,7 @@ func (s *Server) initFeatures() error {
 		{"gateway", s.initGateway},
 		{"thing", s.initThing},
 		{"ota", s.initOTA},
+		{"dynreg", s.initDynreg},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
