@@ -289,14 +289,11 @@ func (tc *thingCloud) send(kind string, id DeviceID, r reply) {
 // decodeUp parses an uplink; a nil msg comes with the 400 to answer.
 func decodeUp(payload []byte) (*upMsg, string, string, *codeError) {
 	var m upMsg
-	if !json.Valid(payload) {
-		return nil, "", "", rejectf(CodeBadJSON, "payload is not valid JSON: %s", clip(payload))
-	}
-	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); trimmed[0] != '{' {
-		return nil, "", "", rejectf(CodeBadJSON, "payload is not a JSON object: %s", clip(trimmed))
+	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
+		return nil, "", "", rejectf(CodeBadJSON, "payload is not a JSON object: %q", clip(trimmed))
 	}
 	if err := json.Unmarshal(payload, &m); err != nil {
-		return nil, "", "", rejectf(CodeBadJSON, "payload: %v", err)
+		return nil, "", "", rejectf(CodeBadJSON, "payload is not valid JSON (%v): %q", err, clip(payload))
 	}
 	method, cerr := rawString(m.Method, "method")
 	if cerr != nil {
@@ -474,6 +471,10 @@ func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 		return nil, err
 	}
 	for k, v := range obj {
+		if !bytes.ContainsAny(v, " \t\r\n") {
+			obj[k] = append(json.RawMessage(nil), v...) // already compact; own the bytes
+			continue
+		}
 		var b bytes.Buffer
 		if err := json.Compact(&b, v); err != nil {
 			return nil, fmt.Errorf("%s: %v", k, err)
