@@ -36,7 +36,6 @@ const (
 type Server struct {
 	log   *slog.Logger
 	clock func() time.Time
-	cfg   config
 
 	ca         *testCA
 	serverCert tls.Certificate
@@ -71,7 +70,8 @@ type Server struct {
 
 	// mu guards the network generation below: Restart swaps all of it.
 	mu       sync.RWMutex
-	closed   bool
+	closed   bool // no more publishes or restarts (Close, or a Restart that could not rebind)
+	finished bool // Close ran
 	broker   *mqtt.Server
 	mqttLns  []*mqttListener
 	httpSrvs []*httpServer
@@ -100,7 +100,6 @@ func NewServer(opts ...Option) (*Server, error) {
 	s := &Server{
 		log:        cfg.logger,
 		clock:      cfg.clock,
-		cfg:        cfg,
 		ca:         ca,
 		serverCert: serverCert,
 		mux:        http.NewServeMux(),
@@ -132,11 +131,11 @@ func NewServer(opts ...Option) (*Server, error) {
 // started, including feature handlers in flight. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.mu.Lock()
-	if s.closed {
+	if s.finished {
 		s.mu.Unlock()
 		return nil
 	}
-	s.closed = true
+	s.closed, s.finished = true, true
 	err := s.stopLocked()
 	s.mu.Unlock()
 	s.feat.wait()

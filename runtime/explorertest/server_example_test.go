@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log"
+	"sync/atomic"
 	"time"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
@@ -75,12 +76,11 @@ func ExampleServer_DropConnections() {
 		log.Fatal(err)
 	}
 	reconnected := make(chan struct{}, 1)
-	first := true
+	var connects atomic.Int32 // hooks of successive connections may run on different goroutines
 	opts := append(s.DialOptions(), explorer.WithOnConnect(func(context.Context) {
-		if !first {
+		if connects.Add(1) == 2 {
 			reconnected <- struct{}{}
 		}
-		first = false
 	}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

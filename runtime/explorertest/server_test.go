@@ -248,7 +248,6 @@ func TestCloseTwice(t *testing.T) {
 	}
 }
 
-
 // explorerDial connects a device with the runtime/explorer client, the way device code does.
 func explorerDial(ctx context.Context, s *Server, pid, dn string, opts ...explorer.Option) (*explorer.Conn, error) {
 	return explorer.Dial(ctx, s.DeviceConfig(pid, dn), append(s.DialOptions(), opts...)...)
