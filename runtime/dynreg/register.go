@@ -87,10 +87,11 @@ func Register(ctx context.Context, req Request, opts ...Option) (*Credentials, e
 	if err != nil {
 		return nil, err
 	}
-	client, err := o.httpClient()
+	client, release, err := o.httpClient()
 	if err != nil {
 		return nil, err
 	}
+	defer release()
 	if _, ok := ctx.Deadline(); !ok && o.timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, o.timeout)
@@ -240,18 +241,20 @@ func nonce() int64 {
 	return n.Int64() + 1
 }
 
-func (o *options) httpClient() (*http.Client, error) {
+// httpClient returns the client to use and a release func that drops the connections of a
+// client built here (registration is one request; idle connections would only linger).
+func (o *options) httpClient() (*http.Client, func(), error) {
 	if o.client != nil {
 		if o.rootCAs != nil {
-			return nil, invalid("WithRootCAs and WithHTTPClient cannot be combined: set RootCAs in the client's transport")
+			return nil, nil, invalid("WithRootCAs and WithHTTPClient cannot be combined: set RootCAs in the client's transport")
 		}
-		return o.client, nil
+		return o.client, func() {}, nil
 	}
 	pool := o.rootCAs
 	if pool == nil {
 		var err error
 		if pool, err = tencentRootCAs(); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
@@ -260,5 +263,5 @@ func (o *options) httpClient() (*http.Client, error) {
 		Transport: tr,
 		// A redirect would re-send the signed request to a host we did not choose.
 		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
-	}, nil
+	}, tr.CloseIdleConnections, nil
 }

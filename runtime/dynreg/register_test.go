@@ -384,3 +384,12 @@ func assertNoSecrets(t *testing.T, text string) {
 }
 
 func sprintf(format string, v any) string { return fmt.Sprintf(format, v) }
+
+func TestRegisterWithHTTPClient(t *testing.T) {
+	srv := httptest.NewTLSServer(&cannedPlatform{t: t})
+	defer srv.Close()
+	c, err := Register(ctx10s(t), docRequest(srv.URL, V2), WithHTTPClient(srv.Client()))
+	if err != nil || c.DeviceSecret != docPSK {
+		t.Fatalf("creds %v, err %v", c, err)
+	}
+}
