@@ -155,6 +155,8 @@ func TestCheckPropertiesEnvelope(t *testing.T) {
 		{params: `{"brightness":1,}`, err: ErrMalformed, msg: `params: not valid JSON: trailing comma before } at byte 15`},
 		{params: `{"brightness":1} x`, err: ErrMalformed, msg: `params: not valid JSON: unexpected 'x' after the params object at byte 17`},
 		{params: `nul`, err: ErrMalformed, msg: `params: not valid JSON: unexpected 'n' at byte 0`},
+		{params: "\x00", err: ErrMalformed, msg: `params: not valid JSON: unexpected '\x00', expected a JSON value at byte 0`},
+		{params: "{}\x00", err: ErrMalformed, msg: `params: not valid JSON: unexpected '\x00' after the params object at byte 2`},
 		// A syntax error after a value error is still reported as malformed (400 before 406).
 		{params: `{"brightness":900,"name":}`, err: ErrMalformed, msg: `params: not valid JSON: unexpected '}', expected a JSON value at byte 25`},
 		{params: `{"nope":{"a":[1,2,]}}`, err: ErrMalformed, msg: `params: not valid JSON: trailing comma before ] at byte 17`},

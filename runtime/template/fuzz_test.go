@@ -1,7 +1,12 @@
 package template
 
 import (
+	"bytes"
+	stdjson "encoding/json"
 	"errors"
+	"strings"
+	"unicode/utf8"
+
 	"os"
 	"path/filepath"
 	"testing"
@@ -22,6 +27,16 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"properties":[{"id":"a","mode":"r","define":{"type":"array","arrayInfo":{"type":"struct","specs":[]}}}]}`))
 	f.Add([]byte("\xEF\xBB\xBF{\"properties\":[{\"id\":\"\\u0061\",\"mode\":\"r\",\"define\":{\"type\":\"int\",\"min\":\"1\",\"max\":\"0\"}}]}"))
 	f.Fuzz(func(t *testing.T, data []byte) {
+		// The scanner agrees with encoding/json on what is JSON (apart from a tolerated
+		// byte order mark, invalid UTF-8 and nesting deeper than maxDepth).
+		if utf8.Valid(data) && !bytes.HasPrefix(data, []byte("\xEF\xBB\xBF")) {
+			_, serr := parseTree(data, nil)
+			if valid := stdjson.Valid(data); valid && serr != nil && !strings.Contains(serr.msg, "nesting deeper") {
+				t.Fatalf("valid JSON %q rejected: %v", data, serr.msg)
+			} else if !valid && serr == nil {
+				t.Fatalf("invalid JSON %q accepted", data)
+			}
+		}
 		tpl, err := Parse("f.json", data)
 		if err != nil {
 			var list ErrorList
@@ -72,6 +87,20 @@ func FuzzCheckProperties(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte, writable bool) {
 		err := tpl.CheckProperties(data, writable)
+		// Differential check of the scanner against encoding/json's validator, the strict
+		// reference (goccy/go-json's Valid accepts "00"), skipping what this package treats
+		// differently on purpose: empty input, invalid UTF-8, repeated keys, deep nesting.
+		if trimmed := bytes.TrimSpace(data); len(trimmed) > 0 && utf8.Valid(data) {
+			valid := stdjson.Valid(data)
+			malformed := errors.Is(err, ErrMalformed)
+			if !valid && !malformed {
+				t.Fatalf("invalid JSON %q not reported as malformed (err = %v)", data, err)
+			}
+			if valid && malformed && !strings.Contains(err.Error(), "duplicate key") &&
+				!strings.Contains(err.Error(), "nesting deeper") && !strings.Contains(err.Error(), "must be a JSON object") {
+				t.Fatalf("valid JSON %q reported as malformed: %v", data, err)
+			}
+		}
 		if err == nil {
 			return
 		}

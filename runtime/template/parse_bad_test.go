@@ -77,6 +77,7 @@ func TestParseRejects(t *testing.T) {
 		{`required not bool`, `{"properties":[{"id":"a","mode":"r","required":"false","define":{"type":"bool"}}]}`, "1:48", `properties[0] "a": required must be true or false, got a string`},
 		{`name not string`, `{"properties":[{"id":"a","name":1,"mode":"r","define":{"type":"bool"}}]}`, "1:33", `properties[0] "a": name must be a string, got a number`},
 		{`rune columns after chinese`, `{"properties":[{"id":"a","name":"中文名称","desc":"描述","mode":"x","define":{"type":"bool"}}]}`, "1:59", `mode "x" is not one of r, rw`},
+		{`trailing NUL byte`, "{}\x00", "1:3", `unexpected '\x00' after the end of the JSON value`},
 		{`deep nesting`, `{"x":` + strings.Repeat("[", 65) + strings.Repeat("]", 65) + `}`, "1:70", `nesting deeper than 64 levels`},
 	}
 	for _, c := range cases {

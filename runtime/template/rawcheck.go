@@ -247,12 +247,13 @@ func (r *resolver) lookup(key []byte, esc bool) (*Define, int, *ValueError) {
 
 func (r *resolver) check(params []byte) error {
 	s := &scanner{data: params}
-	switch s.peek() {
-	case 0:
+	if s.eof() {
 		return r.missing(nil)
+	}
+	switch s.peek() {
 	case '{':
 	case 'n':
-		if w, err := s.readLiteral(); err == nil && w == "null" && s.peek() == 0 {
+		if w, err := s.readLiteral(); err == nil && w == "null" && s.eof() {
 			return r.missing(nil)
 		}
 		return malformed(s.errf(s.off, "unexpected %s", s.describe(s.off)))
@@ -309,7 +310,7 @@ func (r *resolver) check(params []byte) error {
 			return malformed(err)
 		}
 	}
-	if s.peek() != 0 {
+	if !s.eof() {
 		return malformed(s.errf(s.off, "unexpected %s after the params object", s.describe(s.off)))
 	}
 	if first != nil {

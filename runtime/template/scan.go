@@ -40,7 +40,14 @@ func (s *scanner) skipWS() {
 	}
 }
 
-// peek returns the next non-space byte (0 at end of input).
+// eof skips white space and reports whether the input is exhausted.
+func (s *scanner) eof() bool {
+	s.skipWS()
+	return s.off >= len(s.data)
+}
+
+// peek returns the next non-space byte, or 0 at end of input. A NUL byte in the input also
+// reads as 0, so end of input must be tested with eof, never with peek.
 func (s *scanner) peek() byte {
 	s.skipWS()
 	if s.off >= len(s.data) {

@@ -51,14 +51,14 @@ func parseTree(data []byte, dup func(keyOff int, key string)) (*node, *syntaxErr
 	if len(data) >= 3 && data[0] == 0xEF && data[1] == 0xBB && data[2] == 0xBF {
 		s.off = 3
 	}
-	if s.peek() == 0 {
+	if s.eof() {
 		return nil, s.errf(s.off, "empty input, expected a JSON object")
 	}
 	n, err := s.node(0, dup)
 	if err != nil {
 		return nil, err
 	}
-	if s.peek() != 0 {
+	if !s.eof() {
 		return nil, s.errf(s.off, "unexpected %s after the end of the JSON value", s.describe(s.off))
 	}
 	return n, nil
