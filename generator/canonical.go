@@ -10,7 +10,8 @@ import (
 )
 
 // CanonicalJSON serialises a template model back to data-template JSON in one fixed layout:
-// compact, keys in the order of protocol.md §3, numeric limits as strings, mappings in file
+// compact except for one line per feature (parsers that locate positions by line stay fast
+// on large templates), keys in the order of protocol.md §3, numeric limits as strings, mappings in file
 // order, absent optional fields left out. Generated code embeds this (not the original
 // bytes) as templateJSON, so the embedded text is exactly the model the code was generated
 // from, independent of the source file's formatting, key order or trailing commas, and
@@ -48,6 +49,7 @@ func CanonicalJSON(t *template.Template) []byte {
 	w.raw("[")
 	for i, p := range t.Properties {
 		w.comma(i)
+		w.raw("\n")
 		w.object(func(f func(string)) {
 			w.head(f, p.ID, p.Name, p.Desc)
 			f("mode")
@@ -63,6 +65,7 @@ func CanonicalJSON(t *template.Template) []byte {
 	w.raw("[")
 	for i, e := range t.Events {
 		w.comma(i)
+		w.raw("\n")
 		w.object(func(f func(string)) {
 			w.head(f, e.ID, e.Name, e.Desc)
 			f("type")
@@ -78,6 +81,7 @@ func CanonicalJSON(t *template.Template) []byte {
 	w.raw("[")
 	for i, a := range t.Actions {
 		w.comma(i)
+		w.raw("\n")
 		w.object(func(f func(string)) {
 			w.head(f, a.ID, a.Name, a.Desc)
 			f("required")

@@ -67,5 +67,6 @@ func ExampleCanonicalJSON() {
 		"profile": {"ProductId": "ABCDEFGHIJ"}, "version": "1.0"}`))
 	fmt.Println(string(generator.CanonicalJSON(tpl)))
 	// Output:
-	// {"version":"1.0","profile":{"ProductId":"ABCDEFGHIJ"},"properties":[{"id":"level","name":"Level","desc":"","mode":"rw","required":false,"define":{"type":"int","min":"0","max":"10"}}],"events":[],"actions":[]}
+	// {"version":"1.0","profile":{"ProductId":"ABCDEFGHIJ"},"properties":[
+	// {"id":"level","name":"Level","desc":"","mode":"rw","required":false,"define":{"type":"int","min":"0","max":"10"}}],"events":[],"actions":[]}
 }
