@@ -29,6 +29,12 @@ const (
 // time.time()*1000); 1e11 seconds is the year 5138, so no real seconds value is that large.
 const msExpiryThreshold = 100_000_000_000
 
+// msExpiryGrace: the Python SDK puts its *current* time in milliseconds in the expiry field and
+// the real platform accepts it (protocol.md §1.3, evidently reading it as a far-future seconds
+// value). Checked strictly as milliseconds such a login would already be expired on arrival, so
+// a millisecond expiry stays valid this long after the instant it names; older ones are refused.
+const msExpiryGrace = 24 * time.Hour
+
 // session is one authenticated MQTT connection of a device.
 type session struct {
 	id          DeviceID
@@ -106,11 +112,12 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (DeviceID, err
 	if err != nil {
 		return fail("username expiry %q is not a decimal Unix time", parts[3])
 	}
+	expiresAt := time.Unix(expiry, 0)
 	if expiry > msExpiryThreshold {
-		expiry /= 1000
+		expiresAt = time.UnixMilli(expiry).Add(msExpiryGrace)
 	}
-	if now := s.clock(); expiry < now.Unix() {
-		return fail("signature expired at %s (platform time %s)", time.Unix(expiry, 0).UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	if now := s.clock(); expiresAt.Unix() < now.Unix() {
+		return fail("signature expired at %s (platform time %s)", expiresAt.UTC().Format(time.RFC3339), now.UTC().Format(time.RFC3339))
 	}
 
 	if dev.certificate {

@@ -87,6 +87,8 @@ func TestAuthAccepts(t *testing.T) {
 		{"hmacsha256 12010126 seconds", SDKAppIDDoc, coreFuture(), explorer.HMACSHA256, 4, false},
 		{"hmacsha1 21010406 seconds", SDKAppIDC, coreFuture(), explorer.HMACSHA1, 4, false},
 		{"python: ms expiry, MQTT 3.1", SDKAppIDC, time.Now().UnixMilli(), explorer.HMACSHA1, 3, false},
+		{"ms expiry an hour ago", SDKAppIDC, time.Now().Add(-time.Hour).UnixMilli(), explorer.HMACSHA1, 4, false},
+		{"ms expiry in the future", SDKAppIDDoc, time.Now().Add(time.Hour).UnixMilli(), explorer.HMACSHA256, 4, false},
 		{"C: LONG_MAX expiry", SDKAppIDC, math.MaxInt64, explorer.HMACSHA1, 4, false},
 		{"java: 2147483647 over TLS", SDKAppIDDoc, 2147483647, explorer.HMACSHA256, 4, true},
 		{"MQTT 3.1 over TLS", SDKAppIDDoc, coreFuture(), explorer.HMACSHA256, 3, true},
@@ -104,8 +106,8 @@ func TestAuthAccepts(t *testing.T) {
 			cl.Disconnect(0)
 		})
 	}
-	if inf, _ := s.Device("PRODUCT001", "dev1"); inf.Connects != 6 {
-		t.Errorf("Connects = %d, want 6", inf.Connects)
+	if inf, _ := s.Device("PRODUCT001", "dev1"); inf.Connects != 8 {
+		t.Errorf("Connects = %d, want 8", inf.Connects)
 	}
 }
 
@@ -143,7 +145,7 @@ func TestAuthRefusals(t *testing.T) {
 			return resign(l)
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"expired milliseconds", func(l coreLogin) coreLogin {
-			l.user = explorer.Username("PRODUCT001", "dev1", SDKAppIDDoc, "abcde", clock.Add(-time.Minute).UnixMilli())
+			l.user = explorer.Username("PRODUCT001", "dev1", SDKAppIDDoc, "abcde", clock.Add(-msExpiryGrace-time.Second).UnixMilli())
 			return resign(l)
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"unknown device", func(l coreLogin) coreLogin {

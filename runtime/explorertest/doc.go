@@ -9,7 +9,8 @@
 //
 //   - CONNECT is authenticated like the platform: the client id must be {pid}{dn} of a registered
 //     device, the username {pid}{dn};{sdkappid};{connid};{expiry} (sdkappid 12010126 or 21010406,
-//     expiry in seconds or milliseconds), the password {hex};hmacsha256|hmacsha1 over the username
+//     expiry in seconds, or in milliseconds as the Python SDK sends it: such a value is accepted
+//     up to 24 h after the instant it names), the password {hex};hmacsha256|hmacsha1 over the username
 //     keyed with the base64-decoded device secret. Certificate devices authenticate with mutual TLS
 //     instead. MQTT 3.1 (MQIsdp, used by the official Python SDK) and 3.1.1 are accepted.
 //     Failures are refused with CONNACK 4 (bad username or password); a Will message is refused
