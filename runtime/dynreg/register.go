@@ -259,6 +259,8 @@ func (o *options) httpClient() (*http.Client, func(), error) {
 	}
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}
+	// One request per client: HTTP/2 setup would only add round trips and goroutines.
+	tr.ForceAttemptHTTP2 = false
 	return &http.Client{
 		Transport: tr,
 		// A redirect would re-send the signed request to a host we did not choose.
