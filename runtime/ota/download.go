@@ -80,8 +80,10 @@ type downloader struct {
 	done   int64
 	cp     checkpoint
 	cpAt   time.Time
-	cpDone int64
-	shown  int // last percent given to the progress callback
+	cpDone int64         // bytes covered by the last (possibly still running) checkpoint
+	cpBusy chan struct{} // closed when the background checkpoint finishes; nil if none
+	cpErr  error         // error of the last background checkpoint (read after cpBusy closes)
+	shown  int           // last percent given to the progress callback
 	buf    []byte
 }
 
@@ -241,6 +243,7 @@ func (d *downloader) open() error {
 
 // restart throws away everything downloaded so far (server ignored or mis-answered Range).
 func (d *downloader) restart() error {
+	d.waitCheckpoint()
 	d.o.log.Info("ota: server did not honour Range; restarting from zero", "version", d.fw.Version, "had", d.done)
 	if err := d.part.Truncate(0); err != nil {
 		return &fatalError{fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)}
@@ -254,23 +257,69 @@ func (d *downloader) restart() error {
 	return nil
 }
 
-// checkpoint fsyncs the part file and records d.done, if forced or due.
+// checkpoint records d.done as resumable once those bytes are durable. Forced checkpoints run
+// synchronously; periodic ones fsync and write the record on a background goroutine so the
+// disk flush overlaps with the download (only one is in flight; a failure surfaces on the
+// next call).
 func (d *downloader) checkpoint(force bool) error {
+	if d.cpBusy != nil {
+		if !force {
+			select {
+			case <-d.cpBusy:
+			default:
+				return nil // still flushing: try again on a later write
+			}
+		}
+		if err := d.waitCheckpoint(); err != nil {
+			return err
+		}
+	}
 	if d.done == d.cpDone {
 		return nil
 	}
-	if !force && d.done-d.cpDone < d.o.cpBytes && time.Since(d.cpAt) < d.o.cpEvery {
+	cp := d.cp
+	cp.Done = d.done
+	if force {
+		if err := d.persist(&cp); err != nil {
+			return err
+		}
+		d.cpDone, d.cpAt = d.done, time.Now()
 		return nil
 	}
+	if d.done-d.cpDone < d.o.cpBytes && time.Since(d.cpAt) < d.o.cpEvery {
+		return nil
+	}
+	busy := make(chan struct{})
+	d.cpBusy = busy
+	d.cpDone, d.cpAt = d.done, time.Now()
+	go func() {
+		defer close(busy)
+		d.cpErr = d.persist(&cp)
+	}()
+	return nil
+}
+
+// persist fsyncs the part file (all bytes written so far, at least cp.Done) and then saves cp.
+func (d *downloader) persist(cp *checkpoint) error {
 	if err := d.part.Sync(); err != nil {
 		return fmt.Errorf("ota: fsync %s: %w", partPath(d.dest), err)
 	}
-	d.cp.Done = d.done
-	if err := d.cp.save(d.dest); err != nil {
+	if err := cp.save(d.dest); err != nil {
 		return fmt.Errorf("ota: write checkpoint: %w", err)
 	}
-	d.cpDone, d.cpAt = d.done, time.Now()
 	return nil
+}
+
+// waitCheckpoint waits for the background checkpoint, if any, and returns its error.
+func (d *downloader) waitCheckpoint() error {
+	if d.cpBusy == nil {
+		return nil
+	}
+	<-d.cpBusy
+	d.cpBusy = nil
+	err := d.cpErr
+	d.cpErr = nil
+	return err
 }
 
 func (d *downloader) report() {
@@ -286,6 +335,7 @@ func (d *downloader) report() {
 }
 
 func (d *downloader) discard() {
+	d.waitCheckpoint()
 	if d.part != nil {
 		d.part.Close()
 		d.part = nil
@@ -403,6 +453,9 @@ func (d *downloader) copyBody(body io.Reader, watchdog *time.Timer, idle *atomic
 
 // finish verifies the MD5 and renames the part file into place.
 func (d *downloader) finish() error {
+	if err := d.waitCheckpoint(); err != nil {
+		return err
+	}
 	sum := hex.EncodeToString(d.hash.Sum(nil))
 	if sum != d.fw.MD5 {
 		d.discard()

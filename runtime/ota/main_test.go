@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"runtime"
 	"testing"
 	"time"
 
@@ -29,11 +30,21 @@ func runDownloadHelper(spec, dest string) int {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	err := Download(ctx, fw, dest, WithInsecureHTTP(), WithCheckpoint(8<<10, 10*time.Millisecond),
-		WithProgress(func(p Progress) { fmt.Printf("progress %d\n", p.Done) }))
-	if err != nil {
+	opts := []DownloadOption{WithInsecureHTTP()}
+	if os.Getenv("OTA_HELPER_BENCH") == "" {
+		// Kill test: checkpoint often so the kill lands after some recorded progress.
+		opts = append(opts, WithCheckpoint(8<<10, 10*time.Millisecond))
+	}
+	if err := Download(ctx, fw, dest, opts...); err != nil {
 		fmt.Fprintln(os.Stderr, "helper:", err)
 		return 1
 	}
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	// Read by the benchmark: memory the Go runtime obtained from the OS, and all allocations.
+	fmt.Printf("memstats sys=%d heap_sys=%d total_alloc=%d hwm=%d\n", ms.Sys, ms.HeapSys, ms.TotalAlloc, selfHWM())
 	return 0
 }
+
+// selfHWM is this process's peak RSS in bytes (Linux VmHWM), 0 elsewhere.
+func selfHWM() int64 { return vmHWM("/proc/self/status") }
