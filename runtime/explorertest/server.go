@@ -410,8 +410,15 @@ func (h *platformHook) ID() string { return "explorertest-platform" }
 func (h *platformHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck,
-		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished:
+		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished, mqtt.OnPublishDropped:
 		return true
 	}
 	return false
+}
+
+// OnPublishDropped reports a message the broker could not queue for a slow subscriber (its
+// pending-writes queue was full), so the loss is never silent.
+func (h *platformHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
+	h.s.log.Warn("explorertest: message dropped: subscriber is not reading fast enough",
+		"client", cl.ID, "topic", unaliasSys(pk.TopicName), "qos", pk.FixedHeader.Qos)
 }
