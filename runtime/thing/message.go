@@ -3,6 +3,7 @@ package thing
 import (
 	"bytes"
 	"fmt"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -117,62 +118,75 @@ func parseDown(payload []byte) (*downMsg, error) {
 	if k := kindOf(payload); k != "object" {
 		return nil, fmt.Errorf("payload: want a JSON object, got %s", k)
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(payload, &fields); err != nil {
+	// One pass keeps every field raw; kinds are checked below so a wrong type is reported
+	// with its field instead of as a generic unmarshal error.
+	var f struct {
+		Method      json.RawMessage `json:"method"`
+		ClientToken json.RawMessage `json:"clientToken"`
+		Status      json.RawMessage `json:"status"`
+		Type        json.RawMessage `json:"type"`
+		ActionID    json.RawMessage `json:"actionId"`
+		Code        json.RawMessage `json:"code"`
+		Params      json.RawMessage `json:"params"`
+		Data        json.RawMessage `json:"data"`
+	}
+	if err := json.Unmarshal(payload, &f); err != nil {
 		return nil, fmt.Errorf("payload: invalid JSON: %v", err)
 	}
 	m := &downMsg{Raw: payload}
 	var err error
 	// clientToken first: with it a bad reply can still fail its waiter with a clear error.
-	if m.ClientToken, err = stringField(fields, "clientToken", false); err != nil {
+	if m.ClientToken, err = stringField("clientToken", f.ClientToken, false); err != nil {
 		return m, err
 	}
-	if m.Method, err = stringField(fields, "method", true); err != nil {
+	if m.Method, err = stringField("method", f.Method, true); err != nil {
 		return m, err
 	}
-	if m.Status, err = stringField(fields, "status", false); err != nil {
+	if m.Status, err = stringField("status", f.Status, false); err != nil {
 		return m, err
 	}
-	if m.Type, err = stringField(fields, "type", false); err != nil {
+	if m.Type, err = stringField("type", f.Type, false); err != nil {
 		return m, err
 	}
-	if m.ActionID, err = stringField(fields, "actionId", false); err != nil {
+	if m.ActionID, err = stringField("actionId", f.ActionID, false); err != nil {
 		return m, err
 	}
-	if raw, ok := fields["code"]; ok && !isNull(raw) {
-		var n json.Number
-		if kindOf(raw) != "number" {
-			return m, &fieldError{"code", "want an integer, got " + kindOf(raw)}
+	if len(f.Code) > 0 && !isNull(f.Code) {
+		if k := kindOf(f.Code); k != "number" {
+			return m, &fieldError{"code", "want an integer, got " + k}
 		}
-		if err := json.Unmarshal(raw, &n); err != nil {
-			return m, &fieldError{"code", "want an integer, got " + kindOf(raw)}
-		}
-		i, err := n.Int64()
-		if err != nil || i != int64(int32(i)) {
-			return m, &fieldError{"code", "want a 32-bit integer, got " + string(n)}
+		i, err := strconv.ParseInt(string(f.Code), 10, 32)
+		if err != nil {
+			return m, &fieldError{"code", "want a 32-bit integer, got " + string(f.Code)}
 		}
 		m.HasCode, m.Code = true, int(i)
 	}
-	if m.Params, err = objectField(fields, "params"); err != nil {
+	if m.Params, err = objectField("params", f.Params); err != nil {
 		return m, err
 	}
-	if m.Data, err = objectField(fields, "data"); err != nil {
+	if m.Data, err = objectField("data", f.Data); err != nil {
 		return m, err
 	}
 	return m, nil
 }
 
-func stringField(fields map[string]json.RawMessage, name string, required bool) (string, error) {
-	raw, ok := fields[name]
-	if !ok || isNull(raw) {
+// stringField decodes a string-valued field; raw is nil when the field is absent.
+func stringField(name string, raw json.RawMessage, required bool) (string, error) {
+	raw = bytes.TrimSpace(raw)
+	if len(raw) == 0 || isNull(raw) {
 		if required {
 			return "", &fieldError{name, "missing"}
 		}
 		return "", nil
 	}
+	if k := kindOf(raw); k != "string" {
+		return "", &fieldError{name, "want a string, got " + k}
+	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
-		return "", &fieldError{name, "want a string, got " + kindOf(raw)}
+	if bytes.IndexByte(raw, '\\') < 0 {
+		s = string(raw[1 : len(raw)-1]) // no escapes: the text between the quotes
+	} else if err := json.Unmarshal(raw, &s); err != nil {
+		return "", &fieldError{name, "invalid string: " + err.Error()}
 	}
 	if required && s == "" {
 		return "", &fieldError{name, "empty"}
@@ -181,9 +195,8 @@ func stringField(fields map[string]json.RawMessage, name string, required bool) 
 }
 
 // objectField returns the raw JSON of an object-valued field, nil when absent or null.
-func objectField(fields map[string]json.RawMessage, name string) (json.RawMessage, error) {
-	raw, ok := fields[name]
-	if !ok || isNull(raw) {
+func objectField(name string, raw json.RawMessage) (json.RawMessage, error) {
+	if len(raw) == 0 || isNull(raw) {
 		return nil, nil
 	}
 	if kindOf(raw) != "object" {

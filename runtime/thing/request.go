@@ -182,11 +182,11 @@ func parseStatus(topic string, msg *downMsg, typ StatusType) (*Status, error) {
 		if st.Reported != nil {
 			break
 		}
-		if st.Reported, err = objectField(data, key); err != nil {
+		if st.Reported, err = objectField(key, data[key]); err != nil {
 			return nil, fmt.Errorf("thing: get_status_reply on %s: data.%w", topic, err)
 		}
 	}
-	if st.Control, err = objectField(data, "control"); err != nil {
+	if st.Control, err = objectField("control", data["control"]); err != nil {
 		return nil, fmt.Errorf("thing: get_status_reply on %s: data.%w", topic, err)
 	}
 	return st, nil
