@@ -207,7 +207,12 @@ func (c *Conn) supervise(sess *session) {
 		case why = <-sess.lost:
 		}
 		c.lost(sess, why)
-		bo.cur = 0
+		// A connection that dropped soon after it was made (flapping network, or another
+		// login with the same identity kicking us) keeps the backoff growing instead of
+		// hammering the platform, which allows one CONNECT per 5 s per device.
+		if time.Since(sess.since) >= c.opts.backoffMax {
+			bo.cur = 0
+		}
 		for {
 			delay := bo.next()
 			c.log.Info("reconnecting", "in", delay.String())
@@ -279,6 +284,7 @@ func (c *Conn) established(sess *session, first bool) bool {
 	}
 	c.gen++
 	sess.gen = c.gen
+	sess.since = time.Now()
 	sess.ctx, sess.cancel = context.WithCancel(c.ctx)
 	c.sess = sess
 	c.mu.Unlock()

@@ -18,6 +18,7 @@ import (
 type session struct {
 	client mqtt.Client
 	gen    uint64
+	since  time.Time  // when it was established
 	lost   chan error // receives the reason once the connection drops
 	ctx    context.Context
 	cancel context.CancelFunc

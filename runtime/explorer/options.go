@@ -98,6 +98,7 @@ func WithKeepAlive(d time.Duration) Option {
 
 // WithReconnectBackoff sets the reconnect delay range. The first retry waits about min, each
 // failure doubles the wait up to max, and every wait gets random jitter of up to 50 %.
+// The delay starts again from min only after a connection that stayed up for at least max.
 // Defaults 1 s and 60 s, like the official SDKs.
 func WithReconnectBackoff(min, max time.Duration) Option {
 	return func(o *options) error {

@@ -55,6 +55,9 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []by
 	requeue := false
 	for {
 		if err := ctx.Err(); err != nil {
+			if requeue {
+				return newError(err, nil, what, "connection lost before the PUBACK; the message may have been delivered")
+			}
 			return newError(err, nil, what, "not sent")
 		}
 		c.mu.Lock()
