@@ -76,11 +76,55 @@ func Generate(t *template.Template, opts Options) ([]byte, error) {
 	if err := f.Render(&buf); err != nil {
 		return nil, fmt.Errorf("generator: render: %w", err)
 	}
-	out, err := format.Source(buf.Bytes())
+	out, err := format.Source(groupImports(buf.Bytes()))
 	if err != nil {
 		return nil, fmt.Errorf("generator: generated code does not parse (a generator bug): %w\n%s", err, numbered(buf.Bytes()))
 	}
 	return out, nil
+}
+
+// groupImports splits jennifer's single import block into standard-library imports and the
+// rest, separated by a blank line, as goimports does (gofmt then sorts each group).
+func groupImports(src []byte) []byte {
+	const open, end = "\nimport (\n", "\n)\n"
+	i := bytes.Index(src, []byte(open))
+	if i < 0 {
+		return src
+	}
+	body := src[i+len(open):]
+	j := bytes.Index(body, []byte(end))
+	if j < 0 {
+		return src
+	}
+	var std, other []string
+	for _, line := range strings.Split(string(body[:j]), "\n") {
+		spec := strings.TrimSpace(line)
+		if spec == "" {
+			continue
+		}
+		// The path is the quoted part (after an optional alias); std paths have no dot in
+		// their first element.
+		path := spec[strings.Index(spec, `"`):]
+		if first, _, _ := strings.Cut(strings.Trim(path, `"`), "/"); strings.Contains(first, ".") {
+			other = append(other, spec)
+		} else {
+			std = append(std, spec)
+		}
+	}
+	var b bytes.Buffer
+	b.Write(src[:i+len(open)])
+	for _, s := range std {
+		b.WriteString("\t" + s + "\n")
+	}
+	if len(std) > 0 && len(other) > 0 {
+		b.WriteString("\n")
+	}
+	for _, s := range other {
+		b.WriteString("\t" + s + "\n")
+	}
+	b.WriteString(")\n")
+	b.Write(body[j+len(end):])
+	return b.Bytes()
 }
 
 // numbered prefixes each line of src with its 1-based line number.

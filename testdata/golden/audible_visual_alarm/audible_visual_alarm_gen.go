@@ -6,12 +6,13 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
+
 	json "github.com/goccy/go-json"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
-	"sync"
 )
 
 // The tplwire runtime must support this file's generated-code version; if it does not,
