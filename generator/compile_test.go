@@ -3,6 +3,7 @@ package generator
 import (
 	"errors"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -76,4 +77,51 @@ func TestRealTemplates(t *testing.T) {
 		t.Errorf("only %d of %d templates generated", len(generated), len(paths))
 	}
 	vetPackages(t, generated)
+}
+
+// TestVersionGuard shows the compile-time guard working: a file claiming a generated-code
+// version newer than tplwire supports does not build, and the error points at the guard.
+func TestVersionGuard(t *testing.T) {
+	if testing.Short() {
+		t.Skip("runs the go tool")
+	}
+	tpl, err := template.Parse("guard.json", []byte(`{"properties":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src, err := Generate(tpl, Options{Package: "guard"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	future := strings.Replace(string(src), "tplwire.MaxVersion - 1", "tplwire.MaxVersion - 99", 1)
+	if future == string(src) {
+		t.Fatal("guard expression not found in generated code")
+	}
+	dir, err := os.MkdirTemp("testdata", "tmp-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.WriteFile(filepath.Join(dir, "guard_gen.go"), []byte(future), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	gobin, err := exec.LookPath("go")
+	if err != nil {
+		t.Skip("go tool not found")
+	}
+	cmd := exec.Command(gobin, "build", "./"+filepath.ToSlash(filepath.Join("generator", dir)))
+	cmd.Dir = moduleRoot
+	out, err := cmd.CombinedOutput()
+	if err == nil {
+		t.Fatal("a file generated for a newer runtime compiled")
+	}
+	if !strings.Contains(string(out), "guard_gen.go") || !strings.Contains(string(out), "overflows") {
+		t.Errorf("unexpected compiler output:\n%s", out)
+	}
+}
+
+func TestNumbered(t *testing.T) {
+	if got := numbered([]byte("a\nb")); got != "    1  a\n    2  b\n" {
+		t.Errorf("numbered = %q", got)
+	}
 }
