@@ -637,6 +637,20 @@ func TestWithDevice(t *testing.T) {
 			t.Errorf("WithDevice(%q, %q) accepted", bad[0], bad[1])
 		}
 	}
+	if _, err := New(conn, e.tpl); err == nil || !strings.Contains(err.Error(), "already runs") {
+		t.Errorf("second Thing for the same device: %v", err)
+	}
+	if err := th.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	again, err := New(conn, e.tpl, WithResyncOnConnect(false))
+	if err != nil {
+		t.Fatalf("new Thing after Close: %v", err)
+	}
+	if err := again.Report(testCtx(t), map[string]any{"brightness": 4}); err != nil {
+		t.Fatal(err)
+	}
+	again.Close(testCtx(t))
 	if _, err := New(nil, e.tpl); err == nil {
 		t.Error("nil conn accepted")
 	}

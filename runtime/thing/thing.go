@@ -135,6 +135,11 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 		actionSem: make(chan struct{}, o.maxActions),
 		done:      make(chan struct{}),
 	}
+	// The connection keeps one handler per topic: a second Thing for the same device would
+	// silently take the first one's subscriptions, and its Close would leave the first deaf.
+	if !claimDevice(conn, o.pid, o.dn) {
+		return nil, fmt.Errorf("thing: New: a Thing for %s/%s already runs on this connection; Close it first", o.pid, o.dn)
+	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
 	t.wg.Add(1)
 	go t.controlWorker()
@@ -148,6 +153,7 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 				_ = conn.Unsubscribe(ctx, subscribed...)
 			}
 			t.shutdown()
+			releaseDevice(conn, o.pid, o.dn)
 			return nil, fmt.Errorf("thing: subscribe %s: %w", topic, err)
 		}
 		subscribed = append(subscribed, topic)
@@ -197,7 +203,36 @@ func (t *Thing) Close(ctx context.Context) error {
 	if werr := t.shutdown(ctx); werr != nil && err == nil {
 		err = werr
 	}
+	releaseDevice(t.conn, t.pid, t.dn)
 	return err
+}
+
+// running records which devices have a Thing on which connection.
+var running = struct {
+	sync.Mutex
+	m map[runningKey]bool
+}{m: map[runningKey]bool{}}
+
+type runningKey struct {
+	conn    transport
+	pid, dn string
+}
+
+func claimDevice(conn transport, pid, dn string) bool {
+	running.Lock()
+	defer running.Unlock()
+	k := runningKey{conn, pid, dn}
+	if running.m[k] {
+		return false
+	}
+	running.m[k] = true
+	return true
+}
+
+func releaseDevice(conn transport, pid, dn string) {
+	running.Lock()
+	delete(running.m, runningKey{conn, pid, dn})
+	running.Unlock()
 }
 
 // shutdown cancels handlers, stops the worker and waits for goroutines (bounded by ctx).
