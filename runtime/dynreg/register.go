@@ -59,8 +59,12 @@ type Request struct {
 
 // String describes the request without its ProductSecret.
 func (r Request) String() string {
+	endpoint := r.Endpoint
+	if u, err := url.Parse(endpoint); err == nil {
+		endpoint = u.Redacted() // user info is rejected by Register, but never print it
+	}
 	return fmt.Sprintf("dynreg.Request{ProductID:%q DeviceName:%q Region:%q Endpoint:%q API:%s ProductSecret:<redacted>}",
-		r.ProductID, r.DeviceName, r.Region, r.Endpoint, r.API)
+		r.ProductID, r.DeviceName, r.Region, endpoint, r.API)
 }
 
 // GoString is String, so %#v does not print the ProductSecret either.

@@ -365,7 +365,7 @@ func TestRequestAndCredentialsRedacted(t *testing.T) {
 	}
 	out.WriteString(logs.String())
 	assertNoSecrets(t, out.String())
-	if strings.Contains(out.String(), "PRIVATE") {
+	if strings.Contains(out.String(), "PRIVATE") || strings.Contains(Request{Endpoint: "https://u:hunter2@h"}.String(), "hunter2") {
 		t.Fatalf("key leaked: %s", out.String())
 	}
 }

@@ -4,6 +4,10 @@
 // the platform's registry for credentials and returns them encrypted exactly as IoT Explorer does
 // (AES-128-CBC, zero padding, IV "0"x16, key = first 16 bytes of the ProductSecret, base64).
 //
+// Requests are accepted within ±300 s (DefaultMaxSkew) of the platform clock; nonces are not
+// remembered, so a captured request can be replayed inside that window (it only returns the
+// same encrypted credentials).
+//
 // It deliberately does not import runtime/dynreg: the signing and encryption here are a second,
 // independent implementation of docs/protocol.md §6, so that end-to-end tests cross-check the
 // device side instead of agreeing with themselves.
