@@ -29,7 +29,8 @@ type DeviceInfo struct {
 	ID DeviceID
 	// Certificate is true for certificate devices (mutual TLS), false for key (PSK) devices.
 	Certificate bool
-	// Online is true while the device has an authenticated MQTT connection.
+	// Online is true while the device has its own authenticated MQTT connection (a sub-device
+	// online through its gateway is reported by Server.Online, not here).
 	Online bool
 	// ConnectedAt is when the current connection was established (zero when offline).
 	ConnectedAt time.Time
