@@ -69,6 +69,9 @@ func formatPos(file string, p Pos) string {
 type lineIndex struct {
 	data   []byte
 	starts []int // byte offset of the start of each line
+	// The last answer, so that positions asked in file order (as the parser does) count only
+	// the runes since then: minified one-line templates would otherwise cost O(n²).
+	lastLine, lastOff, lastCol int
 }
 
 func newLineIndex(data []byte) *lineIndex {
@@ -81,7 +84,7 @@ func newLineIndex(data []byte) *lineIndex {
 			starts = append(starts, i+1)
 		}
 	}
-	return &lineIndex{data: data, starts: starts}
+	return &lineIndex{data: data, starts: starts, lastOff: starts[0], lastCol: 1}
 }
 
 func (li *lineIndex) pos(off int) Pos {
@@ -92,10 +95,14 @@ func (li *lineIndex) pos(off int) Pos {
 	if line < 0 { // inside a byte order mark
 		line = 0
 	}
-	col := 1
-	if off > li.starts[line] {
-		col += utf8.RuneCount(li.data[li.starts[line]:off])
+	from, col := li.starts[line], 1
+	if line == li.lastLine && off >= li.lastOff && li.lastOff >= from {
+		from, col = li.lastOff, li.lastCol
 	}
+	if off > from {
+		col += utf8.RuneCount(li.data[from:off])
+	}
+	li.lastLine, li.lastOff, li.lastCol = line, off, col
 	return Pos{Line: line + 1, Col: col, Offset: off}
 }
 
