@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
+
 	json "github.com/goccy/go-json"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
-	"strconv"
-	"sync"
 )
 
 // The tplwire runtime must support this file's generated-code version; if it does not,
@@ -27,7 +28,7 @@ const ProductID = "AI81EB84AY"
 
 // templateJSON is the data template this file was generated from, in canonical form
 // (see generator.CanonicalJSON); the device runtime parses it to check values.
-const templateJSON = "{\"version\":\"1.0\",\"profile\":{\"ProductId\":\"AI81EB84AY\",\"CategoryId\":\"124\"},\"properties\":[{\"id\":\"power_switch\",\"name\":\"空调开关\",\"desc\":\"控制开关\",\"mode\":\"rw\",\"required\":true,\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"关\",\"1\":\"开\"}}},{\"id\":\"Temperature\",\"name\":\"温度\",\"desc\":\"温度\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"float\",\"min\":\"16\",\"max\":\"36\",\"start\":\"16\",\"step\":\"1\",\"unit\":\"oC\",\"unitDesc\":\"摄氏度\"}},{\"id\":\"Mode\",\"name\":\"模式\",\"desc\":\"运行模式\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"cold\",\"1\":\"warm\",\"2\":\"dry\"}}},{\"id\":\"Wind\",\"name\":\"摆风\",\"desc\":\"摆风\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"没有摆风\",\"1\":\"左右摆风\",\"2\":\"左右上下摆风\"}}}],\"events\":[],\"actions\":[]}"
+const templateJSON = "{\"version\":\"1.0\",\"profile\":{\"ProductId\":\"AI81EB84AY\",\"CategoryId\":\"124\"},\"properties\":[\n{\"id\":\"power_switch\",\"name\":\"空调开关\",\"desc\":\"控制开关\",\"mode\":\"rw\",\"required\":true,\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"关\",\"1\":\"开\"}}},\n{\"id\":\"Temperature\",\"name\":\"温度\",\"desc\":\"温度\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"float\",\"min\":\"16\",\"max\":\"36\",\"start\":\"16\",\"step\":\"1\",\"unit\":\"oC\",\"unitDesc\":\"摄氏度\"}},\n{\"id\":\"Mode\",\"name\":\"模式\",\"desc\":\"运行模式\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"cold\",\"1\":\"warm\",\"2\":\"dry\"}}},\n{\"id\":\"Wind\",\"name\":\"摆风\",\"desc\":\"摆风\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"没有摆风\",\"1\":\"左右摆风\",\"2\":\"左右上下摆风\"}}}],\"events\":[],\"actions\":[]}"
 
 // Properties holds property values of the product. Every field is a pointer: nil means
 // "not present", so a report or control carries only the fields that are set.

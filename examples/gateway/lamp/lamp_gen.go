@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
+
 	json "github.com/goccy/go-json"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
-	"strconv"
-	"sync"
 )
 
 // The tplwire runtime must support this file's generated-code version; if it does not,
@@ -27,7 +28,7 @@ const ProductID = "XP0E0OAIGZ"
 
 // templateJSON is the data template this file was generated from, in canonical form
 // (see generator.CanonicalJSON); the device runtime parses it to check values.
-const templateJSON = "{\"version\":\"1.0\",\"profile\":{\"ProductId\":\"XP0E0OAIGZ\",\"CategoryId\":\"141\"},\"properties\":[{\"id\":\"power_switch\",\"name\":\"电灯开关\",\"desc\":\"控制电灯开灭\",\"mode\":\"rw\",\"required\":true,\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"关\",\"1\":\"开\"}}},{\"id\":\"color\",\"name\":\"颜色\",\"desc\":\"灯光颜色\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"Red\",\"1\":\"Green\",\"2\":\"Blue\"}}},{\"id\":\"brightness\",\"name\":\"亮度\",\"desc\":\"灯光亮度\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"100\",\"start\":\"1\",\"step\":\"1\",\"unit\":\"%\"}},{\"id\":\"name\",\"name\":\"灯位置名称\",\"desc\":\"灯位置名称：书房、客厅等\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}}],\"events\":[{\"id\":\"status_report\",\"name\":\"DeviceStatus\",\"desc\":\"Report the device status\",\"type\":\"info\",\"required\":false,\"params\":[{\"id\":\"status\",\"name\":\"running_state\",\"desc\":\"Report current device running state\",\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"normal\",\"1\":\"fault\"}}},{\"id\":\"message\",\"name\":\"Message\",\"desc\":\"Some extra message\",\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}}]},{\"id\":\"low_voltage\",\"name\":\"LowVoltage\",\"desc\":\"Alert for device voltage is low\",\"type\":\"alert\",\"required\":false,\"params\":[{\"id\":\"voltage\",\"name\":\"Voltage\",\"desc\":\"Current voltage\",\"define\":{\"type\":\"float\",\"min\":\"0\",\"max\":\"24\",\"start\":\"1\",\"step\":\"1\",\"unit\":\"V\"}}]},{\"id\":\"hardware_fault\",\"name\":\"Hardware_fault\",\"desc\":\"Report hardware fault\",\"type\":\"fault\",\"required\":false,\"params\":[{\"id\":\"name\",\"name\":\"Name\",\"desc\":\"Name like: memory,tf card, censors ...\",\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}},{\"id\":\"error_code\",\"name\":\"Error_Code\",\"desc\":\"Error code for fault\",\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"2000\",\"start\":\"1\",\"step\":\"1\"}}]}],\"actions\":[]}"
+const templateJSON = "{\"version\":\"1.0\",\"profile\":{\"ProductId\":\"XP0E0OAIGZ\",\"CategoryId\":\"141\"},\"properties\":[\n{\"id\":\"power_switch\",\"name\":\"电灯开关\",\"desc\":\"控制电灯开灭\",\"mode\":\"rw\",\"required\":true,\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"关\",\"1\":\"开\"}}},\n{\"id\":\"color\",\"name\":\"颜色\",\"desc\":\"灯光颜色\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"enum\",\"mapping\":{\"0\":\"Red\",\"1\":\"Green\",\"2\":\"Blue\"}}},\n{\"id\":\"brightness\",\"name\":\"亮度\",\"desc\":\"灯光亮度\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"100\",\"start\":\"1\",\"step\":\"1\",\"unit\":\"%\"}},\n{\"id\":\"name\",\"name\":\"灯位置名称\",\"desc\":\"灯位置名称：书房、客厅等\",\"mode\":\"rw\",\"required\":false,\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}}],\"events\":[\n{\"id\":\"status_report\",\"name\":\"DeviceStatus\",\"desc\":\"Report the device status\",\"type\":\"info\",\"required\":false,\"params\":[{\"id\":\"status\",\"name\":\"running_state\",\"desc\":\"Report current device running state\",\"define\":{\"type\":\"bool\",\"mapping\":{\"0\":\"normal\",\"1\":\"fault\"}}},{\"id\":\"message\",\"name\":\"Message\",\"desc\":\"Some extra message\",\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}}]},\n{\"id\":\"low_voltage\",\"name\":\"LowVoltage\",\"desc\":\"Alert for device voltage is low\",\"type\":\"alert\",\"required\":false,\"params\":[{\"id\":\"voltage\",\"name\":\"Voltage\",\"desc\":\"Current voltage\",\"define\":{\"type\":\"float\",\"min\":\"0\",\"max\":\"24\",\"start\":\"1\",\"step\":\"1\",\"unit\":\"V\"}}]},\n{\"id\":\"hardware_fault\",\"name\":\"Hardware_fault\",\"desc\":\"Report hardware fault\",\"type\":\"fault\",\"required\":false,\"params\":[{\"id\":\"name\",\"name\":\"Name\",\"desc\":\"Name like: memory,tf card, censors ...\",\"define\":{\"type\":\"string\",\"min\":\"0\",\"max\":\"64\"}},{\"id\":\"error_code\",\"name\":\"Error_Code\",\"desc\":\"Error code for fault\",\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"2000\",\"start\":\"1\",\"step\":\"1\"}}]}],\"actions\":[]}"
 
 // Properties holds property values of the product. Every field is a pointer: nil means
 // "not present", so a report or control carries only the fields that are set.
