@@ -42,7 +42,8 @@ type testBroker struct {
 	devices  map[string]string // client id -> secret ("" for certificate devices)
 	stalls   map[string]chan struct{}
 	received chan explorer.Message
-	noRecord bool // benchmarks: skip recording uplinks
+	noRecord bool                  // benchmarks: skip recording uplinks
+	live     map[*mqtt.Client]bool // connected device clients
 	users    []string
 }
 
@@ -58,6 +59,7 @@ func newTestBroker(t testing.TB) *testBroker {
 		t:        t,
 		devices:  map[string]string{testPID + testDN: testSecret},
 		stalls:   map[string]chan struct{}{},
+		live:     map[*mqtt.Client]bool{},
 		received: make(chan explorer.Message, 1000),
 	}
 	b.makeCA()
@@ -152,12 +154,18 @@ func (b *testBroker) publish(topic, payload string, qos byte) {
 	}
 }
 
-// dropAll closes every client connection, as a network fault would.
+// dropAll closes every client connection, as a network fault would. Connections are
+// tracked by the hook rather than read from mochi's client map: when a client id
+// reconnects quickly, the old connection's late cleanup deletes the new entry by id.
 func (b *testBroker) dropAll() {
-	for _, cl := range b.server().Clients.GetAll() {
-		if !cl.Net.Inline {
-			cl.Stop(errors.New("test: dropped"))
-		}
+	b.mu.Lock()
+	var clients []*mqtt.Client
+	for cl := range b.live {
+		clients = append(clients, cl)
+	}
+	b.mu.Unlock()
+	for _, cl := range clients {
+		cl.Stop(errors.New("test: dropped"))
 	}
 }
 
@@ -228,7 +236,8 @@ func (h *authHook) ID() string { return "tencent-auth" }
 
 func (h *authHook) Provides(x byte) bool {
 	switch x {
-	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnUnsubscribe, mqtt.OnPublish, mqtt.OnPacketRead:
+	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnACLCheck, mqtt.OnSubscribe, mqtt.OnUnsubscribe,
+		mqtt.OnPublish, mqtt.OnPacketRead, mqtt.OnSessionEstablished, mqtt.OnDisconnect:
 		return true
 	}
 	return false
@@ -280,6 +289,18 @@ func (h *authHook) OnPacketRead(_ *mqtt.Client, pk packets.Packet) (packets.Pack
 		pk.TopicName = "sysop/" + strings.TrimPrefix(pk.TopicName, "$sys/operation/")
 	}
 	return pk, nil
+}
+
+func (h *authHook) OnSessionEstablished(cl *mqtt.Client, _ packets.Packet) {
+	h.b.mu.Lock()
+	h.b.live[cl] = true
+	h.b.mu.Unlock()
+}
+
+func (h *authHook) OnDisconnect(cl *mqtt.Client, _ error, _ bool) {
+	h.b.mu.Lock()
+	delete(h.b.live, cl)
+	h.b.mu.Unlock()
 }
 
 func (h *authHook) OnConnectAuthenticate(*mqtt.Client, packets.Packet) bool { return true }

@@ -442,15 +442,17 @@ func TestHandlerMayCallConn(t *testing.T) {
 	if err := c.Subscribe(ctx, "test/echo/out", 1, func(_ context.Context, m explorer.Message) { echoed <- m }); err != nil {
 		t.Fatal(err)
 	}
+	published := make(chan error, 1)
 	if err := c.Subscribe(ctx, "test/echo/in", 1, func(hctx context.Context, m explorer.Message) {
-		if err := c.Publish(hctx, "test/echo/out", 1, m.Payload); err != nil {
-			t.Error(err)
-		}
+		published <- c.Publish(hctx, "test/echo/out", 1, m.Payload)
 	}); err != nil {
 		t.Fatal(err)
 	}
 	b.publish("test/echo/in", "ping", 1)
 	if m := recv(t, echoed); string(m.Payload) != "ping" {
 		t.Fatalf("got %q", m.Payload)
+	}
+	if err := waitChan(t, published, "handler's publish"); err != nil {
+		t.Fatal(err)
 	}
 }
