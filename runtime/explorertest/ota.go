@@ -466,26 +466,34 @@ func (oc *otaCloud) reportVersion(u Uplink, v string) {
 	}
 	down := "$ota/update/" + u.Device.ProductID + "/" + u.Device.DeviceName
 	b, _ := json.Marshal(rsp)
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	// State is updated before the reply, so a device holding its rsp sees the platform updated;
+	// a (re)push goes out after the reply, in the order the real platform sends them.
+	job := oc.jobs[u.Device]
+	repush := false
+	if valid {
+		oc.versions[u.Device] = v
+		if job != nil {
+			job.state.ReportedVersion = v
+			switch {
+			case v != job.state.TargetVersion:
+				repush = true
+			case job.state.State != OTADone:
+				job.event(OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device reports target version"}, oc.s.clock())
+			}
+		}
+		oc.notifyLocked()
+	}
 	if err := oc.s.Publish(down, b, 1); err != nil {
 		oc.log.Warn("explorertest: ota: reply failed", "topic", down, "err", err)
 	}
-	if !valid {
-		return
-	}
-	oc.mu.Lock()
-	defer oc.mu.Unlock()
-	oc.versions[u.Device] = v
-	if job, ok := oc.jobs[u.Device]; ok {
-		job.state.ReportedVersion = v
-		if v == job.state.TargetVersion {
-			if job.state.State != OTADone {
-				job.event(OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device reports target version"}, oc.s.clock())
-			}
-		} else if err := oc.pushLocked(u.Device, job); err != nil {
+	if repush {
+		if err := oc.pushLocked(u.Device, job); err != nil {
 			oc.log.Warn("explorertest: ota: push failed", "device", u.Device.String(), "err", err)
 		}
+		oc.notifyLocked()
 	}
-	oc.notifyLocked()
 }
 
 func (oc *otaCloud) reportProgress(u Uplink, m *otaReport) {
