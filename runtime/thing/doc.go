@@ -8,7 +8,8 @@
 // PostEvents use $thing/up/event (QoS 1, as the official SDKs do). Every request carries a
 // fresh clientToken "{ProductID}-{n}" and waits for the reply with the same token; requests
 // may run concurrently. A reply with a non-zero code is a *ReplyError; no reply ends with the
-// ctx's error. Values are checked against the template before anything is sent, so an
+// ctx's error (there is no separate reply timeout: give the ctx a deadline; the official C
+// SDK waits 5 s). A reply lost with a dropped connection is never retried automatically. Values are checked against the template before anything is sent, so an
 // out-of-range report fails locally with an error wrapping template.ErrInvalidValue (or
 // ErrUnknownID for an id the template does not have).
 //

@@ -103,7 +103,9 @@ func WithResyncOnConnect(on bool) Option {
 }
 
 // WithHandlerTimeout bounds each control/action/service handler call (default 30s); the
-// handler's ctx is cancelled when it expires.
+// handler's ctx is cancelled when it expires. Controls are applied one at a time, so a
+// control handler that ignores its ctx holds up the controls behind it (they are answered
+// with CodeInternal once the queue of 64 is full).
 func WithHandlerTimeout(d time.Duration) Option {
 	return func(o *options) error {
 		if d <= 0 {

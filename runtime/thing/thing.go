@@ -88,7 +88,8 @@ type Thing struct {
 // New creates the engine for one device on conn, subscribes its four downlink topics
 // ($thing/down/{property,event,action,service}/{pid}/{dn}) and, unless disabled with
 // WithResyncOnConnect(false), starts a background re-sync of pending control now and after
-// every reconnect. The device is the connection's own unless WithDevice is given.
+// every reconnect. The device is the connection's own unless WithDevice is given. One Thing
+// per device may run on a connection at a time (Close it before making another).
 func New(conn *explorer.Conn, tpl *template.Template, opts ...Option) (*Thing, error) {
 	if conn == nil {
 		return nil, errors.New("thing: New: nil connection")
