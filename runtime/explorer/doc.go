@@ -14,6 +14,9 @@
 //   - Handlers never run on paho's network goroutine. Each subscription has its own ordered
 //     backlog, a global semaphore bounds how many handlers run at once, panics are recovered
 //     and logged with the topic, and every call gets a deadline (see [WithHandlerTimeout]).
+//     When a subscription's backlog is full (its handler is stuck), new messages for it are
+//     dropped, logged at error level and counted in [Stats].DroppedMessages; other
+//     subscriptions and the keep-alive carry on.
 //
 // Errors are sentinel values usable with errors.Is ([ErrBadCredentials], [ErrTLS], ...) and the
 // message always says what to check. Secrets never appear in logs or errors.

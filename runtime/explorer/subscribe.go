@@ -12,9 +12,9 @@ import (
 
 // Message is one received PUBLISH.
 type Message struct {
-	Topic   string
-	Payload []byte
-	QoS     byte
+	Topic   string // the topic it was published to (not the subscription filter)
+	Payload []byte // owned by the handler
+	QoS     byte   // delivery QoS, 0 or 1
 }
 
 // Handler handles received messages. ctx ends at the handler deadline (WithHandlerTimeout)
