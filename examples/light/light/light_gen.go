@@ -6,13 +6,14 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
+	"sync"
+
 	json "github.com/goccy/go-json"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
-	"strconv"
-	"sync"
 )
 
 // The tplwire runtime must support this file's generated-code version; if it does not,
