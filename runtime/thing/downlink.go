@@ -211,15 +211,20 @@ func (t *Thing) startAction(topic string, msg *downMsg) {
 		return
 	}
 	started := t.goTracked(func() {
-		defer func() { <-t.actionSem }()
-		t.runAction(topic, msg.ClientToken, msg.ActionID, input)
+		code, status, response := t.runAction(topic, msg.ActionID, input)
+		// Free the slot before answering: once the cloud has the reply it may send the
+		// next action, which must find the slot free.
+		<-t.actionSem
+		t.sendActionReply(msg.ClientToken, code, status, response)
 	})
 	if !started {
 		<-t.actionSem
 	}
 }
 
-func (t *Thing) runAction(topic, token, actionID string, input json.RawMessage) {
+// runAction runs the handler and checks its output; it returns the action_reply's code,
+// status and response.
+func (t *Thing) runAction(topic, actionID string, input json.RawMessage) (int, string, json.RawMessage) {
 	var out any
 	err := t.callHandler(func(ctx context.Context) error {
 		var err error
@@ -228,8 +233,7 @@ func (t *Thing) runAction(topic, token, actionID string, input json.RawMessage) 
 	})
 	if err != nil {
 		t.log.Warn("action handler failed", "topic", topic, "actionId", actionID, "error", err)
-		t.sendActionReply(token, failureCode(err), failureStatus(err), nil)
-		return
+		return failureCode(err), failureStatus(err), nil
 	}
 	if out == nil {
 		out = json.RawMessage("{}")
@@ -242,10 +246,9 @@ func (t *Thing) runAction(topic, token, actionID string, input json.RawMessage) 
 		// The handler's output does not match the template: answer a failure rather than
 		// send values the platform would reject.
 		t.log.Error("action handler returned invalid output", "topic", topic, "actionId", actionID, "error", err)
-		t.sendActionReply(token, CodeFailed, "invalid action output: "+err.Error(), nil)
-		return
+		return CodeFailed, "invalid action output: " + err.Error(), nil
 	}
-	t.sendActionReply(token, CodeOK, actionSuccessStatus, raw)
+	return CodeOK, actionSuccessStatus, raw
 }
 
 func (t *Thing) sendActionReply(token string, code int, status string, response json.RawMessage) {

@@ -229,20 +229,23 @@ func TestEvents(t *testing.T) {
 	if err := th.PostEvent(ctx, "status_report", map[string]any{"status": 1, "message": "hi"}); err != nil {
 		t.Fatal(err)
 	}
-	at := time.UnixMilli(1_700_000_000_123)
+	// An event's own time is sent (the platform refuses times more than 24 h off).
+	at := time.UnixMilli(time.Now().Add(-time.Hour).UnixMilli())
 	if err := th.PostEvents(ctx, []Event{
-		{ID: "low_voltage", Params: map[string]any{"voltage": 3.3}, Time: time.Now()},
+		{ID: "low_voltage", Params: map[string]any{"voltage": 3.3}, Time: at},
 		{ID: "hardware_fault", Params: []byte(`{"name":"memory","error_code":7}`)},
 	}); err != nil {
 		t.Fatal(err)
 	}
-	_ = at
 	evs, err := e.srv.WaitEvents(ctx, testPID, testDN, 3)
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := []struct{ id, typ, method string }{
 		{"status_report", "info", "event_post"}, {"low_voltage", "alert", "events_post"}, {"hardware_fault", "fault", "events_post"},
+	}
+	if evs[1].Timestamp != at.UnixMilli() {
+		t.Errorf("event time %d, want %d", evs[1].Timestamp, at.UnixMilli())
 	}
 	for i, w := range want {
 		if evs[i].EventID != w.id || evs[i].Type != w.typ || evs[i].Method != w.method || evs[i].Timestamp == 0 {
@@ -656,5 +659,93 @@ func TestWithDevice(t *testing.T) {
 	}
 	if _, err := New(conn, nil); err == nil {
 		t.Error("nil template accepted")
+	}
+}
+
+// TestActionLimits: a busy device answers 503 at once, a panicking handler is answered
+// CodeFailed, and a handler past its deadline sees its ctx end.
+func TestActionLimits(t *testing.T) {
+	e := newEnv(t, nil)
+	started := make(chan struct{}, 1)
+	release := make(chan struct{})
+	var mu sync.Mutex
+	mode := "block"
+	e.thing(t, e.dial(t), WithMaxConcurrentActions(1), WithHandlerTimeout(300*time.Millisecond),
+		WithActionHandler(func(ctx context.Context, id string, input []byte) (any, error) {
+			mu.Lock()
+			m := mode
+			mu.Unlock()
+			switch m {
+			case "block":
+				started <- struct{}{}
+				<-release
+			case "panic":
+				panic("bulb exploded")
+			case "slow":
+				<-ctx.Done()
+				return nil, ctx.Err()
+			}
+			return map[string]int{"err_code": 0}, nil
+		}))
+	ctx := testCtx(t)
+
+	first := make(chan *explorertest.ActionReply, 1)
+	go func() {
+		r, err := e.srv.InvokeAction(ctx, testPID, testDN, "light_on", map[string]any{"is_on": 1})
+		if err != nil {
+			t.Error(err)
+		}
+		first <- r
+	}()
+	<-started
+	r, err := e.srv.InvokeAction(ctx, testPID, testDN, "light_on", map[string]any{"is_on": 1})
+	if err != nil || r.Code != CodeInternal {
+		t.Fatalf("second action while the only slot is busy: %+v, %v", r, err)
+	}
+	close(release)
+	if r := <-first; r == nil || r.Code != 0 {
+		t.Fatalf("first action: %+v", r)
+	}
+
+	mu.Lock()
+	mode = "panic"
+	mu.Unlock()
+	r, err = e.srv.InvokeAction(ctx, testPID, testDN, "light_on", map[string]any{"is_on": 1})
+	if err != nil || r.Code != CodeFailed || !strings.Contains(r.Status, "panicked") {
+		t.Fatalf("panicking handler: %+v, %v", r, err)
+	}
+
+	mu.Lock()
+	mode = "slow"
+	mu.Unlock()
+	r, err = e.srv.InvokeAction(ctx, testPID, testDN, "light_on", map[string]any{"is_on": 1})
+	if err != nil || r.Code != CodeFailed || !strings.Contains(r.Status, "deadline") {
+		t.Fatalf("handler past its deadline: %+v, %v", r, err)
+	}
+}
+
+// TestControlHandlerPanic: a panicking control handler is answered CodeFailed and the
+// device keeps working.
+func TestControlHandlerPanic(t *testing.T) {
+	e := newEnv(t, nil)
+	var calls int
+	var mu sync.Mutex
+	e.thing(t, e.dial(t), WithControlHandler(func(ctx context.Context, params []byte) error {
+		mu.Lock()
+		defer mu.Unlock()
+		calls++
+		if calls == 1 {
+			panic("oops")
+		}
+		return nil
+	}))
+	ctx := testCtx(t)
+	r, err := e.srv.SendControl(ctx, testPID, testDN, map[string]any{"power_switch": 1})
+	if err != nil || r.Code != CodeFailed || !strings.Contains(r.Status, "panicked") {
+		t.Fatalf("panicking handler: %+v, %v", r, err)
+	}
+	r, err = e.srv.SendControl(ctx, testPID, testDN, map[string]any{"power_switch": 0})
+	if err != nil || r.Code != 0 {
+		t.Fatalf("control after a panic: %+v, %v", r, err)
 	}
 }
