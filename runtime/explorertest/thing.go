@@ -35,6 +35,9 @@ var (
 	ErrNoTemplate = errors.New("product has no data template")
 	// ErrUnknownThingDevice: the device is not registered (AddDevice).
 	ErrUnknownThingDevice = errors.New("device not registered")
+
+	// errBadReply: the device's control_reply/action_reply could not be read (e.g. no code).
+	errBadReply = errors.New("malformed device reply")
 )
 
 // Reply codes of the data-template protocol (protocol.md §2.6).
@@ -110,6 +113,13 @@ type thingDevice struct {
 	info       *InfoReport
 }
 
+// result is what a waiting SendControl/InvokeAction receives: the reply, or why the device's
+// answer could not be read.
+type result[T any] struct {
+	rep T
+	err error
+}
+
 type replyKey struct {
 	dev   DeviceID
 	token string
@@ -127,8 +137,8 @@ type thingCloud struct {
 	mu       sync.Mutex
 	products map[string]*template.Template
 	devices  map[DeviceID]*thingDevice
-	controls map[replyKey]chan ControlReply
-	actions  map[replyKey]chan ActionReply
+	controls map[replyKey]chan result[ControlReply]
+	actions  map[replyKey]chan result[ActionReply]
 	changed  chan struct{} // closed and replaced on every state change (broadcast to waiters)
 }
 
@@ -138,8 +148,8 @@ func newThingCloud() *thingCloud {
 		log:      slog.New(slog.DiscardHandler),
 		products: map[string]*template.Template{},
 		devices:  map[DeviceID]*thingDevice{},
-		controls: map[replyKey]chan ControlReply{},
-		actions:  map[replyKey]chan ActionReply{},
+		controls: map[replyKey]chan result[ControlReply]{},
+		actions:  map[replyKey]chan result[ActionReply]{},
 		changed:  make(chan struct{}),
 	}
 }
@@ -158,6 +168,17 @@ func (tc *thingCloud) deviceLocked(id DeviceID) *thingDevice {
 		tc.devices[id] = d
 	}
 	return d
+}
+
+// emptyDevice stands in for a device with no state yet; read it, never modify it.
+var emptyDevice = &thingDevice{}
+
+// peekLocked returns id's state for reading without creating it. Call with tc.mu held.
+func (tc *thingCloud) peekLocked(id DeviceID) *thingDevice {
+	if d := tc.devices[id]; d != nil {
+		return d
+	}
+	return emptyDevice
 }
 
 func (tc *thingCloud) template(pid string) *template.Template {
@@ -368,16 +389,17 @@ func (tc *thingCloud) handleAction(u Uplink) {
 		tc.rejectUp("action", id, u.Topic, method, token, rejectf(CodeUnknownID, "method: unknown method %q", method))
 		return
 	}
+	var res result[ActionReply]
 	code, status, cerr := replyCodeStatus(m)
 	if cerr != nil {
 		tc.log.Warn("thing: bad action_reply", "topic", u.Topic, "clientToken", token, "err", cerr.msg)
-		return
+		res.err = fmt.Errorf("%w on %s: %s", errBadReply, u.Topic, cerr.msg)
 	}
-	r := ActionReply{ClientToken: token, Code: code, Status: status}
+	res.rep = ActionReply{ClientToken: token, Code: code, Status: status}
 	if !isNull(m.Response) {
 		var b bytes.Buffer
 		_ = json.Compact(&b, m.Response) // valid: it was parsed out of a valid payload
-		r.Response = b.Bytes()
+		res.rep.Response = b.Bytes()
 	}
 	tc.mu.Lock()
 	ch := tc.actions[replyKey{id, token}]
@@ -387,12 +409,16 @@ func (tc *thingCloud) handleAction(u Uplink) {
 		tc.log.Warn("thing: action_reply matches no pending action", "topic", u.Topic, "clientToken", token)
 		return
 	}
-	ch <- r
+	ch <- res
 }
 
-// rejectUp answers a message the platform refuses and logs it with topic and reason.
+// rejectUp answers a message the platform refuses and logs it with topic and reason. A broken
+// *_reply is only logged: the platform never answers a reply.
 func (tc *thingCloud) rejectUp(kind string, id DeviceID, topic, method, token string, cerr *codeError) {
 	tc.log.Info("thing: rejected uplink", "topic", topic, "method", method, "code", cerr.code, "reason", cerr.msg)
+	if strings.HasSuffix(method, "_reply") {
+		return
+	}
 	r := reply{ClientToken: token, Code: cerr.code, Status: cerr.msg}
 	if method != "" {
 		r.Method = replyMethod(method)
@@ -506,7 +532,7 @@ func (tc *thingCloud) getStatus(id DeviceID, m *upMsg, token string) reply {
 	}
 	tpl := tc.template(id.ProductID)
 	tc.mu.Lock()
-	d := tc.deviceLocked(id)
+	d := tc.peekLocked(id)
 	var data []byte
 	if typ == "report" {
 		data = statusData("reported", tpl, d.reported, d.reportedAt, showMeta)
@@ -581,7 +607,7 @@ func orderedKeys(tpl *template.Template, values map[string]json.RawMessage) []st
 
 func (tc *thingCloud) clearControl(id DeviceID, token string) reply {
 	tc.mu.Lock()
-	d := tc.deviceLocked(id)
+	d := tc.peekLocked(id) // only written when it has pending control
 	if len(d.pending) > 0 {
 		d.pending = nil
 		tc.notifyLocked()
@@ -726,11 +752,13 @@ func (tc *thingCloud) checkEvent(tpl *template.Template, id DeviceID, e eventIn,
 }
 
 func (tc *thingCloud) controlReply(id DeviceID, m *upMsg, token string, hasMethod bool, topic string) {
+	var res result[ControlReply]
 	code, status, cerr := replyCodeStatus(m)
 	if cerr != nil {
 		tc.log.Warn("thing: bad control_reply", "topic", topic, "clientToken", token, "err", cerr.msg)
-		return
+		res.err = fmt.Errorf("%w on %s: %s", errBadReply, topic, cerr.msg)
 	}
+	res.rep = ControlReply{ClientToken: token, Code: code, Status: status, HasMethod: hasMethod}
 	tc.mu.Lock()
 	ch := tc.controls[replyKey{id, token}]
 	delete(tc.controls, replyKey{id, token})
@@ -739,7 +767,7 @@ func (tc *thingCloud) controlReply(id DeviceID, m *upMsg, token string, hasMetho
 		tc.log.Info("thing: control_reply matches no pending control", "topic", topic, "clientToken", token)
 		return
 	}
-	ch <- ControlReply{ClientToken: token, Code: code, Status: status, HasMethod: hasMethod}
+	ch <- res
 }
 
 // deviceOffline fails the requests waiting on a device that went away: its reply cannot come.
@@ -830,7 +858,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 	}
 	token := newToken()
 	key := replyKey{id, token}
-	ch := make(chan ControlReply, 1)
+	ch := make(chan result[ControlReply], 1)
 	// Register before the online check so that a disconnect racing with us closes ch.
 	tc.mu.Lock()
 	tc.controls[key] = ch
@@ -863,11 +891,14 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		return nil, fmt.Errorf("explorertest: control %s: publish: %w", id, err)
 	}
 	select {
-	case r, ok := <-ch:
+	case res, ok := <-ch:
 		if !ok {
 			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): device went offline before replying: %w", id, token, ErrDeviceOffline)
 		}
-		return &r, nil
+		if res.err != nil {
+			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, res.err)
+		}
+		return &res.rep, nil
 	case <-ctx.Done():
 		forgetKey(tc, tc.controls, key)
 		return nil, fmt.Errorf("explorertest: control %s (clientToken %s): no control_reply: %w", id, token, ctx.Err())
@@ -897,7 +928,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 	}
 	token := newToken()
 	key := replyKey{id, token}
-	ch := make(chan ActionReply, 1)
+	ch := make(chan result[ActionReply], 1)
 	tc.mu.Lock()
 	tc.actions[key] = ch
 	tc.mu.Unlock()
@@ -917,10 +948,14 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 		return nil, fmt.Errorf("explorertest: action %s on %s: publish: %w", actionID, id, err)
 	}
 	select {
-	case r, ok := <-ch:
+	case res, ok := <-ch:
 		if !ok {
 			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): device went offline before replying: %w", actionID, id, token, ErrDeviceOffline)
 		}
+		if res.err != nil {
+			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, res.err)
+		}
+		r := res.rep
 		if r.Code == CodeSuccess {
 			out := r.Response
 			if isNull(out) {
@@ -1054,7 +1089,7 @@ func (s *Server) Reported(pid, dn string) map[string]json.RawMessage {
 	tc := s.things()
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	return copyValues(tc.deviceLocked(DeviceID{ProductID: pid, DeviceName: dn}).reported)
+	return copyValues(tc.peekLocked(DeviceID{ProductID: pid, DeviceName: dn}).reported)
 }
 
 // SetReported seeds the device's reported state as if the device had reported params (a JSON
@@ -1095,7 +1130,7 @@ func (s *Server) PendingControl(pid, dn string) map[string]json.RawMessage {
 	tc := s.things()
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	d := tc.deviceLocked(DeviceID{ProductID: pid, DeviceName: dn})
+	d := tc.peekLocked(DeviceID{ProductID: pid, DeviceName: dn})
 	if len(d.pending) == 0 {
 		return nil
 	}
@@ -1107,7 +1142,7 @@ func (s *Server) Events(pid, dn string) []EventRecord {
 	tc := s.things()
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	return append([]EventRecord(nil), tc.deviceLocked(DeviceID{ProductID: pid, DeviceName: dn}).events...)
+	return append([]EventRecord(nil), tc.peekLocked(DeviceID{ProductID: pid, DeviceName: dn}).events...)
 }
 
 // ReportedInfo returns what the device last sent with report_info.
@@ -1115,7 +1150,7 @@ func (s *Server) ReportedInfo(pid, dn string) (InfoReport, bool) {
 	tc := s.things()
 	tc.mu.Lock()
 	defer tc.mu.Unlock()
-	info := tc.deviceLocked(DeviceID{ProductID: pid, DeviceName: dn}).info
+	info := tc.peekLocked(DeviceID{ProductID: pid, DeviceName: dn}).info
 	if info == nil {
 		return InfoReport{}, false
 	}
@@ -1164,7 +1199,7 @@ func (s *Server) WaitThing(ctx context.Context, pid, dn string, cond func(ThingS
 	tc := s.things()
 	id := DeviceID{ProductID: pid, DeviceName: dn}
 	return tc.waitFor(ctx, func() bool {
-		d := tc.deviceLocked(id)
+		d := tc.peekLocked(id)
 		return cond(ThingState{Reported: d.reported, Pending: d.pending, Events: d.events, Info: d.info})
 	})
 }

@@ -528,3 +528,36 @@ func TestSubDeviceThroughGateway(t *testing.T) {
 		t.Fatalf("control to an online sub-device: %+v, %v", rep, err)
 	}
 }
+
+// A device reply the platform cannot read ends the wait with a clear error instead of a timeout,
+// and a broken *_reply is never answered.
+func TestMalformedDeviceReplies(t *testing.T) {
+	s := newThingServer(t)
+	d := thConnect(t, s, thLightPID, "lamp", addLight(t, s, "lamp"))
+	d.serve(func(m thMsg) (string, string) {
+		kind := "property"
+		if m.str("method") == "action" {
+			kind = "action"
+		}
+		return d.topic("up", kind), fmt.Sprintf(`{"method":"%s_reply","clientToken":%q,"code":"zero"}`, m.str("method"), m.str("clientToken"))
+	})
+	ctx := thCtx(t)
+	if _, err := s.SendControl(ctx, thLightPID, "lamp", `{"color":1}`); err == nil || !strings.Contains(err.Error(), "malformed device reply") || !strings.Contains(err.Error(), "code") {
+		t.Fatalf("SendControl with a broken control_reply: %v", err)
+	}
+	if _, err := s.InvokeAction(ctx, thLightPID, "lamp", "light_on", `{"is_on":1}`); err == nil || !strings.Contains(err.Error(), "malformed device reply") {
+		t.Fatalf("InvokeAction with a broken action_reply: %v", err)
+	}
+}
+
+func TestBrokenReplyIsNotAnswered(t *testing.T) {
+	s := newThingServer(t)
+	d := thConnect(t, s, thLightPID, "lamp", addLight(t, s, "lamp"))
+	d.publish(d.topic("up", "property"), `{"method":"control_reply","clientToken":5,"code":0}`)
+	d.publish(d.topic("up", "action"), `{"method":"action_reply","clientToken":"x"}`)
+	// Per-connection order: had the platform answered the broken replies, those answers would
+	// arrive before this one.
+	if m := d.call("property", `{"method":"report","clientToken":"after","params":{"color":0}}`); m.str("clientToken") != "after" {
+		t.Fatalf("got %s", m.Raw)
+	}
+}
