@@ -22,7 +22,7 @@ import (
 )
 
 // benchImage writes an n-byte pseudo-random file (never held in memory) and returns its MD5.
-func benchImage(b *testing.B, path string, n int64) string {
+func benchImage(b testing.TB, path string, n int64) string {
 	b.Helper()
 	f, err := os.Create(path)
 	if err != nil {
@@ -46,7 +46,7 @@ func benchImage(b *testing.B, path string, n int64) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-func serveFile(b *testing.B, path string) *httptest.Server {
+func serveFile(b testing.TB, path string) *httptest.Server {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		f, err := os.Open(path)
 		if err != nil {
@@ -127,7 +127,7 @@ func BenchmarkDownload256MBvsCurl(b *testing.B) {
 	fw := Firmware{Version: "bench", URL: srv.URL + "/fw.bin", MD5: sum, Size: size}
 	spec, _ := json.Marshal(fw)
 
-	var otaTime, curlTime time.Duration
+	var otaTime, curlTime, curlMD5Time time.Duration
 	var otaRSS, curlRSS, otaSys, otaSelfHWM int64
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
@@ -148,12 +148,19 @@ func BenchmarkDownload256MBvsCurl(b *testing.B) {
 		curlTime += d
 		curlRSS = max(curlRSS, rss)
 		os.Remove(cdest)
+
+		// Second baseline: curl plus the integrity check a device must do anyway.
+		d, _, _ = runMeasured(b, exec.Command("sh", "-c", "curl -s -f -o '"+cdest+"' '"+fw.URL+"' && md5sum '"+cdest+"' >/dev/null"))
+		curlMD5Time += d
+		os.Remove(cdest)
 	}
 	b.StopTimer()
 	mbps := func(d time.Duration) float64 { return float64(size) * float64(b.N) / d.Seconds() / (1 << 20) }
 	b.ReportMetric(mbps(otaTime), "ota_MiB/s")
 	b.ReportMetric(mbps(curlTime), "curl_MiB/s")
 	b.ReportMetric(mbps(otaTime)/mbps(curlTime), "ota/curl")
+	b.ReportMetric(mbps(curlMD5Time), "curl+md5sum_MiB/s")
+	b.ReportMetric(mbps(otaTime)/mbps(curlMD5Time), "ota/(curl+md5sum)")
 	b.ReportMetric(float64(otaRSS)/(1<<20), "ota_maxRSS_MiB")
 	b.ReportMetric(float64(curlRSS)/(1<<20), "curl_maxRSS_MiB")
 	b.ReportMetric(float64(otaSys)/(1<<20), "ota_goSys_MiB")

@@ -84,7 +84,8 @@ type downloader struct {
 	cpBusy chan struct{} // closed when the background checkpoint finishes; nil if none
 	cpErr  error         // error of the last background checkpoint (read after cpBusy closes)
 	shown  int           // last percent given to the progress callback
-	buf    []byte
+	buf    []byte        // re-hash buffer
+	free   chan []byte   // body buffers recycled between the reader and the sink
 }
 
 func (d *downloader) run(ctx context.Context) (err error) {
@@ -411,43 +412,92 @@ func (d *downloader) fetch(ctx context.Context) error {
 	return d.copyBody(resp.Body, watchdog, &idle, where)
 }
 
+// pipelineDepth buffers let the next network read overlap the disk write and MD5 of the
+// previous one; memory stays pipelineDepth*bufSize whatever the image size.
+const pipelineDepth = 4
+
+// copyBody reads the body on this goroutine and hands the chunks to a sink goroutine that
+// writes, hashes, checkpoints and reports them in order.
 func (d *downloader) copyBody(body io.Reader, watchdog *time.Timer, idle *atomic.Bool, where string) error {
-	for d.done < d.fw.Size {
-		want := int64(len(d.buf))
-		if rest := d.fw.Size - d.done; rest < want {
+	if d.free == nil {
+		d.free = make(chan []byte, pipelineDepth)
+		for range pipelineDepth {
+			d.free <- make([]byte, d.o.bufSize)
+		}
+	}
+	work := make(chan []byte, pipelineDepth)
+	sinkDone := make(chan error, 1)
+	var failed atomic.Bool
+	go func() { sinkDone <- d.sink(work, &failed) }()
+
+	received := d.done
+	var rerr error
+	for received < d.fw.Size && !failed.Load() {
+		buf := <-d.free
+		want := int64(len(buf))
+		if rest := d.fw.Size - received; rest < want {
 			want = rest
 		}
-		n, rerr := body.Read(d.buf[:want])
+		var n int
+		n, rerr = body.Read(buf[:want])
 		if n > 0 {
 			watchdog.Reset(d.o.idleTimeout)
-			if _, err := d.part.Write(d.buf[:n]); err != nil {
-				return &fatalError{fmt.Errorf("ota: write %s: %w", partPath(d.dest), err)}
-			}
-			d.hash.Write(d.buf[:n])
-			d.done += int64(n)
-			if err := d.checkpoint(false); err != nil {
-				return &fatalError{err}
-			}
-			d.report()
-		}
-		if rerr == io.EOF {
-			if d.done < d.fw.Size {
-				return fmt.Errorf("%s: body ended at %d of %d bytes: %w", where, d.done, d.fw.Size, io.ErrUnexpectedEOF)
-			}
-			return nil
+			received += int64(n)
+			work <- buf[:n]
+		} else {
+			d.free <- buf
 		}
 		if rerr != nil {
-			if idle.Load() {
-				return fmt.Errorf("%s: no data for %v at %d bytes", where, d.o.idleTimeout, d.done)
-			}
-			return stripURL(rerr)
+			break
 		}
+	}
+	close(work)
+	if err := <-sinkDone; err != nil {
+		return &fatalError{err}
+	}
+	switch {
+	case rerr == io.EOF && d.done < d.fw.Size:
+		return fmt.Errorf("%s: body ended at %d of %d bytes: %w", where, d.done, d.fw.Size, io.ErrUnexpectedEOF)
+	case rerr != nil && rerr != io.EOF:
+		if idle.Load() {
+			return fmt.Errorf("%s: no data for %v at %d bytes", where, d.o.idleTimeout, d.done)
+		}
+		return stripURL(rerr)
+	case d.done < d.fw.Size:
+		return fmt.Errorf("%s: body stopped at %d of %d bytes", where, d.done, d.fw.Size) // defensive: retried
 	}
 	// All announced bytes arrived; a longer body means file_size is wrong.
 	var one [1]byte
 	if n, _ := io.ReadFull(body, one[:]); n > 0 {
 		return &fatalError{fmt.Errorf("%w: %s: server sent more than file_size %d bytes", ErrMD5Mismatch, where, d.fw.Size)}
 	}
+	return nil
+}
+
+// sink consumes chunks in order; after the first error it only recycles buffers.
+func (d *downloader) sink(work <-chan []byte, failed *atomic.Bool) error {
+	var err error
+	for b := range work {
+		if err == nil {
+			if err = d.consume(b); err != nil {
+				failed.Store(true)
+			}
+		}
+		d.free <- b[:cap(b)]
+	}
+	return err
+}
+
+func (d *downloader) consume(b []byte) error {
+	if _, err := d.part.Write(b); err != nil {
+		return fmt.Errorf("ota: write %s: %w", partPath(d.dest), err)
+	}
+	d.hash.Write(b)
+	d.done += int64(len(b))
+	if err := d.checkpoint(false); err != nil {
+		return err
+	}
+	d.report()
 	return nil
 }
 

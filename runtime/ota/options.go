@@ -82,7 +82,8 @@ func WithInsecureHTTP() DownloadOption {
 }
 
 // WithProgress calls fn at the start of the download and every time the whole percentage
-// changes (so at most 102 times). fn runs on the downloading goroutine; keep it short.
+// changes (so at most 102 times). Calls are sequential, on a goroutine of the download;
+// keep fn short.
 func WithProgress(fn func(Progress)) DownloadOption {
 	return func(o *downloadOptions) { o.progress = fn }
 }
