@@ -17,6 +17,7 @@ package explorertest
 import (
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"time"
 
@@ -150,8 +151,11 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 		timeout = d
 	}
 	var body apiParams
-	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody))
-	if err := dec.Decode(&body); err != nil {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	if err == nil {
+		err = unmarshalUntrusted(data, &body)
+	}
+	if err != nil {
 		writeError(w, http.StatusBadRequest, "body: want {\"params\":{...}}: "+err.Error())
 		return nil, nil, nil, false
 	}

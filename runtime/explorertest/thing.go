@@ -240,6 +240,28 @@ func templateCode(err error) int {
 	}
 }
 
+// unmarshalUntrusted decodes device- or client-supplied JSON. goccy/go-json can panic on some
+// truncated inputs (found by FuzzThingUplink: an index out of range inside its struct decoder),
+// so a panic becomes an ordinary decode error: bad input must never take the platform down.
+func unmarshalUntrusted(data []byte, v any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
+		}
+	}()
+	return json.Unmarshal(data, v)
+}
+
+// compactUntrusted is json.Compact with the same panic guard.
+func compactUntrusted(dst *bytes.Buffer, src []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
+		}
+	}()
+	return json.Compact(dst, src)
+}
+
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
 }
@@ -249,7 +271,7 @@ func rawString(raw json.RawMessage, field string) (string, *codeError) {
 		return "", nil
 	}
 	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	if err := unmarshalUntrusted(raw, &s); err != nil {
 		return "", rejectf(CodeBadJSON, "%s: must be a string, got %s", field, clip(raw))
 	}
 	return s, nil
@@ -313,7 +335,7 @@ func decodeUp(payload []byte) (*upMsg, string, string, *codeError) {
 	if trimmed := bytes.TrimLeft(payload, " \t\r\n"); len(trimmed) == 0 || trimmed[0] != '{' {
 		return nil, "", "", rejectf(CodeBadJSON, "payload is not a JSON object: %q", clip(trimmed))
 	}
-	if err := json.Unmarshal(payload, &m); err != nil {
+	if err := unmarshalUntrusted(payload, &m); err != nil {
 		return nil, "", "", rejectf(CodeBadJSON, "payload is not valid JSON (%v): %q", err, clip(payload))
 	}
 	method, cerr := rawString(m.Method, "method")
@@ -398,7 +420,7 @@ func (tc *thingCloud) handleAction(u Uplink) {
 	res.rep = ActionReply{ClientToken: token, Code: code, Status: status}
 	if !isNull(m.Response) {
 		var b bytes.Buffer
-		_ = json.Compact(&b, m.Response) // valid: it was parsed out of a valid payload
+		_ = compactUntrusted(&b, m.Response) // valid: it was parsed out of a valid payload
 		res.rep.Response = b.Bytes()
 	}
 	tc.mu.Lock()
@@ -493,7 +515,7 @@ func (tc *thingCloud) report(id DeviceID, m *upMsg, token string) reply {
 // splitObject returns the members of a JSON object, each compacted.
 func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	var obj map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &obj); err != nil {
+	if err := unmarshalUntrusted(raw, &obj); err != nil {
 		return nil, err
 	}
 	for k, v := range obj {
@@ -502,7 +524,7 @@ func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 			continue
 		}
 		var b bytes.Buffer
-		if err := json.Compact(&b, v); err != nil {
+		if err := compactUntrusted(&b, v); err != nil {
 			return nil, fmt.Errorf("%s: %v", k, err)
 		}
 		obj[k] = b.Bytes()
@@ -625,7 +647,7 @@ func (tc *thingCloud) reportInfo(id DeviceID, m *upMsg, token string) reply {
 		return failure(method, token, cerr)
 	}
 	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(m.Params, &fields); err != nil {
+	if err := unmarshalUntrusted(m.Params, &fields); err != nil {
 		return failure(method, token, rejectf(CodeBadJSON, "params: %v", err))
 	}
 	for _, k := range infoStringKeys {
@@ -635,12 +657,12 @@ func (tc *thingCloud) reportInfo(id DeviceID, m *upMsg, token string) reply {
 	}
 	var info InfoReport
 	if v, ok := fields["device_label"]; ok && !isNull(v) {
-		if err := json.Unmarshal(v, &info.DeviceLabel); err != nil {
+		if err := unmarshalUntrusted(v, &info.DeviceLabel); err != nil {
 			return failure(method, token, rejectf(CodeInvalidValue, "params.device_label: must be an object of strings, got %s", clip(v)))
 		}
 	}
 	// The string-typed keys were checked above, so this only fills the fields.
-	if err := json.Unmarshal(m.Params, &info); err != nil {
+	if err := unmarshalUntrusted(m.Params, &info); err != nil {
 		return failure(method, token, rejectf(CodeBadJSON, "params: %v", err))
 	}
 	info.Raw = append(json.RawMessage(nil), m.Params...)
@@ -670,7 +692,7 @@ func (tc *thingCloud) postEvents(id DeviceID, m *upMsg, method, token string) re
 		if isNull(m.Events) || m.Events[0] != '[' {
 			return eventFailure(replyTo, token, rejectf(CodeBadJSON, "events: must be a JSON array, got %s", clip(m.Events)))
 		}
-		if err := json.Unmarshal(m.Events, &list); err != nil {
+		if err := unmarshalUntrusted(m.Events, &list); err != nil {
 			return eventFailure(replyTo, token, rejectf(CodeBadJSON, "events: %v", err))
 		}
 		if len(list) == 0 {
@@ -745,7 +767,7 @@ func (tc *thingCloud) checkEvent(tpl *template.Template, id DeviceID, e eventIn,
 		return EventRecord{}, rejectf(templateCode(err), "%s%v", at, err)
 	}
 	var b bytes.Buffer
-	if err := json.Compact(&b, params); err != nil {
+	if err := compactUntrusted(&b, params); err != nil {
 		return EventRecord{}, rejectf(CodeBadJSON, "%sparams: %v", at, err)
 	}
 	return EventRecord{EventID: eventID, Type: string(def.Type), Timestamp: ts, Params: b.Bytes()}, nil
@@ -823,7 +845,7 @@ func toObject(params any) (json.RawMessage, error) {
 		raw = b
 	}
 	var b bytes.Buffer
-	if err := json.Compact(&b, raw); err != nil {
+	if err := compactUntrusted(&b, raw); err != nil {
 		return nil, fmt.Errorf("params: not valid JSON: %w", err)
 	}
 	if b.Len() == 0 || b.Bytes()[0] != '{' {

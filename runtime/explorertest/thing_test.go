@@ -561,3 +561,43 @@ func TestBrokenReplyIsNotAnswered(t *testing.T) {
 		t.Fatalf("got %s", m.Raw)
 	}
 }
+
+// FuzzThingUplink: whatever a device publishes on its $thing/up topics, the platform answers
+// or ignores it without panicking, and every answer is a JSON object with a numeric code.
+func FuzzThingUplink(f *testing.F) {
+	for _, seed := range []string{
+		`{"method":"report","clientToken":"a","timestamp":1,"params":{"power_switch":1,"name":"x"}}`,
+		`{"method":"get_status","clientToken":"b","type":"control","showmeta":1}`,
+		`{"method":"event_post","clientToken":"c","events":[{"eventId":"low_voltage","params":{"voltage":1}}]}`,
+		`{"method":"events_post","events":[null,{}]}`,
+		`{"method":"report_info","params":{"device_label":{"a":1}}}`,
+		`{"code":0,"clientToken":"d"}`,
+		`{"method":"action_reply","clientToken":"e","code":0,"response":[]}`,
+		`[]`, ``, `{"params":`, `{"method":null,"clientToken":null,"params":null}`,
+	} {
+		for kind := range 3 {
+			f.Add(kind, []byte(seed))
+		}
+	}
+	tpl := thLoadTemplate(f, "light.json")
+	f.Fuzz(func(t *testing.T, kind int, payload []byte) {
+		tc := newThingCloud()
+		tc.online = func(DeviceID) bool { return true }
+		tc.products[thLightPID] = tpl
+		tc.publish = func(topic string, b []byte, _ byte) error {
+			m, err := thDecode(b)
+			if err != nil {
+				t.Fatalf("reply on %s is not JSON: %s", topic, b)
+			}
+			if _, ok := m["code"].(json.Number); !ok {
+				t.Fatalf("reply on %s has no numeric code: %s", topic, b)
+			}
+			return nil
+		}
+		id := DeviceID{thLightPID, "lamp"}
+		handlers := []func(Uplink){tc.handleProperty, tc.handleEvent, tc.handleAction}
+		kinds := []string{"property", "event", "action"}
+		k := ((kind % 3) + 3) % 3
+		handlers[k](Uplink{Client: id, Device: id, Topic: "$thing/up/" + kinds[k] + "/" + id.String(), Payload: payload})
+	})
+}
