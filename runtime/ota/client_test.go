@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -423,4 +425,53 @@ func TestClientSubDeviceThroughGateway(t *testing.T) {
 	if _, ok := srv.OTAJob(testPID, testDN); ok {
 		t.Error("the gateway itself got a job")
 	}
+}
+
+// TestClientNewerOfferSupersedesRunningUpdate: a different version offered while a download
+// runs cancels the running handler's ctx (no fail report for it) and the newer one proceeds.
+func TestClientNewerOfferSupersedesRunningUpdate(t *testing.T) {
+	srv, conn := platform(t)
+	srv.UploadFirmware(testPID, "6.0.0", bytes.NewReader(randomBytes(400_000, 37)))
+	srv.UploadFirmware(testPID, "7.0.0", bytes.NewReader(randomBytes(30_000, 38)))
+	srv.SetFirmwareRate(testPID, "6.0.0", 50_000) // stays busy for 8 s unless cancelled
+	c := newClient(t, srv, conn)
+	dir := t.TempDir()
+	results := make(chan string, 2)
+	c.OnUpdate(func(ctx context.Context, fw Firmware) {
+		err := c.Download(ctx, fw, filepath.Join(dir, fw.Version+".bin"))
+		results <- fw.Version + ": " + fmt.Sprint(err)
+	})
+	srv.PushUpdate(testPID, testDN, "6.0.0")
+	c.ReportVersion(testCtx(t), "1.0.0")
+	waitJob(t, srv, func(s explorertest.OTAJobState) bool { return s.State == explorertest.OTADownloading })
+	if err := srv.PushUpdate(testPID, testDN, "7.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	first, second := <-results, <-results
+	if !strings.HasPrefix(first, "6.0.0: ") || !strings.Contains(first, "context canceled") {
+		t.Errorf("superseded download: %s", first)
+	}
+	if second != "7.0.0: <nil>" {
+		t.Errorf("newer download: %s", second)
+	}
+	st := waitJob(t, srv, func(s explorertest.OTAJobState) bool { return s.Percent == 100 })
+	for _, h := range st.History {
+		if h.State == explorertest.OTAFail {
+			t.Errorf("fail reported for a superseded download: %+v", h)
+		}
+	}
+}
+
+func FuzzClientHandle(f *testing.F) {
+	f.Add([]byte(`{"type":"report_version_rsp","result_code":0,"result_msg":"success","version":"1.0.0"}`))
+	f.Add([]byte(`{"type":"report_version_rsp","result_code":"x"}`))
+	f.Add([]byte(`{"type":"update_firmware","version":"1","url":"https://h/x","md5sum":"a15d5deaf37bf6698cf9a21ec672166d","file_size":"1"}`))
+	f.Fuzz(func(t *testing.T, payload []byte) {
+		c := &Client{pid: "P", dn: "d", log: slog.New(slog.NewTextHandler(io.Discard, nil)), waiters: map[*rspWaiter]struct{}{}}
+		c.ctx, c.cancel = context.WithCancel(context.Background())
+		defer c.cancel()
+		w := &rspWaiter{version: "1.0.0", ch: make(chan error, 1)}
+		c.waiters[w] = struct{}{}
+		c.handle(context.Background(), explorer.Message{Topic: c.UpdateTopic(), Payload: payload})
+	})
 }
