@@ -43,7 +43,11 @@
 // every reconnect the Thing asks for it (get_status with type "control"), applies it through
 // the same path as a live control and clears it (clear_control). A pending control that
 // fails the template check is cleared and logged (it can never be applied); one whose handler
-// failed is kept, so the next connect retries it.
+// failed is kept, so the next connect retries it. Delivery is at least once.
+//
+// For a gateway's sub-device (WithDevice) this is off by default: the sub-device's topics are
+// usable only after the gateway brought it online again, so the gateway calls
+// SyncPendingControl then.
 //
 // # Differences from the official Python SDK
 //

@@ -749,3 +749,87 @@ func TestControlHandlerPanic(t *testing.T) {
 		t.Fatalf("control after a panic: %+v, %v", r, err)
 	}
 }
+
+// TestSyncPendingControl: the explicit re-sync a gateway uses for its sub-devices.
+func TestSyncPendingControl(t *testing.T) {
+	e := newEnv(t, variant(t, func(m map[string]any) {
+		property(m, "brightness")["define"].(map[string]any)["max"] = "200"
+	}))
+	ctx := testCtx(t)
+	if _, err := e.srv.SendControl(ctx, testPID, testDN, map[string]any{"color": 1}); !errors.Is(err, explorertest.ErrControlPending) {
+		t.Fatal(err)
+	}
+	got := newCalls()
+	th := e.thing(t, e.dial(t), WithControlHandler(func(ctx context.Context, params []byte) error {
+		got.add(string(params))
+		return nil
+	}))
+	applied, err := th.SyncPendingControl(ctx)
+	if err != nil || !applied {
+		t.Fatalf("SyncPendingControl = %v, %v", applied, err)
+	}
+	if s := got.next(t, ctx); s != `{"color":1}` {
+		t.Fatalf("handler got %s", s)
+	}
+	if p := e.srv.PendingControl(testPID, testDN); p != nil {
+		t.Fatalf("still pending: %v", p)
+	}
+	if applied, err := th.SyncPendingControl(ctx); err != nil || applied {
+		t.Fatalf("nothing pending: %v, %v", applied, err)
+	}
+
+}
+
+// TestSyncPendingControlInvalid: a pending control the device's template refuses is
+// reported and cleared, without calling the handler.
+func TestSyncPendingControlInvalid(t *testing.T) {
+	e := newEnv(t, variant(t, func(m map[string]any) {
+		property(m, "brightness")["define"].(map[string]any)["max"] = "200"
+	}))
+	ctx := testCtx(t)
+	if _, err := e.srv.SendControl(ctx, testPID, testDN, map[string]any{"brightness": 150}); !errors.Is(err, explorertest.ErrControlPending) {
+		t.Fatal(err)
+	}
+	got := newCalls()
+	th := e.thing(t, e.dial(t), WithControlHandler(func(ctx context.Context, params []byte) error {
+		got.add(string(params))
+		return nil
+	}))
+	applied, err := th.SyncPendingControl(ctx)
+	if applied || !IsInvalidValue(err) || !strings.Contains(err.Error(), "brightness") {
+		t.Fatalf("SyncPendingControl = %v, %v", applied, err)
+	}
+	if p := e.srv.PendingControl(testPID, testDN); p != nil {
+		t.Fatalf("invalid control still pending: %v", p)
+	}
+	if got.count() != 0 {
+		t.Fatal("handler called")
+	}
+}
+
+// TestResyncDefault: automatic re-sync is on for the connection's own device and off for
+// another identity (a gateway's sub-device), unless set explicitly.
+func TestResyncDefault(t *testing.T) {
+	for _, tc := range []struct {
+		opts []Option
+		want bool
+	}{
+		{nil, true},
+		{[]Option{WithDevice("ABCDEFGHIJ", "dev1")}, true},
+		{[]Option{WithDevice("SUBPRODUCT", "lamp")}, false},
+		{[]Option{WithDevice("SUBPRODUCT", "lamp"), WithResyncOnConnect(true)}, true},
+		{[]Option{WithResyncOnConnect(false)}, false},
+	} {
+		th, err := newThing(newRecorder(true), loadLight(t), tc.opts...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		th.resyncMu.Lock()
+		started := th.resyncDone != nil
+		th.resyncMu.Unlock()
+		if started != tc.want {
+			t.Errorf("%d options: re-sync started %v, want %v", len(tc.opts), started, tc.want)
+		}
+		th.Close(context.Background())
+	}
+}

@@ -33,7 +33,7 @@ type options struct {
 	action          ActionHandler
 	service         ServiceHandler
 	logger          *slog.Logger
-	resync          bool
+	resync          *bool // nil: on for the connection's own device, off for WithDevice
 	handlerTimeout  time.Duration
 	maxActions      int
 	now             func() time.Time
@@ -42,7 +42,6 @@ type options struct {
 
 func defaultOptions() options {
 	return options{
-		resync:          true,
 		handlerTimeout:  30 * time.Second,
 		maxActions:      4,
 		now:             time.Now,
@@ -51,7 +50,9 @@ func defaultOptions() options {
 }
 
 // WithDevice makes the Thing speak for another device on the connection (a gateway's
-// sub-device). The default is the connection's own product and device name.
+// sub-device). The default is the connection's own product and device name. For another
+// device the automatic pending-control re-sync is off unless WithResyncOnConnect(true) is
+// given (see there).
 func WithDevice(productID, deviceName string) Option {
 	return func(o *options) error {
 		if productID == "" || deviceName == "" {
@@ -95,11 +96,15 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithResyncOnConnect turns the pending-control re-sync on or off (default on): after New and
+// WithResyncOnConnect turns the automatic pending-control re-sync on or off: after New and
 // after every reconnect the Thing asks for control sent while it was offline (get_status
 // type control), applies it through the control handler and clears it (clear_control).
+//
+// The default is on for the connection's own device and off for a device given with
+// WithDevice: a gateway's sub-device may only use its topics once the gateway has brought it
+// online again after a reconnect, so the gateway calls SyncPendingControl at that point.
 func WithResyncOnConnect(on bool) Option {
-	return func(o *options) error { o.resync = on; return nil }
+	return func(o *options) error { o.resync = &on; return nil }
 }
 
 // WithHandlerTimeout bounds each control/action/service handler call (default 30s); the

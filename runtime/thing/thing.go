@@ -110,8 +110,13 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 			return nil, err
 		}
 	}
+	own := o.pid == "" || (o.pid == conn.ProductID() && o.dn == conn.DeviceName())
 	if o.pid == "" {
 		o.pid, o.dn = conn.ProductID(), conn.DeviceName()
+	}
+	resync := own
+	if o.resync != nil {
+		resync = *o.resync
 	}
 	if o.pid == "" || o.dn == "" {
 		return nil, errors.New("thing: New: connection has no product ID/device name; use WithDevice")
@@ -159,7 +164,7 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 		}
 		subscribed = append(subscribed, topic)
 	}
-	if o.resync {
+	if resync {
 		t.removeCB = conn.OnConnect(t.requestResync)
 		t.requestResync(t.ctx)
 	}
