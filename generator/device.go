@@ -66,11 +66,11 @@ func genDevice(e *emitter) {
 	f.Type().Id("Device").Struct(jen.Id("t").Op("*").Qual(thingPath, "Thing"))
 
 	f.Line()
-	f.Comment("New starts the device on conn: it subscribes the data-template topics and, unless")
-	f.Comment("thing.WithResyncOnConnect(false) is given, applies control sent while the device was")
-	f.Comment("offline through h.Control. Use thing.WithDevice for a gateway's sub-device. Handler")
-	f.Comment("methods receive values already checked against the template; their error (or action")
-	f.Comment("output) becomes the reply to the cloud.")
+	f.Comment("New starts the device on conn: it subscribes the data-template topics and, on every")
+	f.Comment("connect, applies control sent while the device was offline through h.Control. Use")
+	f.Comment("thing.WithDevice for a gateway's sub-device (the gateway then triggers that re-sync with")
+	f.Comment("Thing().SyncPendingControl once the sub-device is online). Handler methods receive values")
+	f.Comment("already checked against the template; their error (or action output) becomes the reply.")
 	f.Func().Id("New").Params(
 		jen.Id("conn").Op("*").Qual(explorerPath, "Conn"),
 		jen.Id("h").Id("Handler"),
