@@ -10,6 +10,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	stdjson "encoding/json" // validation guard only, see unmarshalUntrusted
 	"errors"
 	"fmt"
 	"log/slog"
@@ -240,10 +241,17 @@ func templateCode(err error) int {
 	}
 }
 
-// unmarshalUntrusted decodes device- or client-supplied JSON. goccy/go-json can panic on some
-// truncated inputs (found by FuzzThingUplink: an index out of range inside its struct decoder),
-// so a panic becomes an ordinary decode error: bad input must never take the platform down.
+// unmarshalUntrusted decodes device- or client-supplied JSON with goccy/go-json after checking
+// it with the standard library's validator. goccy's decoder reads past the end of some truncated
+// inputs (found by FuzzThingUplink: a payload ending inside an object key with a backslash makes
+// decodeKeyByBitmapUint16 index beyond the buffer — a fatal checkptr error under -race, an
+// out-of-bounds read otherwise), so only well-formed JSON reaches it. encoding/json is used for
+// that check alone; all decoding and encoding stays with goccy. The recover is a second guard:
+// bad input must never take the platform down.
 func unmarshalUntrusted(data []byte, v any) (err error) {
+	if !stdjson.Valid(data) {
+		return fmt.Errorf("not valid JSON: %q", clip(data))
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
@@ -252,8 +260,11 @@ func unmarshalUntrusted(data []byte, v any) (err error) {
 	return json.Unmarshal(data, v)
 }
 
-// compactUntrusted is json.Compact with the same panic guard.
+// compactUntrusted is json.Compact with the same guards.
 func compactUntrusted(dst *bytes.Buffer, src []byte) (err error) {
+	if !stdjson.Valid(src) {
+		return fmt.Errorf("not valid JSON: %q", clip(src))
+	}
 	defer func() {
 		if r := recover(); r != nil {
 			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
@@ -336,7 +347,7 @@ func decodeUp(payload []byte) (*upMsg, string, string, *codeError) {
 		return nil, "", "", rejectf(CodeBadJSON, "payload is not a JSON object: %q", clip(trimmed))
 	}
 	if err := unmarshalUntrusted(payload, &m); err != nil {
-		return nil, "", "", rejectf(CodeBadJSON, "payload is not valid JSON (%v): %q", err, clip(payload))
+		return nil, "", "", rejectf(CodeBadJSON, "payload: %v", err)
 	}
 	method, cerr := rawString(m.Method, "method")
 	if cerr != nil {
