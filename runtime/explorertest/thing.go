@@ -1226,8 +1226,11 @@ type ThingState struct {
 	Info     *InfoReport
 }
 
-// WaitThing waits until cond holds for the device's data-template state. cond runs under the
-// platform's lock after every state change: keep it short and do not call the Server from it.
+// WaitThing waits until cond holds for the device's data-template state. cond is evaluated
+// under the data-template lock after every data-template state change (reports, events, pending
+// control, info, a device going offline): keep it short, and do not call the Server's
+// data-template methods from it (Reported, Events, ...: same lock). Registry queries such as
+// Online are fine.
 func (s *Server) WaitThing(ctx context.Context, pid, dn string, cond func(ThingState) bool) error {
 	tc := s.things()
 	id := DeviceID{ProductID: pid, DeviceName: dn}

@@ -601,3 +601,31 @@ func FuzzThingUplink(f *testing.F) {
 		handlers[k](Uplink{Client: id, Device: id, Topic: "$thing/up/" + kinds[k] + "/" + id.String(), Payload: payload})
 	})
 }
+
+// The data-template state survives a platform restart, and control sent while the device is cut
+// off waits for it as pending.
+func TestStateSurvivesRestart(t *testing.T) {
+	s := newThingServer(t)
+	secret := addLight(t, s, "lamp")
+	d := thConnect(t, s, thLightPID, "lamp", secret)
+	d.call("property", `{"method":"report","clientToken":"r1","params":{"brightness":33}}`)
+	ctx := thCtx(t)
+	if err := s.Restart(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitThing(ctx, thLightPID, "lamp", func(ThingState) bool { return !s.Online(thLightPID, "lamp") }); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SendControl(ctx, thLightPID, "lamp", `{"color":2}`); !errors.Is(err, ErrControlPending) {
+		t.Fatalf("control while disconnected: %v", err)
+	}
+	d = thConnect(t, s, thLightPID, "lamp", secret)
+	m := d.call("property", `{"method":"get_status","clientToken":"g1"}`)
+	if !strings.Contains(string(m.Raw), `"data":{"reported":{"brightness":33}}`) {
+		t.Fatalf("reported state after restart: %s", m.Raw)
+	}
+	m = d.call("property", `{"method":"get_status","clientToken":"g2","type":"control"}`)
+	if !strings.Contains(string(m.Raw), `"data":{"control":{"color":2}}`) {
+		t.Fatalf("pending control after restart: %s", m.Raw)
+	}
+}
