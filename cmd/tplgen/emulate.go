@@ -171,10 +171,11 @@ func runEmulate(c *cli.Context) error {
 		}
 		printDevice(out, d.pid, d.dn, secret, srv, caPath)
 	}
-	fmt.Fprintf(out, "serving; send SIGINT (Ctrl-C) or SIGTERM to stop\n")
-
+	// Listen for signals before announcing "serving", so a signal sent as soon as the line is
+	// read (scripts, tests) stops the emulator instead of killing the process.
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	fmt.Fprintf(out, "serving; send SIGINT (Ctrl-C) or SIGTERM to stop\n")
 	<-ctx.Done()
 	fmt.Fprintf(out, "tplgen emulate: shutting down\n")
 	if err := srv.Close(); err != nil {
