@@ -166,6 +166,7 @@ func run(ctx context.Context, gw *gateway.Gateway, subs []gateway.SubDevice, con
 				return err
 			}
 			defer l.Close(context.Background())
+			gw.Track(l.Thing()) // apply control the platform held while it was offline
 			lamps = append(lamps, l)
 			err = l.Report(ctx, lamp.Properties{PowerSwitch: tplwire.Ptr(tplwire.Bool(true)), Brightness: tplwire.Ptr[int64](30)})
 			if err != nil {
@@ -177,6 +178,7 @@ func run(ctx context.Context, gw *gateway.Gateway, subs []gateway.SubDevice, con
 				return err
 			}
 			defer a.Close(context.Background())
+			gw.Track(a.Thing())
 			err = a.Report(ctx, aircon.Properties{PowerSwitch: tplwire.Ptr(tplwire.Bool(true)), Temperature: tplwire.Ptr(24.5), Mode: tplwire.Ptr(aircon.ModeCold)})
 			if err != nil {
 				return fmt.Errorf("%s: report: %w", d, err)

@@ -15,6 +15,7 @@ import (
 	"github.com/goccy/go-json"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/thing"
 )
 
 // Device names a sub-device.
@@ -160,6 +161,7 @@ type Gateway struct {
 	waiters   map[waitKey][]chan int
 	describes []chan []Device
 	online    map[Device]bool
+	things    map[Device][]*thing.Thing
 }
 
 // New subscribes the gateway's operation result topic on conn and returns the Gateway.
@@ -179,6 +181,7 @@ func New(ctx context.Context, conn *explorer.Conn, opts ...Option) (*Gateway, er
 		now:       time.Now,
 		waiters:   map[waitKey][]chan int{},
 		online:    map[Device]bool{},
+		things:    map[Device][]*thing.Thing{},
 	}
 	for _, o := range opts {
 		if err := o(g); err != nil {
@@ -298,7 +301,15 @@ func (g *Gateway) Unbind(ctx context.Context, devs ...Device) (Results, error) {
 
 // Online brings sub-devices online; their topics become usable on the gateway's connection.
 func (g *Gateway) Online(ctx context.Context, devs ...Device) (Results, error) {
-	return g.simple(ctx, opOnline, devs)
+	rs, err := g.simple(ctx, opOnline, devs)
+	var up []Device
+	for _, r := range rs {
+		if r.Err == nil {
+			up = append(up, r.Device)
+		}
+	}
+	g.syncPending(up)
+	return rs, err
 }
 
 // Offline takes sub-devices offline.

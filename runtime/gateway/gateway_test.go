@@ -472,3 +472,38 @@ func TestSubDeviceRequiresOnline(t *testing.T) {
 		t.Fatal("SubDevice for an offline sub-device succeeded")
 	}
 }
+
+func TestPendingControlAppliedWhenBackOnline(t *testing.T) {
+	f := setup(t)
+	ctx := testCtx(t)
+	lamp1 := f.subs[0].Device
+	rs, err := f.gw.Bind(ctx, f.subs[0])
+	mustOK(t, "bind", rs, err)
+	rs, err = f.gw.Online(ctx, lamp1)
+	mustOK(t, "online", rs, err)
+	controls := make(chan []byte, 1)
+	if _, err := f.gw.SubDevice(lamp1, f.tpl1, thing.WithControlHandler(func(_ context.Context, p []byte) error {
+		controls <- p
+		return nil
+	})); err != nil {
+		t.Fatal(err)
+	}
+	rs, err = f.gw.Offline(ctx, lamp1)
+	mustOK(t, "offline", rs, err)
+
+	// Sent while the sub-device is offline: the platform keeps it as pending control.
+	if _, err := f.srv.SendControl(ctx, subPID1, "lamp1", map[string]any{"brightness": 55}); !errors.Is(err, explorertest.ErrDeviceOffline) {
+		t.Fatalf("control to an offline sub-device: %v, want ErrDeviceOffline", err)
+	}
+	rs, err = f.gw.Online(ctx, lamp1)
+	mustOK(t, "online again", rs, err)
+	select {
+	case p := <-controls:
+		var m map[string]int
+		if err := json.Unmarshal(p, &m); err != nil || m["brightness"] != 55 {
+			t.Fatalf("pending control = %s (%v)", p, err)
+		}
+	case <-ctx.Done():
+		t.Fatal("pending control was not applied when the sub-device came back online")
+	}
+}

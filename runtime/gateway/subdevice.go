@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"context"
 	"fmt"
 
 	"github.com/tplgen/tplgen/runtime/template"
@@ -22,5 +23,46 @@ func (g *Gateway) SubDevice(d Device, tpl *template.Template, opts ...thing.Opti
 		return nil, fmt.Errorf("gateway: sub-device %s is not online: call Online first", d)
 	}
 	opts = append(append([]thing.Option(nil), opts...), thing.WithDevice(d.ProductID, d.DeviceName))
-	return thing.New(g.conn, tpl, opts...)
+	t, err := thing.New(g.conn, tpl, opts...)
+	if err != nil {
+		return nil, err
+	}
+	g.Track(t)
+	return t, nil
+}
+
+// Track makes the gateway apply control the platform holds for t's sub-device (sent while
+// it was offline) each time the gateway brings it online: now if it is online, after Online,
+// and after the re-online that follows a reconnect. SubDevice tracks the things it returns;
+// call Track for a generated sub-device (dev.Thing()). A sub-device's thing cannot do this
+// by itself, because asking for an offline sub-device's state gets the gateway disconnected.
+func (g *Gateway) Track(t *thing.Thing) {
+	d := Device{t.ProductID(), t.DeviceName()}
+	g.mu.Lock()
+	g.things[d] = append(g.things[d], t)
+	online := g.online[d]
+	g.mu.Unlock()
+	if online {
+		g.syncPending([]Device{d})
+	}
+}
+
+// syncPending runs each tracked thing's pending-control sync in the background, so that
+// Online stays one round trip however many sub-devices it brings up.
+func (g *Gateway) syncPending(devs []Device) {
+	g.mu.Lock()
+	var ts []*thing.Thing
+	for _, d := range devs {
+		ts = append(ts, g.things[d]...)
+	}
+	g.mu.Unlock()
+	for _, t := range ts {
+		go func() {
+			ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
+			defer cancel()
+			if _, err := t.SyncPendingControl(ctx); err != nil {
+				g.log.Warn("gateway: applying pending control failed", "device", t.ProductID()+"/"+t.DeviceName(), "err", err)
+			}
+		}()
+	}
 }

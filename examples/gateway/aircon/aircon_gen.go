@@ -185,11 +185,11 @@ type Device struct {
 	t *thing.Thing
 }
 
-// New starts the device on conn: it subscribes the data-template topics and, unless
-// thing.WithResyncOnConnect(false) is given, applies control sent while the device was
-// offline through h.Control. Use thing.WithDevice for a gateway's sub-device. Handler
-// methods receive values already checked against the template; their error (or action
-// output) becomes the reply to the cloud.
+// New starts the device on conn: it subscribes the data-template topics and, on every
+// connect, applies control sent while the device was offline through h.Control. Use
+// thing.WithDevice for a gateway's sub-device (the gateway then triggers that re-sync with
+// Thing().SyncPendingControl once the sub-device is online). Handler methods receive values
+// already checked against the template; their error (or action output) becomes the reply.
 func New(conn *explorer.Conn, h Handler, opts ...thing.Option) (*Device, error) {
 	tpl, err := parsedTemplate()
 	if err != nil {
