@@ -153,7 +153,6 @@ func run(ctx context.Context, gw *gateway.Gateway, subs []gateway.SubDevice, con
 	}
 	printResults("online", rs)
 
-	var lamps []*lamp.Device
 	for _, d := range devs {
 		if !gw.IsOnline(d) {
 			continue
@@ -167,7 +166,6 @@ func run(ctx context.Context, gw *gateway.Gateway, subs []gateway.SubDevice, con
 			}
 			defer l.Close(context.Background())
 			gw.Track(l.Thing()) // apply control the platform held while it was offline
-			lamps = append(lamps, l)
 			err = l.Report(ctx, lamp.Properties{PowerSwitch: tplwire.Ptr(tplwire.Bool(true)), Brightness: tplwire.Ptr[int64](30)})
 			if err != nil {
 				return fmt.Errorf("%s: report: %w", d, err)
