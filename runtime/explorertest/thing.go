@@ -520,6 +520,9 @@ func (tc *thingCloud) report(id DeviceID, m *upMsg, token string) reply {
 	}
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	if tc.log.Enabled(context.Background(), slog.LevelInfo) { // keep the hot path free of log allocations
+		tc.log.Info("thing: report", "device", id.String(), "params", string(m.Params))
+	}
 	return success(method, token)
 }
 
@@ -681,6 +684,7 @@ func (tc *thingCloud) reportInfo(id DeviceID, m *upMsg, token string) reply {
 	tc.deviceLocked(id).info = &info
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	tc.log.Info("thing: report_info", "device", id.String(), "params", string(info.Raw))
 	return success(method, token)
 }
 
@@ -732,6 +736,12 @@ func (tc *thingCloud) postEvents(id DeviceID, m *upMsg, method, token string) re
 	}
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	for _, r := range recs {
+		if !tc.log.Enabled(context.Background(), slog.LevelInfo) {
+			break
+		}
+		tc.log.Info("thing: event", "device", id.String(), "eventId", r.EventID, "type", r.Type, "params", string(r.Params))
+	}
 	return reply{Method: replyTo, ClientToken: token, Version: "1.0", Code: CodeSuccess, Status: "", Data: json.RawMessage(`{}`)}
 }
 
@@ -912,6 +922,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		}
 		tc.notifyLocked()
 		tc.mu.Unlock()
+		tc.log.Info("thing: control stored as pending (device offline)", "device", id.String(), "params", string(raw))
 		return nil, fmt.Errorf("explorertest: control %s: %w", id, ErrControlPending)
 	}
 	msg, _ := json.Marshal(struct {
@@ -923,6 +934,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		forgetKey(tc, tc.controls, key)
 		return nil, fmt.Errorf("explorertest: control %s: publish: %w", id, err)
 	}
+	tc.log.Info("thing: control sent", "device", id.String(), "clientToken", token, "params", string(raw))
 	select {
 	case res, ok := <-ch:
 		if !ok {
@@ -980,6 +992,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 		forgetKey(tc, tc.actions, key)
 		return nil, fmt.Errorf("explorertest: action %s on %s: publish: %w", actionID, id, err)
 	}
+	tc.log.Info("thing: action sent", "device", id.String(), "actionId", actionID, "clientToken", token, "params", string(raw))
 	select {
 	case res, ok := <-ch:
 		if !ok {
