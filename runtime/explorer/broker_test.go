@@ -324,8 +324,14 @@ func (h *authHook) OnUnsubscribe(_ *mqtt.Client, pk packets.Packet) packets.Pack
 	return pk
 }
 
-func (h *authHook) OnPublish(_ *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
+// OnPublish holds stalled topics, and answers a publish to "test/poison..." by
+// disconnecting the client, as the platform does for a publish its ACL refuses.
+func (h *authHook) OnPublish(cl *mqtt.Client, pk packets.Packet) (packets.Packet, error) {
 	h.b.waitStall(pk.TopicName)
+	if strings.HasPrefix(pk.TopicName, "test/poison") {
+		cl.Stop(errors.New("test: refused publish"))
+		return pk, packets.ErrRejectPacket
+	}
 	return pk, nil
 }
 

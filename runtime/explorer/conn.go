@@ -43,7 +43,7 @@ type Conn struct {
 	timeReq []*timeWaiter
 	timeSub *subscription
 
-	reconnects, dropped, panics, overruns atomic.Uint64
+	reconnects, dropped, panics, overruns, droppedPubs atomic.Uint64
 }
 
 // Dial validates cfg and opts, connects, and returns a live Conn. It makes one connection
@@ -125,6 +125,7 @@ func (c *Conn) Stats() Stats {
 		DroppedMessages: c.dropped.Load(),
 		HandlerPanics:   c.panics.Load(),
 		HandlerOverruns: c.overruns.Load(),
+		GivenUp:         c.droppedPubs.Load(),
 		Queued:          queued,
 	}
 }

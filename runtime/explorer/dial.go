@@ -197,7 +197,7 @@ func connackError(what string, rc byte, cause error) error {
 	case packets.ErrRefusedBadUsernameOrPassword:
 		return newError(ErrBadCredentials, nil, what)
 	case packets.ErrRefusedNotAuthorised:
-		return newError(ErrNotAuthorized, nil, what)
+		return newError(ErrNotAuthorized, nil, what, "CONNACK 5: check that the device exists and is enabled, and ProductID/DeviceName")
 	case packets.ErrRefusedIDRejected:
 		return newError(ErrNotAuthorized, nil, what, "client id rejected (CONNACK 2): check ProductID and DeviceName")
 	case packets.ErrRefusedServerUnavailable:

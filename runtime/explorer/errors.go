@@ -8,9 +8,10 @@ var (
 	// ErrBadCredentials: the broker answered CONNACK 4 (bad username or password). Check the
 	// DeviceSecret, the device clock and the signature expiry.
 	ErrBadCredentials = errors.New("explorer: bad credentials (CONNACK 4): check DeviceSecret, device clock and signature expiry")
-	// ErrNotAuthorized: the broker answered CONNACK 5. Check that the device exists, is enabled
-	// and that ProductID/DeviceName are right.
-	ErrNotAuthorized = errors.New("explorer: not authorized (CONNACK 5): check that the device exists and is enabled, and ProductID/DeviceName")
+	// ErrNotAuthorized: the broker refused the device (CONNACK 5 or 2: check that the device
+	// exists, is enabled and that ProductID/DeviceName are right) or a subscription (SUBACK
+	// failure: check that the topic belongs to this device).
+	ErrNotAuthorized = errors.New("explorer: not authorized")
 	// ErrTLS: the TLS handshake or the broker certificate verification failed. Check the
 	// root CAs (WithRootCAs), the broker host name and the device certificate.
 	ErrTLS = errors.New("explorer: TLS handshake failed: check root CAs, broker host name and device certificate")

@@ -15,7 +15,16 @@ type pending struct {
 	done    chan struct{}
 	err     error
 	sending bool // taken by the flusher; can no longer be withdrawn
+	// drops counts connections that dropped while it was in flight. The platform answers
+	// a publish it refuses (ACL) by disconnecting, so a message that keeps doing that
+	// would otherwise be re-sent after every reconnect forever.
+	drops     int
+	abandoned bool // its caller stopped waiting: do not re-send it after another drop
 }
+
+// maxInFlightDrops is how many connection losses a QoS 1 message may witness in flight
+// before it is given up.
+const maxInFlightDrops = 3
 
 func (p *pending) finish(err error) {
 	select {
@@ -81,6 +90,9 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []by
 			continue // queue it, or resend on a newer connection
 		}
 		p, err := c.enqueue(seq, topic, qos, payload, requeue)
+		if p != nil && requeue {
+			p.drops = 1
+		}
 		c.mu.Unlock()
 		if err != nil {
 			return err
@@ -157,6 +169,7 @@ func (c *Conn) waitQueued(ctx context.Context, p *pending) error {
 	}
 	what := "publish " + quote(p.topic)
 	if p.sending {
+		p.abandoned = true
 		return newError(ctx.Err(), nil, what, "stopped waiting; the message is being sent")
 	}
 	c.removeQueued(p)
@@ -198,6 +211,15 @@ func (c *Conn) flushOne(sess *session, p *pending) bool {
 	defer c.mu.Unlock()
 	if connLost {
 		p.sending = false
+		p.drops++
+		if p.abandoned || p.drops >= maxInFlightDrops {
+			c.removeQueued(p)
+			c.droppedPubs.Add(1)
+			c.log.Error("queued publish given up: the connection dropped while it was in flight",
+				"topic", p.topic, "drops", p.drops, "caller_waiting", !p.abandoned)
+			p.finish(newError(ErrNotConnected, nil, "publish "+quote(p.topic),
+				"given up after the connection dropped %d times while it was in flight; the platform may be refusing it (topic ACL, payload)", p.drops))
+		}
 		return false
 	}
 	c.removeQueued(p)

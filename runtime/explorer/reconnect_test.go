@@ -456,3 +456,33 @@ func TestHandlerMayCallConn(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestRefusedPublishGivenUp: a QoS1 message the broker answers by disconnecting is not
+// re-sent forever; the connection settles and other publishes go through.
+func TestRefusedPublishGivenUp(t *testing.T) {
+	b := newTestBroker(t)
+	c := dial(t, b)
+	ctx := testCtx(t)
+
+	// The caller waits: it gets an error after a few attempts.
+	err := c.Publish(ctx, "test/poison/a", 1, []byte("x"))
+	if !errors.Is(err, explorer.ErrNotConnected) || !strings.Contains(err.Error(), "given up") {
+		t.Fatalf("err = %v", err)
+	}
+	// The caller gives up first: the message is dropped at the next loss, not re-sent.
+	short, cancel := context.WithTimeout(ctx, 10*time.Millisecond)
+	defer cancel()
+	if err := c.Publish(short, "test/poison/b", 1, []byte("x")); err == nil {
+		t.Fatal("refused publish succeeded")
+	}
+	waitFor(t, func() bool { return c.Stats().Queued == 0 }, "queue empty")
+	if err := c.Publish(ctx, "test/ok", 1, []byte("fine")); err != nil {
+		t.Fatal(err)
+	}
+	if m := b.nextMessage(t, "test/ok"); string(m.Payload) != "fine" {
+		t.Fatalf("got %q", m.Payload)
+	}
+	if s := c.Stats(); s.GivenUp < 1 {
+		t.Fatalf("stats %+v", s)
+	}
+}

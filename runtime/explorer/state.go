@@ -41,6 +41,11 @@ type Stats struct {
 	HandlerPanics uint64
 	// HandlerOverruns counts handler calls still running at their deadline.
 	HandlerOverruns uint64
+	// GivenUp counts QoS 1 publishes dropped from the offline queue because the connection
+	// went down while each was in flight several times (or once after its caller gave up):
+	// the platform disconnects a client whose publish it refuses. The caller, if still
+	// waiting, gets an error wrapping ErrNotConnected.
+	GivenUp uint64
 	// Queued is the number of publishes waiting in the offline queue right now.
 	Queued int
 }

@@ -111,11 +111,11 @@ func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription
 			c.markDown(sess)
 			return newError(ErrNotConnected, err, what)
 		}
-		return newError(ErrNotAuthorized, err, what)
+		return newError(ErrNotAuthorized, err, what, "SUBSCRIBE failed")
 	}
 	if st, ok := tok.(*mqtt.SubscribeToken); ok {
 		if rc, ok := st.Result()[s.filter]; ok && rc == 0x80 {
-			return newError(ErrNotAuthorized, nil, what, "the broker refused the subscription (SUBACK 0x80): check the topic belongs to this device")
+			return newError(ErrNotAuthorized, nil, what, "the broker refused the subscription (SUBACK 0x80): check that the topic belongs to this device")
 		}
 	}
 	c.mu.Lock()
