@@ -145,3 +145,29 @@ func TestConnIDAlphabet(t *testing.T) {
 		}
 	}
 }
+
+// FuzzTopics: the checks never panic, a valid publish topic is a valid filter matching
+// itself, and "#" matches every valid topic that does not start with '$'.
+func FuzzTopics(f *testing.F) {
+	for _, s := range []string{"a/b", "$thing/up/property/P/D", "a//b", "/", "+/#", "a/#/b", "\xff"} {
+		f.Add(s, "a/+")
+	}
+	f.Fuzz(func(t *testing.T, topic, filter string) {
+		_ = checkFilter(filter, "subscribe")
+		if checkFilter(filter, "subscribe") == nil && checkPublishTopic(topic) == nil {
+			_ = topicMatches(filter, topic)
+		}
+		if checkPublishTopic(topic) != nil {
+			return
+		}
+		if err := checkFilter(topic, "subscribe"); err != nil {
+			t.Fatalf("publish topic %q is not a valid filter: %v", topic, err)
+		}
+		if !topicMatches(topic, topic) {
+			t.Fatalf("%q does not match itself", topic)
+		}
+		if !strings.HasPrefix(topic, "$") && !topicMatches("#", topic) {
+			t.Fatalf("# does not match %q", topic)
+		}
+	})
+}
