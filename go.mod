@@ -5,7 +5,7 @@ go 1.24.0
 require (
 	github.com/dave/jennifer v1.7.1
 	github.com/eclipse/paho.mqtt.golang v1.5.1
-	github.com/goccy/go-json v0.10.5
+	github.com/goccy/go-json v0.12.0
 	github.com/mochi-mqtt/server/v2 v2.7.9
 	github.com/urfave/cli/v2 v2.27.7
 )
