@@ -38,6 +38,7 @@ Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`
 			&cli.StringFlag{Name: "https", Value: "127.0.0.1:8443", Usage: "HTTPS listen `ADDR`"},
 			&cli.StringSliceFlag{Name: "template", Usage: "data template `[PID=]FILE` (repeatable)"},
 			&cli.StringSliceFlag{Name: "device", Usage: "device `PID/DN[=SECRET]` to register (repeatable; random secret when omitted)"},
+			&cli.StringSliceFlag{Name: "dynreg", Usage: "enable dynamic registration (auto-create devices, PSK) for product `PID[=PRODUCT_SECRET]` (repeatable; random secret when omitted)"},
 			&cli.StringFlag{Name: "ca-file", Usage: "write the test CA certificate (PEM) to `PATH` (default: a temporary file removed on exit)"},
 			&cli.StringFlag{Name: "log-level", Value: "info", Usage: "platform log `LEVEL` on stderr: debug, info, warn, error"},
 		},
@@ -170,6 +171,19 @@ func runEmulate(c *cli.Context) error {
 			logger.Warn("device has no data template: its reports and events will be refused with 403", "device", d.pid+"/"+d.dn)
 		}
 		printDevice(out, d.pid, d.dn, secret, srv, caPath)
+	}
+	for _, spec := range c.StringSlice("dynreg") {
+		pid, secret, _ := strings.Cut(spec, "=")
+		if pid == "" {
+			return fmt.Errorf("--dynreg %q: want PID or PID=PRODUCT_SECRET", spec)
+		}
+		secret, err = srv.EnableDynamicRegistration(pid, explorertest.DynregConfig{ProductSecret: secret, AutoCreate: true})
+		if err != nil {
+			return fmt.Errorf("--dynreg %s: %w", pid, err)
+		}
+		fmt.Fprintf(out, "dynamic registration for product %s\n", pid)
+		fmt.Fprintf(out, "  product_secret: %s\n", secret)
+		fmt.Fprintf(out, "  register:       tplgen register --product %s --product-secret %s --device NAME --endpoint %s --insecure-http --out creds.json\n", pid, secret, srv.HTTPURL())
 	}
 	// Listen for signals before announcing "serving", so a signal sent as soon as the line is
 	// read (scripts, tests) stops the emulator instead of killing the process.

@@ -248,3 +248,42 @@ func TestEmulateBadUsage(t *testing.T) {
 		t.Fatalf("loadTemplateSpec PID=FILE = %q, %v", pid, err)
 	}
 }
+
+// TestEmulateDynreg registers a device with `tplgen register` against `tplgen emulate --dynreg`.
+func TestEmulateDynreg(t *testing.T) {
+	lines, done := emulateRun(t,
+		"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
+		"--dynreg", "DYNPROD001=emulatorProductSecret1", "--log-level", "warn")
+	out := readUntil(t, lines, done, "serving")
+	httpURL := field(t, out, "http")
+	if got := field(t, out, "product_secret"); got != "emulatorProductSecret1" {
+		t.Fatalf("product_secret = %q", got)
+	}
+	creds := filepath.Join(t.TempDir(), "creds.json")
+	var stdout, stderr bytes.Buffer
+	code := run([]string{"tplgen", "register", "--product", "DYNPROD001", "--product-secret", "emulatorProductSecret1",
+		"--device", "newdev", "--endpoint", httpURL, "--insecure-http", "--out", creds}, &stdout, &stderr)
+	if code != 0 {
+		t.Fatalf("register exit %d: %s%s", code, stdout.String(), stderr.String())
+	}
+	if fi, err := os.Stat(creds); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("credentials file: %v %v", fi, err)
+	}
+	body := httpDo(t, "GET", httpURL+"/api/devices", "", 200)
+	if !strings.Contains(body, `"device_name":"newdev"`) {
+		t.Fatalf("auto-created device not listed: %s", body)
+	}
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("emulate returned %v", err)
+		}
+	case <-time.After(emuWait):
+		t.Fatal("emulate did not stop on SIGTERM")
+	}
+	for range lines {
+	}
+}

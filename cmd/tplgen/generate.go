@@ -115,6 +115,10 @@ func writeIfChanged(path string, src []byte) error {
 	if old, err := os.ReadFile(path); err == nil && bytes.Equal(old, src) {
 		return nil
 	}
+	// go:generate lines name files in package directories that may not exist yet.
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return fmt.Errorf("generate: %w", err)
+	}
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return fmt.Errorf("generate: %w", err)

@@ -4,6 +4,8 @@
 //	tplgen generate [--package NAME] [--out FILE] TEMPLATE.json
 //	tplgen validate TEMPLATE.json...
 //	tplgen version
+//	tplgen emulate --mqtt ADDR --http ADDR --template [PID=]FILE... --device PID/DN[=SECRET]... [--dynreg PID[=SECRET]]
+//	tplgen register --product ID --product-secret S --device NAME [--region R | --endpoint URL] --out FILE
 //
 // Typical use is a go:generate line next to the device code:
 //
