@@ -47,6 +47,7 @@ type ResultError struct {
 	Code   int
 }
 
+// Error names the operation, the sub-device and the result code with its meaning.
 func (e *ResultError) Error() string {
 	text, ok := resultText[e.Code]
 	if !ok {

@@ -24,6 +24,7 @@ type Device struct {
 	DeviceName string
 }
 
+// String returns "pid/dn".
 func (d Device) String() string { return d.ProductID + "/" + d.DeviceName }
 
 // SubDevice is a sub-device with the credential its bind request is signed with: the PSK

@@ -78,7 +78,10 @@ func Code(err error) FailCode {
 // BurnError marks an installation failure; Code maps it to FailBurn (−5).
 type BurnError struct{ Err error }
 
+// Error describes the failed installation.
 func (e *BurnError) Error() string { return "ota: burn failed: " + e.Err.Error() }
+
+// Unwrap returns the installer's error.
 func (e *BurnError) Unwrap() error { return e.Err }
 
 // ResultError is a non-zero result_code in a report_version_rsp.
@@ -89,6 +92,7 @@ type ResultError struct {
 	Msg     string // result_msg
 }
 
+// Error names the topic, the version and the platform's result.
 func (e *ResultError) Error() string {
 	return fmt.Sprintf("ota: %s: report_version %q rejected: result_code %d (%s)", e.Topic, e.Version, e.Code, e.Msg)
 }
