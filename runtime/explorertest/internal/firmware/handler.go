@@ -14,7 +14,7 @@ import (
 func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Store) serve(w http.ResponseWriter, r *http.Request) {
-	rec := Request{Range: r.Header.Get("Range")}
+	rec := &Request{Range: r.Header.Get("Range")}
 	id, ok := strings.CutPrefix(r.URL.Path, s.prefix)
 	if !ok || id == "" || strings.Contains(id, "/") {
 		rec.Status = http.StatusNotFound
@@ -50,13 +50,13 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer f.Close()
-	fw := &faultWriter{ResponseWriter: w, s: s, id: id, rate: s.rate(id), req: r, rec: &rec}
-	defer func() { // runs on the fault panic too
+	fw := &faultWriter{ResponseWriter: w, s: s, id: id, rate: s.rate(id), req: r, rec: rec}
+	s.record(rec)
+	defer s.update(rec, func(rec *Request) { // runs on the fault panic too
 		if rec.Status == 0 {
 			rec.Status = http.StatusOK
 		}
-		s.record(rec)
-	}()
+	})
 	w.Header().Set("Content-Type", "application/octet-stream")
 	http.ServeContent(fw, r, img.Version+".bin", time.Time{}, f)
 }
@@ -68,24 +68,26 @@ type faultWriter struct {
 	id   string
 	rate int64
 	req  *http.Request
-	rec  *Request
+	rec  *Request // logged; changed only through s.update
 	off  int64
+
+	wroteHeader bool
 }
 
 func (w *faultWriter) WriteHeader(code int) {
-	w.rec.Status = code
 	if code == http.StatusPartialContent {
 		if rest, ok := strings.CutPrefix(w.Header().Get("Content-Range"), "bytes "); ok {
 			start, _, _ := strings.Cut(rest, "-")
 			w.off, _ = strconv.ParseInt(start, 10, 64)
 		}
 	}
-	w.rec.Start = w.off
+	w.s.update(w.rec, func(r *Request) { r.Status, r.Start = code, w.off })
+	w.wroteHeader = true
 	w.ResponseWriter.WriteHeader(code)
 }
 
 func (w *faultWriter) Write(p []byte) (int, error) {
-	if w.rec.Status == 0 {
+	if !w.wroteHeader {
 		w.WriteHeader(http.StatusOK)
 	}
 	rc := http.NewResponseController(w.ResponseWriter)
@@ -103,12 +105,12 @@ func (w *faultWriter) Write(p []byte) (int, error) {
 		n, err := w.ResponseWriter.Write(chunk)
 		written += n
 		w.off += int64(n)
-		w.rec.Sent += int64(n)
+		w.s.update(w.rec, func(r *Request) { r.Sent += int64(n) })
 		if err != nil {
 			return written, err
 		}
 		if cut >= 0 {
-			w.rec.Cut = true
+			w.s.update(w.rec, func(r *Request) { r.Cut = true })
 			rc.Flush()
 			panic(http.ErrAbortHandler) // closes the connection mid-body
 		}

@@ -67,7 +67,7 @@ type Store struct {
 	latest   map[string]string // pid + "\x00" + version -> id
 	cuts     map[string][]int64
 	rates    map[string]int64
-	requests []Request
+	requests []*Request // guarded by mu, also while a request is in flight
 }
 
 // Option configures NewStore.
@@ -286,11 +286,17 @@ func (s *Store) SetRate(id string, bytesPerSec int64) {
 	s.rates[id] = bytesPerSec
 }
 
-// Requests returns the download requests served so far, oldest first.
+// Requests returns the download requests served so far, oldest first, including those still
+// in flight (as far as they got): a client may have read the whole body before the handler
+// returns.
 func (s *Store) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return append([]Request(nil), s.requests...)
+	out := make([]Request, len(s.requests))
+	for i, r := range s.requests {
+		out[i] = *r
+	}
+	return out
 }
 
 // takeCut consumes the first pending cut offset in [off, off+n) and returns how many bytes
@@ -313,8 +319,16 @@ func (s *Store) rate(id string) int64 {
 	return s.rates[id]
 }
 
-func (s *Store) record(r Request) {
+// record adds a request to the log; later changes go through update.
+func (s *Store) record(r *Request) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.requests = append(s.requests, r)
+}
+
+// update changes a logged request under the lock.
+func (s *Store) update(r *Request, fn func(*Request)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	fn(r)
 }
