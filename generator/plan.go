@@ -290,27 +290,11 @@ func (p *plan) checkMapping(d *template.Define, pos template.Pos, where string) 
 // checkID rejects ids that cannot be a JSON key in a Go struct tag. template.Parse already
 // enforces ^[A-Za-z_][A-Za-z0-9_]*$; models built in code get the same rule here.
 func (p *plan) checkID(id string, pos template.Pos, where string) bool {
-	if validID(id) {
+	if template.ValidID(id) {
 		return true
 	}
 	p.errorf(pos, "%s: id %q is not a valid identifier: it must match ^[A-Za-z_][A-Za-z0-9_]*$", where, id)
 	return false
-}
-
-func validID(id string) bool {
-	if id == "" {
-		return false
-	}
-	for i := 0; i < len(id); i++ {
-		c := id[i]
-		switch {
-		case c == '_', c >= 'A' && c <= 'Z', c >= 'a' && c <= 'z':
-		case c >= '0' && c <= '9' && i > 0:
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 func (p *plan) noteRename(got, base string, pos template.Pos, where, id string) {

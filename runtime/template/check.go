@@ -237,7 +237,7 @@ func (e *ValueError) prefix(seg string) *ValueError {
 
 // member is the path segment for key: ".key", or a quoted form for keys that are not ids.
 func memberSeg(key string) string {
-	if validID(key) {
+	if ValidID(key) {
 		return "." + key
 	}
 	return "[" + strconv.Quote(key) + "]"

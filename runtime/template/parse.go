@@ -175,7 +175,7 @@ func (p *parser) head(n *node, section string, i int, ids map[string]int) (id, n
 		ok = false
 	case idn.kind != kindString:
 		p.errorf(idn.off, "%s: id must be a string, got %s", ctx, idn.kind)
-	case !validID(idn.str):
+	case !ValidID(idn.str):
 		ctx = fmt.Sprintf("%s %q", ctx, idn.str)
 		p.errorf(idn.off, "%s: id %q is not a valid identifier: it must match ^[A-Za-z_][A-Za-z0-9_]*$ because ids become JSON keys and Go names", ctx, idn.str)
 	default:
@@ -196,8 +196,9 @@ func (p *parser) head(n *node, section string, i int, ids map[string]int) (id, n
 	return id, name, desc, ctx, ok
 }
 
-// validID reports whether id matches ^[A-Za-z_][A-Za-z0-9_]*$.
-func validID(id string) bool {
+// ValidID reports whether id is a valid template identifier, ^[A-Za-z_][A-Za-z0-9_]*$: ids are
+// JSON keys on the wire and the generator derives Go names from them.
+func ValidID(id string) bool {
 	if id == "" {
 		return false
 	}
