@@ -16,4 +16,8 @@
 // platform-side tests.
 //
 // Secrets (ProductSecret, DeviceSecret, private key) never appear in log records or error strings.
+//
+// The official Python SDK's dynregDevice is [Register]; saving what it returns is
+// [SaveCredentials] / [LoadCredentials], and [Credentials.Config] turns it into an
+// explorer.Config.
 package dynreg

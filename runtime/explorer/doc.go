@@ -20,4 +20,16 @@
 //
 // Errors are sentinel values usable with errors.Is ([ErrBadCredentials], [ErrTLS], ...) and the
 // message always says what to check. Secrets never appear in logs or errors.
+//
+// # The official Python SDK's MQTT calls
+//
+//	connect / disconnect                  Dial / Conn.Close
+//	subscribe / unsubscribe / publish     Conn.Subscribe / Conn.Unsubscribe / Conn.Publish
+//	registerMqttCallback                  WithOnConnect, WithOnConnectionLost (and Conn.OnConnect)
+//	registerUserCallback                  the Handler given to Conn.Subscribe
+//	isMqttConnected / getConnectState     Conn.IsConnected / Conn.State
+//	setReconnectInterval                  WithReconnectBackoff
+//	setMessageTimout                      WithAckTimeout
+//	setKeepaliveInterval                  WithKeepAlive
+//	getNtpAccurateTime                    Conn.ServerTime
 package explorer

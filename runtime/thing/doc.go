@@ -64,4 +64,20 @@
 //     sends none).
 //
 // get_status omits "type" for the default "report" and "showmeta" when false, as the SDKs do.
+//
+// # The official Python SDK's data-template calls
+//
+//	templateInit / templateDeinit           New / Thing.Close
+//	templateSetup                           template.Parse (generated code embeds the template)
+//	getPropertyList / getEventsList /
+//	getActionList                           Thing.Template().Properties / .Events / .Actions
+//	templateJsonConstructReportArray        the generated Properties type (or any JSON-able value)
+//	templateReport                          Thing.Report
+//	templateEventPost                       Thing.PostEvent / Thing.PostEvents
+//	templateReportSysInfo                   Thing.ReportInfo
+//	templateGetStatus                       Thing.GetStatus
+//	clearControl                            Thing.ClearControl
+//	templateControlReply                    the ControlHandler's return value
+//	templateActionReply                     the ActionHandler's return values
+
 package thing
