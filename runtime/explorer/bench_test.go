@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"fmt"
 	"testing"
 	"time"
 
@@ -120,5 +121,58 @@ func BenchmarkPublishQoS1(b *testing.B) {
 				}
 			}
 		})
+	})
+}
+
+// manySubs is how many subscriptions a gateway with 1500 sub-devices holds (4 each).
+const manySubs = 6000
+
+// BenchmarkRoundTripManySubs is BenchmarkRoundTrip on a connection that also holds 5999
+// other exact subscriptions (a gateway's sub-device topics), each with its own handler.
+func BenchmarkRoundTripManySubs(b *testing.B) {
+	payload := make([]byte, 128)
+	target := fmt.Sprintf("test/many/%04d", manySubs-1)
+	b.Run("explorer", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchConn(b, tb)
+		ctx := context.Background()
+		got := make(chan struct{}, 1)
+		for i := range manySubs - 1 {
+			if err := c.Subscribe(ctx, fmt.Sprintf("test/many/%04d", i), 0, func(context.Context, explorer.Message) {}); err != nil {
+				b.Fatal(err)
+			}
+		}
+		if err := c.Subscribe(ctx, target, 0, func(context.Context, explorer.Message) { got <- struct{}{} }); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if err := c.Publish(ctx, target, 0, payload); err != nil {
+				b.Fatal(err)
+			}
+			<-got
+		}
+	})
+	b.Run("paho", func(b *testing.B) {
+		tb := benchBroker(b)
+		c := benchPaho(b, tb)
+		got := make(chan struct{}, 1)
+		for i := range manySubs - 1 {
+			if tok := c.Subscribe(fmt.Sprintf("test/many/%04d", i), 0, func(paho.Client, paho.Message) {}); tok.Wait() && tok.Error() != nil {
+				b.Fatal(tok.Error())
+			}
+		}
+		if tok := c.Subscribe(target, 0, func(paho.Client, paho.Message) { got <- struct{}{} }); tok.Wait() && tok.Error() != nil {
+			b.Fatal(tok.Error())
+		}
+		b.ReportAllocs()
+		b.ResetTimer()
+		for i := 0; i < b.N; i++ {
+			if tok := c.Publish(target, 0, false, payload); tok.Wait() && tok.Error() != nil {
+				b.Fatal(tok.Error())
+			}
+			<-got
+		}
 	})
 }

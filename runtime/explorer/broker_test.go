@@ -19,7 +19,6 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
-	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
@@ -36,6 +35,8 @@ type testBroker struct {
 	ca       *x509.Certificate
 	caKey    *ecdsa.PrivateKey
 	serverTL *tls.Config
+	plainLn  net.Listener // listening sockets for the first start, nil after
+	tlsLn    net.Listener
 
 	mu       sync.Mutex
 	srv      *mqtt.Server
@@ -63,8 +64,14 @@ func newTestBroker(t testing.TB) *testBroker {
 		received: make(chan explorer.Message, 1000),
 	}
 	b.makeCA()
-	b.plain = freeAddr(t)
-	b.tlsAddr = freeAddr(t)
+	for _, p := range []*net.Listener{&b.plainLn, &b.tlsLn} {
+		ln, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		*p = ln
+	}
+	b.plain, b.tlsAddr = b.plainLn.Addr().String(), b.tlsLn.Addr().String()
 	b.start()
 	t.Cleanup(b.stop)
 	return b
@@ -98,10 +105,13 @@ func (b *testBroker) start() {
 	if err := srv.AddHook(&authHook{b: b, srv: srv}, nil); err != nil {
 		b.t.Fatal(err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "plain", Address: b.plain})); err != nil {
+	// The sockets opened by newTestBroker serve the first start; restarts bind again.
+	plainLn, tlsLn := b.plainLn, b.tlsLn
+	b.plainLn, b.tlsLn = nil, nil
+	if err := srv.AddListener(newTCPListener("plain", b.plain, nil, plainLn)); err != nil {
 		b.t.Fatal(err)
 	}
-	if err := srv.AddListener(listeners.NewTCP(listeners.Config{ID: "tls", Address: b.tlsAddr, TLSConfig: b.serverTL})); err != nil {
+	if err := srv.AddListener(newTCPListener("tls", b.tlsAddr, b.serverTL, tlsLn)); err != nil {
 		b.t.Fatal(err)
 	}
 	// Record every device uplink except the time requests answered below.

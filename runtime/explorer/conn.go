@@ -37,7 +37,8 @@ type Conn struct {
 	gen     uint64
 	seq     uint64
 	queue   []*pending
-	subs    map[string]*subscription
+	subs    map[string]*subscription // by filter
+	wild    map[string]*subscription // the wildcard filters among subs
 	hooks   map[uint64]func(ctx context.Context)
 	hookSeq uint64
 	timeReq []*timeWaiter
@@ -77,6 +78,7 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		log:   o.logger.With("product_id", cfg.ProductID, "device_name", cfg.DeviceName),
 		sem:   make(chan struct{}, o.handlerConcurrency),
 		subs:  make(map[string]*subscription),
+		wild:  make(map[string]*subscription),
 		hooks: make(map[uint64]func(ctx context.Context)),
 		state: StateConnecting,
 	}
@@ -164,6 +166,7 @@ func (c *Conn) Close() error {
 	c.queue = nil
 	subs := c.subs
 	c.subs = map[string]*subscription{}
+	c.wild = map[string]*subscription{}
 	c.mu.Unlock()
 
 	c.cancel()
@@ -296,12 +299,12 @@ func (c *Conn) established(sess *session, first bool) bool {
 			c.mu.Unlock()
 			return c.ctx.Err() == nil // lost again (or closed) before finishing
 		}
-		s := c.unrestoredSub(sess.gen)
+		subs := c.unrestoredSubs(sess.gen)
 		var p *pending
-		if s == nil {
+		if len(subs) == 0 {
 			p = c.nextQueued()
 		}
-		if s == nil && p == nil {
+		if len(subs) == 0 && p == nil {
 			c.live = true
 			c.state = StateConnected
 			// Hooks added with OnConnect exist only after Dial returned, so on the first
@@ -318,8 +321,8 @@ func (c *Conn) established(sess *session, first bool) bool {
 		}
 		c.mu.Unlock()
 		var ok bool
-		if s != nil {
-			ok = c.restore(sess, s)
+		if len(subs) > 0 {
+			ok = c.restore(sess, subs)
 		} else {
 			ok = c.flushOne(sess, p)
 		}

@@ -21,19 +21,6 @@ type Message struct {
 // or when the Conn closes.
 type Handler func(ctx context.Context, m Message)
 
-// subscription is one filter with its handler, ordered backlog and worker.
-type subscription struct {
-	filter  string
-	qos     byte
-	handler Handler
-	backlog chan Message
-	quit    chan struct{}
-	once    sync.Once
-	sentGen uint64 // connection generation on which the broker acknowledged it
-}
-
-func (s *subscription) stop() { s.once.Do(func() { close(s.quit) }) }
-
 // Subscribe subscribes to filter (MQTT wildcards allowed) and routes matching messages to h.
 // Messages of one subscription are handled in arrival order, one at a time; different
 // subscriptions run concurrently up to WithHandlerConcurrency. Subscribing again to the same
@@ -58,22 +45,13 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 	if h == nil {
 		return nil, newError(ErrInvalidConfig, nil, what, "nil handler")
 	}
-	s := &subscription{
-		filter:  filter,
-		qos:     qos,
-		handler: h,
-		backlog: make(chan Message, c.opts.handlerBacklog),
-		quit:    make(chan struct{}),
-	}
+	s := newSubscription(filter, qos, h)
 	c.mu.Lock()
 	if c.state == StateClosed {
 		c.mu.Unlock()
 		return nil, newError(ErrClosed, nil, what)
 	}
-	old := c.subs[filter]
-	c.subs[filter] = s
-	c.subWG.Add(1)
-	go c.work(s)
+	old := c.putSub(s)
 	live, sess := c.live, c.sess
 	c.mu.Unlock()
 	if old != nil {
@@ -87,9 +65,7 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 		return s, nil // on a lost connection the reconnect re-sends it
 	}
 	c.mu.Lock()
-	if c.subs[filter] == s {
-		delete(c.subs, filter)
-	}
+	c.removeSub(filter, s)
 	c.mu.Unlock()
 	s.stop()
 	return nil, err
@@ -97,8 +73,12 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 
 // sendSubscribe sends SUBSCRIBE for s on sess and checks the SUBACK.
 func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription) error {
+	return c.awaitSuback(ctx, sess, s, sess.client.Subscribe(s.filter, s.qos, nil))
+}
+
+// awaitSuback waits for the SUBACK of s's SUBSCRIBE (tok) and records the acknowledgement.
+func (c *Conn) awaitSuback(ctx context.Context, sess *session, s *subscription, tok mqtt.Token) error {
 	what := "subscribe " + quote(s.filter)
-	tok := sess.client.Subscribe(s.filter, s.qos, nil)
 	if err := c.waitToken(ctx, tok, c.opts.ackTimeout); err != nil {
 		switch {
 		case errors.Is(err, ErrClosed):
@@ -124,36 +104,50 @@ func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription
 	return nil
 }
 
-// unrestoredSub returns a subscription not yet acknowledged on connection gen, oldest
-// filter first for determinism. Caller holds c.mu.
-func (c *Conn) unrestoredSub(gen uint64) *subscription {
-	var keys []string
-	for f, s := range c.subs {
+// unrestoredSubs returns the subscriptions not yet acknowledged on connection gen, sorted
+// by filter for determinism. Caller holds c.mu.
+func (c *Conn) unrestoredSubs(gen uint64) []*subscription {
+	var out []*subscription
+	for _, s := range c.subs {
 		if s.sentGen != gen {
-			keys = append(keys, f)
+			out = append(out, s)
 		}
 	}
-	if len(keys) == 0 {
-		return nil
-	}
-	sort.Strings(keys)
-	return c.subs[keys[0]]
+	sort.Slice(out, func(i, j int) bool { return out[i].filter < out[j].filter })
+	return out
 }
 
-// restore re-subscribes s on a new connection; false means the connection is gone. A
-// refused or unanswered SUBSCRIBE is logged and not retried on this connection.
-func (c *Conn) restore(sess *session, s *subscription) bool {
-	err := c.sendSubscribe(c.ctx, sess, s)
-	if err == nil {
-		return true
+// restoreWindow is how many restoring SUBSCRIBEs may await their SUBACK at once. One at a
+// time, a gateway with thousands of sub-device topics would need as many round trips before
+// it could publish again; unbounded, a slow broker could time out the tail of the burst.
+const restoreWindow = 32
+
+// restore re-subscribes subs on a new connection, restoreWindow SUBSCRIBEs in flight at a
+// time; false means the connection is gone. A refused or unanswered SUBSCRIBE is logged
+// and not retried on this connection.
+func (c *Conn) restore(sess *session, subs []*subscription) bool {
+	toks := make([]mqtt.Token, 0, min(len(subs), restoreWindow))
+	for len(subs) > 0 {
+		batch := subs[:min(len(subs), restoreWindow)]
+		subs = subs[len(batch):]
+		toks = toks[:0]
+		for _, s := range batch {
+			toks = append(toks, sess.client.Subscribe(s.filter, s.qos, nil))
+		}
+		for i, s := range batch {
+			err := c.awaitSuback(c.ctx, sess, s, toks[i])
+			if err == nil {
+				continue
+			}
+			if errors.Is(err, ErrNotConnected) || errors.Is(err, ErrClosed) {
+				return false
+			}
+			c.log.Error("restoring subscription failed", "topic", s.filter, "err", err)
+			c.mu.Lock()
+			s.sentGen = sess.gen // do not loop on it; the next reconnect tries again
+			c.mu.Unlock()
+		}
 	}
-	if errors.Is(err, ErrNotConnected) || errors.Is(err, ErrClosed) {
-		return false
-	}
-	c.log.Error("restoring subscription failed", "topic", s.filter, "err", err)
-	c.mu.Lock()
-	s.sentGen = sess.gen // do not loop on it; the next reconnect tries again
-	c.mu.Unlock()
 	return true
 }
 
@@ -176,8 +170,7 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 	}
 	var removed []*subscription
 	for _, f := range filters {
-		if s, ok := c.subs[f]; ok {
-			delete(c.subs, f)
+		if s := c.removeSub(f, nil); s != nil {
 			removed = append(removed, s)
 		}
 	}
@@ -203,52 +196,6 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 		return nil // the connection is gone, and with it the subscription
 	default:
 		return newError(ErrNotConnected, err, what)
-	}
-}
-
-// dispatch runs on paho's router goroutine: it only enqueues, never blocks.
-func (c *Conn) dispatch(pm mqtt.Message) {
-	m := Message{Topic: pm.Topic(), Payload: pm.Payload(), QoS: pm.Qos()}
-	matched := false
-	c.mu.Lock()
-	for _, s := range c.subs {
-		if !topicMatches(s.filter, m.Topic) {
-			continue
-		}
-		matched = true
-		select {
-		case s.backlog <- m:
-		default:
-			n := c.dropped.Add(1)
-			c.log.Error("handler backlog full: message dropped (slow handler?)",
-				"topic", m.Topic, "filter", s.filter, "backlog", cap(s.backlog), "dropped_total", n)
-		}
-	}
-	c.mu.Unlock()
-	if !matched {
-		c.log.Debug("message without subscription ignored", "topic", m.Topic)
-	}
-}
-
-// work handles one subscription's backlog in order.
-func (c *Conn) work(s *subscription) {
-	defer c.subWG.Done()
-	for {
-		select {
-		case <-s.quit:
-			return
-		case <-c.ctx.Done():
-			return
-		case m := <-s.backlog:
-			select {
-			case c.sem <- struct{}{}:
-			case <-s.quit:
-				return
-			case <-c.ctx.Done():
-				return
-			}
-			c.handle(s, m)
-		}
 	}
 }
 

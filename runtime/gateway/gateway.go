@@ -163,6 +163,8 @@ type Gateway struct {
 	describes []chan []Device
 	online    map[Device]bool
 	things    map[Device][]*thing.Thing
+	syncs     map[Device]*syncRun // running background pending-control syncs
+	quiet     map[Device]int      // devices being taken offline/unbound: no new syncs
 }
 
 // New subscribes the gateway's operation result topic on conn and returns the Gateway.
@@ -183,6 +185,8 @@ func New(ctx context.Context, conn *explorer.Conn, opts ...Option) (*Gateway, er
 		waiters:   map[waitKey][]chan int{},
 		online:    map[Device]bool{},
 		things:    map[Device][]*thing.Thing{},
+		syncs:     map[Device]*syncRun{},
+		quiet:     map[Device]int{},
 	}
 	for _, o := range opts {
 		if err := o(g); err != nil {
@@ -218,6 +222,9 @@ func (g *Gateway) Close(ctx context.Context) error {
 		close(ch)
 	}
 	g.describes = nil
+	for _, r := range g.syncs {
+		r.cancel()
+	}
 	g.mu.Unlock()
 	g.removeHook()
 	return g.conn.Unsubscribe(ctx, g.downTopic)
@@ -295,9 +302,10 @@ func (g *Gateway) bindEntry(s SubDevice) (wireDevice, error) {
 	}, nil
 }
 
-// Unbind removes sub-devices from this gateway.
+// Unbind removes sub-devices from this gateway. Background pending-control syncs of those
+// sub-devices are stopped first (see Offline).
 func (g *Gateway) Unbind(ctx context.Context, devs ...Device) (Results, error) {
-	return g.simple(ctx, opUnbind, devs)
+	return g.leave(ctx, opUnbind, devs)
 }
 
 // Online brings sub-devices online; their topics become usable on the gateway's connection.
@@ -313,9 +321,23 @@ func (g *Gateway) Online(ctx context.Context, devs ...Device) (Results, error) {
 	return rs, err
 }
 
-// Offline takes sub-devices offline.
+// Offline takes sub-devices offline. A background pending-control sync still running for
+// one of them is stopped, and waited for, before the request is sent: a publish for a
+// sub-device that is already offline gets the gateway disconnected by the platform.
 func (g *Gateway) Offline(ctx context.Context, devs ...Device) (Results, error) {
-	return g.simple(ctx, opOffline, devs)
+	return g.leave(ctx, opOffline, devs)
+}
+
+// leave sends an offline or unbind request once the devices' background syncs are over.
+func (g *Gateway) leave(ctx context.Context, op string, devs []Device) (Results, error) {
+	ctx, cancel := g.bound(ctx)
+	defer cancel()
+	release, err := g.quiesce(ctx, devs)
+	if err != nil {
+		return nil, fmt.Errorf("gateway: %s: waiting for pending-control syncs to stop: %w", op, err)
+	}
+	defer release()
+	return g.simple(ctx, op, devs)
 }
 
 func (g *Gateway) simple(ctx context.Context, op string, devs []Device) (Results, error) {
@@ -460,9 +482,11 @@ func (g *Gateway) publish(ctx context.Context, v any) error {
 	return nil
 }
 
-// reonline runs after every (re)connect: the platform forgets proxied sessions with the
-// gateway's connection, so the sub-devices that were online are brought back.
+// reonline runs after every (re)connect: it asks again for results lost with the old
+// connection, and brings back the sub-devices that were online (the platform may forget
+// proxied sessions with the gateway's connection).
 func (g *Gateway) reonline(ctx context.Context) {
+	g.resendOutstanding(ctx)
 	devs := g.OnlineDevices()
 	if len(devs) == 0 {
 		return

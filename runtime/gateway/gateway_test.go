@@ -52,8 +52,19 @@ func dial(t *testing.T, srv *explorertest.Server, pid, dn string) *explorer.Conn
 	if err != nil {
 		t.Fatalf("dial %s/%s: %v", pid, dn, err)
 	}
-	t.Cleanup(func() { conn.Close() })
+	t.Cleanup(func() { closeConn(srv, conn) })
 	return conn
+}
+
+// closeConn closes conn and waits until the platform has seen the device leave. The
+// platform's Close deadlocks inside mochi-mqtt v2.7.9 (issue #488) when a client is leaving
+// at the same moment, so tests let their clients go first.
+func closeConn(srv *explorertest.Server, conn *explorer.Conn) {
+	conn.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	pid, dn := conn.ProductID(), conn.DeviceName()
+	_ = srv.WaitThing(ctx, pid, dn, func(explorertest.ThingState) bool { return !srv.Online(pid, dn) })
 }
 
 func addDevice(t *testing.T, srv *explorertest.Server, pid, dn string) string {

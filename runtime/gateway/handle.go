@@ -120,6 +120,7 @@ func (g *Gateway) change(ctx context.Context, topic string, msg downlink) {
 		for _, d := range c.Devices {
 			delete(g.online, d)
 		}
+		g.stopSyncs(c.Devices)
 		g.mu.Unlock()
 	}
 	result := 0
@@ -140,6 +141,9 @@ func (g *Gateway) change(ctx context.Context, topic string, msg downlink) {
 
 func (g *Gateway) unbindAll(ctx context.Context) {
 	g.mu.Lock()
+	for _, r := range g.syncs {
+		r.cancel()
+	}
 	g.online = map[Device]bool{}
 	g.mu.Unlock()
 	result := 0

@@ -1,7 +1,6 @@
 package gateway
 
 import (
-	"context"
 	"fmt"
 
 	"github.com/tplgen/tplgen/runtime/template"
@@ -44,25 +43,5 @@ func (g *Gateway) Track(t *thing.Thing) {
 	g.mu.Unlock()
 	if online {
 		g.syncPending([]Device{d})
-	}
-}
-
-// syncPending runs each tracked thing's pending-control sync in the background, so that
-// Online stays one round trip however many sub-devices it brings up.
-func (g *Gateway) syncPending(devs []Device) {
-	g.mu.Lock()
-	var ts []*thing.Thing
-	for _, d := range devs {
-		ts = append(ts, g.things[d]...)
-	}
-	g.mu.Unlock()
-	for _, t := range ts {
-		go func() {
-			ctx, cancel := context.WithTimeout(context.Background(), g.timeout)
-			defer cancel()
-			if _, err := t.SyncPendingControl(ctx); err != nil {
-				g.log.Warn("gateway: applying pending control failed", "device", t.ProductID()+"/"+t.DeviceName(), "err", err)
-			}
-		}()
 	}
 }
