@@ -3,13 +3,16 @@ package explorer
 import (
 	"strings"
 	"sync"
+	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
 
 // subscription is one filter with its handler and ordered backlog. It has no goroutine of
 // its own while idle: a gateway holds thousands of subscriptions (four per sub-device), so
-// a worker is started when a message arrives and ends when the backlog is empty.
+// a worker is started when a message arrives and ends once the backlog has stayed empty for
+// workerLinger (a steady stream keeps its worker and does not pay a goroutine start per
+// message).
 type subscription struct {
 	filter  string
 	qos     byte
@@ -19,13 +22,17 @@ type subscription struct {
 	mu      sync.Mutex
 	backlog []Message // messages waiting for the handler, oldest at head
 	head    int
-	running bool // a worker is draining the backlog
+	running bool          // a worker goroutine exists (busy or lingering)
+	wake    chan struct{} // tells a lingering worker that a message arrived
 	stopped bool
 	quit    chan struct{} // closed by stop
 }
 
+// workerLinger is how long a subscription's worker waits for more messages before it ends.
+const workerLinger = 100 * time.Millisecond
+
 func newSubscription(filter string, qos byte, h Handler) *subscription {
-	return &subscription{filter: filter, qos: qos, handler: h, quit: make(chan struct{})}
+	return &subscription{filter: filter, qos: qos, handler: h, quit: make(chan struct{}), wake: make(chan struct{}, 1)}
 }
 
 // stop drops the backlog; a handler already running finishes.
@@ -53,32 +60,46 @@ func (s *subscription) push(m Message, limit int) (start, full bool) {
 	}
 	s.backlog = append(s.backlog, m)
 	if s.running {
+		select {
+		case s.wake <- struct{}{}:
+		default: // already signalled
+		}
 		return false, false
 	}
 	s.running = true
 	return true, false
 }
 
-// pop takes the oldest waiting message; ok=false means the backlog is empty (or the
-// subscription stopped) and the worker has been marked gone.
+// pop takes the oldest waiting message; ok=false means there is none (or the subscription
+// stopped).
 func (s *subscription) pop() (m Message, ok bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.stopped || s.head == len(s.backlog) {
-		s.running = false
-		// Keep a small buffer for the next burst; give a big one back.
-		if cap(s.backlog) > 32 {
-			s.backlog = nil
-		} else {
-			s.backlog = s.backlog[:0]
-		}
-		s.head = 0
 		return Message{}, false
 	}
 	m = s.backlog[s.head]
 	s.backlog[s.head] = Message{}
 	s.head++
+	if s.head == len(s.backlog) {
+		s.backlog, s.head = s.backlog[:0], 0
+	}
 	return m, true
+}
+
+// retire marks the worker gone if the backlog is still empty; false means a message
+// arrived meanwhile and the worker must go on.
+func (s *subscription) retire() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.stopped && s.head != len(s.backlog) {
+		return false
+	}
+	s.running = false
+	if cap(s.backlog) > 32 { // give a burst's buffer back
+		s.backlog = nil
+	}
+	return true
 }
 
 // isWildcard reports whether filter contains an MQTT wildcard level.
@@ -148,13 +169,37 @@ func (c *Conn) enqueue1(s *subscription, m Message) {
 	}
 }
 
-// work handles s's backlog in order, one message at a time, and ends when it is empty.
+// work handles s's backlog in order, one message at a time, and ends when it has been
+// empty for workerLinger.
 func (c *Conn) work(s *subscription) {
 	defer c.subWG.Done()
+	var idle *time.Timer
+	defer func() {
+		if idle != nil {
+			idle.Stop()
+		}
+	}()
 	for {
 		m, ok := s.pop()
 		if !ok {
-			return
+			if idle == nil {
+				idle = time.NewTimer(workerLinger)
+			} else {
+				idle.Reset(workerLinger)
+			}
+			select {
+			case <-s.wake:
+			case <-idle.C:
+				if s.retire() {
+					return
+				}
+			case <-s.quit:
+				return
+			case <-c.ctx.Done():
+				s.stop()
+				return
+			}
+			continue
 		}
 		select {
 		case c.sem <- struct{}{}:

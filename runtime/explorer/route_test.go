@@ -140,7 +140,7 @@ func TestDispatchRouting(t *testing.T) {
 }
 
 // TestWorkerOrderAndIdle: one subscription's messages are handled in order, one at a time,
-// and its worker goroutine exists only while there is work.
+// and its worker goroutine ends once the backlog has stayed empty for a while.
 func TestWorkerOrderAndIdle(t *testing.T) {
 	c := routeConn(t)
 	var mu sync.Mutex
@@ -159,6 +159,9 @@ func TestWorkerOrderAndIdle(t *testing.T) {
 		if len(got) == n {
 			close(done)
 		}
+		if len(got) > n+1 {
+			t.Errorf("handled %d messages, want %d", len(got), n+1)
+		}
 		mu.Unlock()
 	})
 	c.mu.Lock()
@@ -174,7 +177,14 @@ func TestWorkerOrderAndIdle(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("messages not handled")
 	}
-	c.subWG.Wait() // the worker ends once the backlog is empty
+	// One more while the worker lingers (or after it ended: either way it is handled).
+	c.mu.Lock()
+	c.enqueue1(s, Message{Topic: "t", Payload: []byte(fmt.Sprint(n))})
+	c.mu.Unlock()
+	c.subWG.Wait() // the worker ends after workerLinger without messages
+	if len(got) != n+1 {
+		t.Fatalf("handled %d messages, want %d", len(got), n+1)
+	}
 	for i, p := range got {
 		if p != fmt.Sprint(i) {
 			t.Fatalf("message %d handled as %q: out of order", i, p)
