@@ -16,5 +16,8 @@
 //
 // Requests are batched (WithBatchSize) and correlated by operation type and sub-device,
 // because the platform's results carry no token: each device in a result resolves the
-// oldest outstanding request of that type for that device.
+// oldest outstanding request of that type for that device. A result the platform sent while
+// the connection was down is lost (clean session), so after a reconnect the gateway asks
+// again for the awaited online, offline and describe_sub_devices results (repeating those is
+// harmless); bind and unbind callers wait for their ctx.
 package gateway
