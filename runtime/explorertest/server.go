@@ -360,10 +360,13 @@ func (l *mqttListener) Serve(establish listeners.EstablishFn) {
 	}
 }
 
-// Close is called by the broker; it closes authenticated clients via closeClients.
-func (l *mqttListener) Close(closeClients listeners.CloseFn) {
+// Close is called by the broker. It cuts the connections itself rather than calling the
+// broker's closeClients: in mochi v2.7.9 that can deadlock with a client disconnecting at the
+// same moment (mochi-mqtt/server issue #488). Each cut connection's read loop then ends and the
+// broker cleans the client up on its own goroutine.
+func (l *mqttListener) Close(listeners.CloseFn) {
 	l.stopAccepting()
-	closeClients(l.id)
+	l.s.closeConns(func(*latConn) bool { return true })
 }
 
 func (l *mqttListener) stopAccepting() { l.once.Do(func() { _ = l.ln.Close() }) }
