@@ -23,7 +23,7 @@ import (
 // Report round trip (report -> platform -> report_reply) through the generated Device, the
 // untyped thing.Thing, and a raw baseline (a pre-formatted payload published on the
 // connection, reply decoded and matched by clientToken by hand), all against the same
-// in-process platform in the same run. See docs/benchmarks/thing.md.
+// in-process platform in the same run. See docs/BENCHMARKS.md (data template).
 
 type benchEnv struct {
 	srv *explorertest.Server

@@ -12,7 +12,7 @@ import (
 )
 
 // Benchmarks compare Conn with a bare paho client on the same in-process mochi broker, in
-// the same run. See docs/benchmarks/explorer.md.
+// the same run. See docs/BENCHMARKS.md (device connection).
 
 func benchConn(b *testing.B, tb *testBroker) *explorer.Conn {
 	c, err := explorer.Dial(context.Background(), tb.config(), explorer.WithPlainTCP())

@@ -11,7 +11,7 @@ import (
 
 // Benchmarks of the data-template feature. The baseline is the time service ($sys/operation),
 // the cheapest request/reply the platform has: same broker, same uplink router, same Publish,
-// almost no feature work. Results: docs/benchmarks/platform.md.
+// almost no feature work. Results: docs/BENCHMARKS.md (data template: platform side).
 
 func benchDevice(b *testing.B) (*Server, *thDevice) {
 	s := newThingServer(b)

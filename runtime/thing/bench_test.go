@@ -8,7 +8,7 @@ import (
 )
 
 // Downlink costs without the network (the round trips are in examples/light/bench_test.go).
-// See docs/benchmarks/thing.md.
+// See docs/BENCHMARKS.md (data template).
 
 var benchControl = []byte(`{"method":"control","clientToken":"clientToken-9f0c3a3e-5d1e-4f0e-9d51-0a6b7c0e2b11","params":{"power_switch":1,"color":2,"brightness":80,"name":"hall"}}`)
 

@@ -1,5 +1,5 @@
 // Command baseline is the whole-process baseline for examples/light's measurements
-// (docs/benchmarks/thing.md): it starts the same in-process platform, connects the same
+// (docs/BENCHMARKS.md (data template)): it starts the same in-process platform, connects the same
 // device and does one raw report round trip, with neither runtime/thing nor generated code.
 // The difference to the light scenario is what the data-template layer costs.
 package main
