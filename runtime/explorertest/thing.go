@@ -248,7 +248,17 @@ func templateCode(err error) int {
 // out-of-bounds read otherwise), so only well-formed JSON reaches it. encoding/json is used for
 // that check alone; all decoding and encoding stays with goccy. The recover is a second guard:
 // bad input must never take the platform down.
-func unmarshalUntrusted(data []byte, v any) (err error) {
+func unmarshalUntrusted(data []byte, v any) error {
+	return guardUntrusted(data, func() error { return json.Unmarshal(data, v) })
+}
+
+// compactUntrusted is json.Compact with the same guards.
+func compactUntrusted(dst *bytes.Buffer, src []byte) error {
+	return guardUntrusted(src, func() error { return json.Compact(dst, src) })
+}
+
+// guardUntrusted runs fn over data only if data is valid JSON, turning a decoder panic into an error.
+func guardUntrusted(data []byte, fn func() error) (err error) {
 	if !stdjson.Valid(data) {
 		return fmt.Errorf("not valid JSON: %q", clip(data))
 	}
@@ -257,20 +267,7 @@ func unmarshalUntrusted(data []byte, v any) (err error) {
 			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
 		}
 	}()
-	return json.Unmarshal(data, v)
-}
-
-// compactUntrusted is json.Compact with the same guards.
-func compactUntrusted(dst *bytes.Buffer, src []byte) (err error) {
-	if !stdjson.Valid(src) {
-		return fmt.Errorf("not valid JSON: %q", clip(src))
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
-		}
-	}()
-	return json.Compact(dst, src)
+	return fn()
 }
 
 func isNull(raw json.RawMessage) bool {
