@@ -175,23 +175,26 @@ func (t *Template) CheckEventParams(eventID string, params []byte) error {
 // CheckActionInput checks an action's params (raw JSON) against its input parameters; every
 // declared input must be present (as the official SDKs require).
 func (t *Template) CheckActionInput(actionID string, params []byte) error {
-	a := t.Action(actionID)
-	if a == nil {
-		return &ValueError{Path: "actionId", Msg: "unknown action " + strconv.Quote(actionID), Err: ErrUnknownID}
-	}
-	r := resolver{t: t, params: a.Input, owner: "input of action", ownerID: actionID, all: true}
-	return r.check(params)
+	return t.checkAction(actionID, params, false)
 }
 
 // CheckActionOutput checks an action_reply's response object (raw JSON) against the action's
 // output parameters; every declared output must be present. Paths start with "params" like
 // the other checks.
 func (t *Template) CheckActionOutput(actionID string, params []byte) error {
+	return t.checkAction(actionID, params, true)
+}
+
+// checkAction checks params against an action's input or output; all are required.
+func (t *Template) checkAction(actionID string, params []byte, output bool) error {
 	a := t.Action(actionID)
 	if a == nil {
 		return &ValueError{Path: "actionId", Msg: "unknown action " + strconv.Quote(actionID), Err: ErrUnknownID}
 	}
-	r := resolver{t: t, params: a.Output, owner: "output of action", ownerID: actionID, all: true}
+	r := resolver{t: t, params: a.Input, owner: "input of action", ownerID: actionID, all: true}
+	if output {
+		r.params, r.owner = a.Output, "output of action"
+	}
 	return r.check(params)
 }
 
