@@ -11,8 +11,8 @@
 // Flags may come before or after the positional arguments (generate t.json --out x.go); an
 // argument "--" ends the flags.
 //
-// In a module that added the tool with `go get -tool github.com/tplgen/tplgen/cmd/tplgen`, a
-// go:generate line next to the device code runs it with a path relative to that directory:
+// In a module that added the tool with `go get -tool github.com/tplgen/tplgen/cmd/tplgen`,
+// a directive next to the device code runs it with a path relative to that directory:
 //
 //	//go:generate go tool tplgen generate -out light_gen.go ../templates/light.json
 //
