@@ -35,7 +35,7 @@ import (
 // disconnects the client whatever its QoS, so a mistake is never silently lost; a denied
 // subscription is answered with SUBACK failure 0x80.
 
-const maxTopicLen = 255 // protocol.md §8.1
+const maxTopicLen = 255 // docs/PROTOCOL.md §8.1
 
 type access uint8
 
