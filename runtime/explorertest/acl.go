@@ -141,7 +141,7 @@ func topicOwner(topic string) (DeviceID, bool) {
 }
 
 var (
-	errTopicUnknown = errors.New("topic is not a platform topic of the form $thing/..., $ota/..., $sys/... or {ProductID}/{DeviceName}/...")
+	errTopicUnknown = errors.New("topic is not a platform topic ($thing/*, $ota/*, $sys/* or {ProductID}/{DeviceName}/*)")
 	errTopicTooLong = fmt.Errorf("topic is longer than %d bytes", maxTopicLen)
 )
 
