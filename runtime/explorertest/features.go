@@ -38,6 +38,7 @@ func (s *Server) initFeatures() error {
 		{"thing", s.initThing},
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
+		{"rrpc", s.initRRPC},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
