@@ -30,6 +30,7 @@
 //     WithUserDefined), OTAJob, WaitOTAJob, FirmwareVersion; download faults with
 //     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests.
 //   - Dynamic registration (§6): EnableDynamicRegistration, DisableDynamicRegistration.
+//   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //
 // The same operations are served as a JSON API under /api/ on the HTTP listeners (api.go,

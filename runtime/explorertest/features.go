@@ -67,6 +67,7 @@ func (s *Server) initFeatures() error {
 		{"thing", s.initThing},
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
+		{"rrpc", s.initRRPC},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)

@@ -61,6 +61,7 @@ type Server struct {
 	gw     *gatewayCloud        // gateway topology (gateway.go)
 	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
+	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
