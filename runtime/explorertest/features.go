@@ -3,7 +3,6 @@ package explorertest
 import (
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -68,6 +67,7 @@ func (s *Server) initFeatures() error {
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
+		{"httppub", s.initHTTPPublish},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)
@@ -238,28 +238,6 @@ func (h *platformHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	if sess == nil {
 		return
 	}
-	topic := unaliasSys(pk.TopicName)
-	s := h.s
-	s.feat.mu.Lock()
-	var fns []func(uplink)
-	for _, r := range s.feat.routes {
-		if strings.HasPrefix(topic, r.prefix) {
-			fns = append(fns, r.fn)
-		}
-	}
-	s.feat.mu.Unlock()
-	if len(fns) == 0 {
-		return
-	}
-	owner, ok := topicOwner(topic)
-	if !ok {
-		owner = sess.id
-	}
-	payload := append([]byte(nil), pk.Payload...)
-	s.feat.run(s, sess.id, func() {
-		for _, fn := range fns {
-			// Each handler gets its own copy so one cannot corrupt another's view.
-			fn(uplink{Client: sess.id, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: pk.FixedHeader.Qos})
-		}
-	})
+	// The broker may reuse pk.Payload once the hook returns: the handlers get their own copy.
+	h.s.dispatchUplink(sess.id, unaliasSys(pk.TopicName), append([]byte(nil), pk.Payload...), pk.FixedHeader.Qos)
 }
