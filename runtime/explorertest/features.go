@@ -39,6 +39,7 @@ func (s *Server) initFeatures() error {
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
+		{"httppub", s.initHTTPPublish},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
