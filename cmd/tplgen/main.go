@@ -3,6 +3,8 @@
 //
 //	tplgen generate [--package NAME] [--out FILE] TEMPLATE.json
 //	tplgen validate TEMPLATE.json...
+//	tplgen diff [--format text|json] OLD.json NEW.json
+//	tplgen diff [--format text|json] --against GIT-REV[:PATH] NEW.json
 //	tplgen emulate --mqtt ADDR --http ADDR --template [PID=]FILE... --device PID/DN[=SECRET]... [--dynreg PID[=SECRET]]
 //	tplgen register --product ID --product-secret S --device NAME [--region R | --endpoint URL] --out FILE
 //	tplgen completion bash|zsh
@@ -18,8 +20,8 @@
 //
 // # Exit status
 //
-//	0  success
-//	1  failure: an invalid template, an I/O or network error
+//	0  success (diff: no breaking change)
+//	1  failure: an invalid template, a breaking change found by diff, an I/O or network error
 //	2  usage error: unknown command or flag, missing or extra arguments, a missing required flag
 package main
 
@@ -76,6 +78,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			generateCommand(),
 			validateCommand(),
+			diffCommand(),
 			versionCommand(),
 			emulateCommand(),
 			registerCommand(),
