@@ -40,6 +40,7 @@ func (s *Server) initFeatures() error {
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
+		{"devlog", s.initDevLog},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {
