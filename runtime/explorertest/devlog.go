@@ -71,20 +71,17 @@ type logCloud struct {
 	by map[DeviceID]*deviceLog
 }
 
-var logClouds sync.Map // *Server -> *logCloud
-
+// logs returns the feature's state (Server field dlog), or nil after Close.
 func (s *Server) logs() *logCloud {
-	v, ok := logClouds.Load(s)
-	if !ok {
+	if s.isFinished() {
 		return nil
 	}
-	return v.(*logCloud)
+	return s.dlog
 }
 
 func (s *Server) initDevLog() error {
 	lc := &logCloud{s: s, by: map[DeviceID]*deviceLog{}}
-	logClouds.Store(s, lc)
-	s.addCloser(func() { logClouds.Delete(s) })
+	s.dlog = lc
 	s.handleUplink("$log/operation/", lc.handleUplink)
 	s.mux.HandleFunc("POST /device/reportlog", s.serveReportLog)
 	s.mux.HandleFunc("PUT /api/devices/{pid}/{dn}/log-level", s.apiSetLogLevel)
@@ -118,7 +115,7 @@ func (lc *logCloud) level(id DeviceID) int {
 	return 0
 }
 
-func (lc *logCloud) handleUplink(u Uplink) {
+func (lc *logCloud) handleUplink(u uplink) {
 	if !strings.HasPrefix(u.Topic, "$log/operation/"+u.Device.ProductID+"/") {
 		return // $log/operation/result/... is cloud-to-device; the ACL refuses it anyway
 	}
