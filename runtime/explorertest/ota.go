@@ -8,8 +8,11 @@ package explorertest
 //	report_progress    -> job state: pending -> downloading(percent) -> burning -> done | fail(code)
 //	report_version = target -> done
 //
-// Images are served under /ota/firmware/{id}?expires=&sign= on both the HTTP and the HTTPS
-// listener (URLs in update_firmware use HTTPS unless WithPlainHTTPURL is given).
+// Images are served by a download host of their own, like the real cloud's object storage: a
+// plain and a TLS listener (WithFirmwareAddr, WithFirmwareTLSAddr) serving
+// /{pid}_{version}_{id}?expires=&nonce=&sign= — one path segment, the default port never named
+// (the official SDKs depend on both; see internal/firmware). URLs in update_firmware use HTTPS
+// unless WithPlainHTTPURL is given. The hosts keep their ports across Restart.
 //
 // JSON API (same mux as api.go):
 //
@@ -22,6 +25,7 @@ package explorertest
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -119,9 +123,11 @@ type otaJob struct {
 }
 
 type otaCloud struct {
-	s     *Server
-	store *firmware.Store
-	log   *slog.Logger
+	s       *Server
+	store   *firmware.Store
+	log     *slog.Logger
+	fwHTTP  *firmware.Host // plain download host
+	fwHTTPS *firmware.Host // TLS download host
 
 	mu       sync.Mutex
 	jobs     map[DeviceID]*otaJob
@@ -150,14 +156,28 @@ func (s *Server) initOTA() error {
 	if err != nil {
 		return err
 	}
-	oc := &otaCloud{s: s, store: store, log: s.log, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	fwHTTP, err := store.Serve(s.fwAddr, nil, errLog)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("firmware download host: %w", err)
+	}
+	fwHTTPS, err := store.Serve(s.fwTLSAddr, &tls.Config{Certificates: []tls.Certificate{s.serverCert}, MinVersion: tls.VersionTLS12}, errLog)
+	if err != nil {
+		fwHTTP.Close()
+		store.Close()
+		return fmt.Errorf("firmware download host (TLS): %w", err)
+	}
+	s.fwAddr, s.fwTLSAddr = fwHTTP.Addr(), fwHTTPS.Addr()
+	oc := &otaCloud{s: s, store: store, log: s.log, fwHTTP: fwHTTP, fwHTTPS: fwHTTPS, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
 	otaClouds.Store(s, oc)
 	s.addCloser(func() {
 		otaClouds.Delete(s)
+		fwHTTPS.Close()
+		fwHTTP.Close()
 		store.Close()
 	})
 	s.handleUplink("$ota/report/", oc.handleReport)
-	s.mux.Handle("GET "+firmware.DefaultPrefix, store.Handler())
 	s.mux.HandleFunc("POST /api/firmware", s.apiUploadFirmware)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/ota", s.apiPushUpdate)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/ota", s.apiGetOTAJob)
@@ -168,6 +188,32 @@ func (s *Server) initOTA() error {
 func (oc *otaCloud) notifyLocked() {
 	close(oc.changed)
 	oc.changed = make(chan struct{})
+}
+
+// FirmwareURL is the base URL of the plain firmware download host, e.g.
+// "http://127.0.0.1:41234", or "http://127.0.0.1" on port 80.
+func (s *Server) FirmwareURL() string {
+	if oc := s.ota(); oc != nil {
+		return oc.fwHTTP.URL()
+	}
+	return ""
+}
+
+// FirmwareTLSURL is the base URL of the TLS firmware download host (certificate from RootCAs).
+func (s *Server) FirmwareTLSURL() string {
+	if oc := s.ota(); oc != nil {
+		return oc.fwHTTPS.URL()
+	}
+	return ""
+}
+
+// FirmwareRequestsDropped counts download requests dropped from the bounded request log
+// behind FirmwareRequests (internal/firmware keeps the newest 1024, fields clipped).
+func (s *Server) FirmwareRequestsDropped() int64 {
+	if oc := s.ota(); oc != nil {
+		return oc.store.RequestsDropped()
+	}
+	return 0
 }
 
 // UploadFirmware stores an image for product pid and version, streaming r to disk (big images
@@ -336,9 +382,9 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 		// Deleted after the push: hand out a URL that answers 404, as a vanished COS object would.
 		img = firmware.Image{ID: job.state.VersionID, Version: job.state.TargetVersion, MD5: strings.Repeat("0", 32), Size: 1}
 	}
-	base := oc.s.HTTPSURL()
+	base := oc.fwHTTPS.URL()
 	if job.cfg.plainHTTP {
-		base = oc.s.HTTPURL()
+		base = oc.fwHTTP.URL()
 	}
 	url := oc.store.URL(base, img.ID, oc.s.clock().Add(job.cfg.ttl))
 	msg, err := json.Marshal(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})
