@@ -17,12 +17,13 @@ package explorertest
 import (
 	"context"
 	"errors"
-	"io"
+
 	"net/http"
 	"time"
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
@@ -151,7 +152,7 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 		timeout = d
 	}
 	var body apiParams
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
 	if err == nil {
 		err = unmarshalUntrusted(data, &body)
 	}

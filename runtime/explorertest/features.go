@@ -38,6 +38,8 @@ func (s *Server) initFeatures() error {
 		{"thing", s.initThing},
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
+		{"rrpc", s.initRRPC},
+		{"httppub", s.initHTTPPublish},
 		// Features append here, e.g. {"thing", s.initThing},
 	} {
 		if err := f.init(); err != nil {

@@ -120,7 +120,7 @@ func (g *gatewayCloud) handle(u Uplink) {
 	}
 	gw := u.Client
 	var m gwMessage
-	if err := json.Unmarshal(u.Payload, &m); err != nil {
+	if err := unmarshalUntrusted(u.Payload, &m); err != nil {
 		g.s.log.Warn("explorertest: gateway: bad JSON", "topic", u.Topic, "err", err)
 		return
 	}

@@ -38,6 +38,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
 )
 
@@ -489,7 +490,7 @@ type reportVersionRsp struct {
 
 func (oc *otaCloud) handleReport(u Uplink) {
 	var m otaReport
-	if err := json.Unmarshal(u.Payload, &m); err != nil {
+	if err := unmarshalUntrusted(u.Payload, &m); err != nil {
 		oc.log.Warn("explorertest: ota: malformed report", "topic", u.Topic, "err", err)
 		return
 	}
@@ -598,7 +599,7 @@ func wireInt(raw json.RawMessage) (int, error) {
 		return 0, errors.New("missing")
 	}
 	if strings.HasPrefix(s, `"`) {
-		if err := json.Unmarshal(raw, &s); err != nil {
+		if err := unmarshalUntrusted(raw, &s); err != nil {
 			return 0, err
 		}
 	}
@@ -663,7 +664,7 @@ func (s *Server) apiPushUpdate(w http.ResponseWriter, r *http.Request) {
 		PlainHTTP   bool   `json:"plain_http"`
 		UserDefined string `json:"user_defined"`
 	}
-	if err := json.NewDecoder(http.MaxBytesReader(w, r.Body, maxAPIBody)).Decode(&body); err != nil {
+	if err := jsonguard.Decode(r.Body, &body, maxAPIBody); err != nil {
 		writeError(w, http.StatusBadRequest, "body must be {\"version\":\"...\"}: "+err.Error())
 		return
 	}

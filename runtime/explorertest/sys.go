@@ -27,7 +27,7 @@ type sysTimeReply struct {
 func (s *Server) handleSysOperation(u Uplink) {
 	received := s.clock()
 	var req sysRequest
-	if err := json.Unmarshal(u.Payload, &req); err != nil {
+	if err := unmarshalUntrusted(u.Payload, &req); err != nil {
 		s.log.Warn("explorertest: ignoring malformed $sys/operation request", "topic", u.Topic, "error", err.Error())
 		return
 	}

@@ -10,7 +10,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
-	stdjson "encoding/json" // validation guard only, see unmarshalUntrusted
 	"errors"
 	"fmt"
 	"log/slog"
@@ -22,6 +21,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
@@ -241,34 +241,11 @@ func templateCode(err error) int {
 	}
 }
 
-// unmarshalUntrusted decodes device- or client-supplied JSON with goccy/go-json after checking
-// it with the standard library's validator. goccy's decoder reads past the end of some truncated
-// inputs (found by FuzzThingUplink: a payload ending inside an object key with a backslash makes
-// decodeKeyByBitmapUint16 index beyond the buffer — a fatal checkptr error under -race, an
-// out-of-bounds read otherwise), so only well-formed JSON reaches it. encoding/json is used for
-// that check alone; all decoding and encoding stays with goccy. The recover is a second guard:
-// bad input must never take the platform down.
-func unmarshalUntrusted(data []byte, v any) error {
-	return guardUntrusted(data, func() error { return json.Unmarshal(data, v) })
-}
+// unmarshalUntrusted and compactUntrusted apply the project's untrusted-JSON policy
+// (internal/jsonguard: size cap, validation, recover) to device- and client-supplied JSON.
+func unmarshalUntrusted(data []byte, v any) error { return jsonguard.Unmarshal(data, v) }
 
-// compactUntrusted is json.Compact with the same guards.
-func compactUntrusted(dst *bytes.Buffer, src []byte) error {
-	return guardUntrusted(src, func() error { return json.Compact(dst, src) })
-}
-
-// guardUntrusted runs fn over data only if data is valid JSON, turning a decoder panic into an error.
-func guardUntrusted(data []byte, fn func() error) (err error) {
-	if !stdjson.Valid(data) {
-		return fmt.Errorf("not valid JSON: %q", clip(data))
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
-		}
-	}()
-	return fn()
-}
+func compactUntrusted(dst *bytes.Buffer, src []byte) error { return jsonguard.Compact(dst, src) }
 
 func isNull(raw json.RawMessage) bool {
 	return len(raw) == 0 || string(raw) == "null"
