@@ -82,7 +82,7 @@ func (s *Server) httpPublish(id DeviceID, m httpPublishBody) *gwError {
 // to the matching uplink handlers, ordered with the device's MQTT uplinks.
 func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, qos byte) {
 	s.feat.mu.Lock()
-	var fns []func(Uplink)
+	var fns []func(uplink)
 	for _, r := range s.feat.routes {
 		if strings.HasPrefix(topic, r.prefix) {
 			fns = append(fns, r.fn)
@@ -98,7 +98,7 @@ func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, q
 	}
 	s.feat.run(s, client, func() {
 		for _, fn := range fns {
-			fn(Uplink{Client: client, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos})
+			fn(uplink{Client: client, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos})
 		}
 	})
 }

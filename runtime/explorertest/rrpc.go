@@ -75,21 +75,18 @@ type rrpcCloud struct {
 	byDevice map[DeviceID]int
 }
 
-var rrpcClouds sync.Map // *Server -> *rrpcCloud
-
+// rrpc returns the feature's state (Server field rr), or nil after Close.
 func (s *Server) rrpc() *rrpcCloud {
-	v, ok := rrpcClouds.Load(s)
-	if !ok {
+	if s.isFinished() {
 		return nil
 	}
-	return v.(*rrpcCloud)
+	return s.rr
 }
 
 // initRRPC wires RRPC and broadcast into the server (called from initFeatures).
 func (s *Server) initRRPC() error {
 	rc := &rrpcCloud{s: s, waiters: map[string]*rrpcWaiter{}, byDevice: map[DeviceID]int{}}
-	rrpcClouds.Store(s, rc)
-	s.addCloser(func() { rrpcClouds.Delete(s) })
+	s.rr = rc
 	s.handleUplink("$rrpc/txd/", rc.handleReply)
 	s.onDeviceState(rc.deviceState)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/rrpc", s.apiRRPC)
@@ -97,7 +94,7 @@ func (s *Server) initRRPC() error {
 	return nil
 }
 
-func (rc *rrpcCloud) handleReply(u Uplink) {
+func (rc *rrpcCloud) handleReply(u uplink) {
 	parts := strings.Split(u.Topic, "/")
 	if len(parts) != 5 || parts[4] == "" {
 		rc.s.log.Warn("explorertest: rrpc reply on a malformed topic dropped", "topic", u.Topic)
