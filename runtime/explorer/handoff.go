@@ -97,18 +97,18 @@ func (c *Conn) handoff(ctx context.Context, sess *session, topic string, qos byt
 	return nil, true, err // paho has it (or is taking it): it may still go out
 }
 
-// startSender starts sess's sender goroutine once.
+// startSender starts sess's sender goroutine once. Close does not wait for it: it may sit in
+// paho's hand-over until paho's write timeout, and it touches nothing of the Conn's but the
+// session it serves.
 func (c *Conn) startSender(sess *session) {
 	sess.senderOnce.Do(func() {
 		sess.sendq = make(chan *handoffReq, senderBacklog)
-		c.wg.Add(1)
 		go c.runSender(sess)
 	})
 }
 
 // runSender hands queued requests to paho one at a time until the session ends.
 func (c *Conn) runSender(sess *session) {
-	defer c.wg.Done()
 	for {
 		select {
 		case <-sess.ctx.Done():
