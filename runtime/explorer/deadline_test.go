@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
@@ -17,16 +18,28 @@ import (
 const deadlineSlack = 100 * time.Millisecond
 
 // within runs call with a ctx of timeout d and fails if it returns later than d + slack.
+// The machine running the tests is shared and noisy, so a late return is tried again up to
+// twice: a call that really waits on the network is late every time (by seconds), while a
+// scheduling hiccup does not repeat three times in a row.
 func within(t *testing.T, what string, d time.Duration, call func(ctx context.Context) error) error {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
-	start := time.Now()
-	err := call(ctx)
-	if el := time.Since(start); el > d+deadlineSlack {
-		t.Errorf("%s with a %v ctx returned after %v (err %v)", what, d, el, err)
+	var late []time.Duration
+	for range 3 {
+		ctx, cancel := context.WithTimeout(context.Background(), d)
+		start := time.Now()
+		err := call(ctx)
+		el := time.Since(start)
+		cancel()
+		if el <= d+deadlineSlack {
+			return err
+		}
+		late = append(late, el)
+		if err == nil {
+			return nil
+		}
 	}
-	return err
+	t.Errorf("%s with a %v ctx returned after %v", what, d, late)
+	return errors.New("late")
 }
 
 // fillStalledLink publishes until a QoS 0 publish can no longer be written (the proxy stopped
