@@ -8,14 +8,18 @@ package explorertest
 //	report_progress    -> job state: pending -> downloading(percent) -> burning -> done | fail(code)
 //	report_version = target -> done
 //
-// Images are served under /ota/firmware/{id}?expires=&sign= on both the HTTP and the HTTPS
-// listener (URLs in update_firmware use HTTPS unless WithPlainHTTPURL is given).
+// Images are served by a download host of their own, like the real cloud's object storage: a
+// plain and a TLS listener (WithFirmwareAddr, WithFirmwareTLSAddr) serving
+// /{pid}_{version}_{id}?expires=&nonce=&sign= — one path segment, the default port never named
+// (the official SDKs depend on both; see internal/firmware). URLs in update_firmware use HTTPS
+// unless WithPlainHTTPURL is given. The hosts keep their ports across Restart.
 //
 //
 // Files: ota.go (the feature: types, state, registration, pushing update_firmware),
 // ota_api.go (the Server methods), ota_uplink.go ($ota/report/*), ota_http.go (JSON API).
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -93,7 +97,7 @@ type pushConfig struct {
 	userDefined string
 }
 
-// WithPlainHTTPURL puts an http:// URL (the plain HTTP listener) in update_firmware instead of
+// WithPlainHTTPURL puts an http:// URL (the plain firmware download host) in update_firmware instead of
 // https:// (devices then need ota.WithInsecureHTTP).
 func WithPlainHTTPURL() PushOption { return func(c *pushConfig) { c.plainHTTP = true } }
 
@@ -110,9 +114,11 @@ type otaJob struct {
 }
 
 type otaCloud struct {
-	s     *Server
-	store *firmware.Store
-	log   *slog.Logger
+	s       *Server
+	store   *firmware.Store
+	log     *slog.Logger
+	fwHTTP  *firmware.Host // plain download host
+	fwHTTPS *firmware.Host // TLS download host
 
 	mu       sync.Mutex
 	jobs     map[DeviceID]*otaJob
@@ -127,12 +133,28 @@ func (s *Server) initOTA() error {
 	if err != nil {
 		return err
 	}
-	oc := &otaCloud{s: s, store: store, log: s.log, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	fwHTTP, err := store.Serve(s.fwAddr, nil, errLog)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("firmware download host: %w", err)
+	}
+	fwHTTPS, err := store.Serve(s.fwTLSAddr, &tls.Config{Certificates: []tls.Certificate{s.serverCert}, MinVersion: tls.VersionTLS12}, errLog)
+	if err != nil {
+		fwHTTP.Close()
+		store.Close()
+		return fmt.Errorf("firmware download host (TLS): %w", err)
+	}
+	s.fwAddr, s.fwTLSAddr = fwHTTP.Addr(), fwHTTPS.Addr()
+	oc := &otaCloud{s: s, store: store, log: s.log, fwHTTP: fwHTTP, fwHTTPS: fwHTTPS, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
 	s.ota = oc
-	s.addCloser(func() { store.Close() })
+	s.addCloser(func() {
+		fwHTTPS.Close()
+		fwHTTP.Close()
+		store.Close()
+	})
 	s.handleUplink("$ota/report/", oc.handleReport)
 	s.addDeviceDetail("ota", s.otaJobJSON)
-	s.mux.Handle("GET "+firmware.DefaultPrefix, store.Handler())
 	s.mux.HandleFunc("POST /api/firmware", s.apiUploadFirmware)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/ota", s.apiPushUpdate)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/ota", s.apiGetOTAJob)
@@ -194,9 +216,9 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 		// Deleted after the push: hand out a URL that answers 404, as a vanished COS object would.
 		img = firmware.Image{ID: job.state.VersionID, Version: job.state.TargetVersion, MD5: strings.Repeat("0", 32), Size: 1}
 	}
-	base := oc.s.HTTPSURL()
+	base := oc.fwHTTPS.URL()
 	if job.cfg.plainHTTP {
-		base = oc.s.HTTPURL()
+		base = oc.fwHTTP.URL()
 	}
 	url := oc.store.URL(base, img.ID, oc.s.clock().Add(job.cfg.ttl))
 	msg, err := json.Marshal(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})

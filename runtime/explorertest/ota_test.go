@@ -126,7 +126,7 @@ func TestOTAJobStateMachine(t *testing.T) {
 	}
 	up := d.recv("update_firmware")
 	if up["version"] != "2.0.0" || up["md5sum"] != info.MD5 || up["file_size"] != json.Number("80000") ||
-		!strings.HasPrefix(up["url"].(string), s.HTTPSURL()+"/ota/firmware/") {
+		!strings.HasPrefix(up["url"].(string), s.FirmwareTLSURL()+"/"+otaPID+"_2.0.0_"+info.VersionID+"?") {
 		t.Errorf("update_firmware = %v", up)
 	}
 	// The pushed URL serves the image over HTTPS with Range.
@@ -207,7 +207,7 @@ func TestOTAPushToOnlineDeviceAndAlreadyCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := d.recv("update_firmware") // reported and online: pushed at once
-	if !strings.HasPrefix(up["url"].(string), s.HTTPURL()+"/") || up["user_defined"] != `{"a":1}` {
+	if !strings.HasPrefix(up["url"].(string), s.FirmwareURL()+"/") || up["user_defined"] != `{"a":1}` {
 		t.Errorf("update_firmware = %v", up)
 	}
 	if err := s.PushUpdate(otaPID, otaDN, "1.0.0"); err != nil {

@@ -62,6 +62,7 @@ type Server struct {
 	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
+	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
@@ -84,6 +85,8 @@ type Server struct {
 	httpSrvs []*httpServer
 	// bound addresses, fixed after the first start so Restart reuses the same ports.
 	mqttAddr, tlsAddr, httpAddr, httpsAddr string
+	// firmware download host addresses (ota.go binds them once, in initOTA).
+	fwAddr, fwTLSAddr string
 }
 
 // NewServer starts a platform on 127.0.0.1 ephemeral ports (or the addresses given by options):
@@ -117,6 +120,8 @@ func NewServer(opts ...Option) (*Server, error) {
 		tlsAddr:    cfg.tlsAddr,
 		httpAddr:   cfg.httpAddr,
 		httpsAddr:  cfg.httpsAddr,
+		fwAddr:     cfg.fwAddr,
+		fwTLSAddr:  cfg.fwTLSAddr,
 	}
 	s.feat.init()
 	if err := s.initFeatures(); err != nil {
