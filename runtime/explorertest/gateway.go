@@ -155,7 +155,7 @@ func (g *gatewayCloud) handle(u uplink) {
 }
 
 func (g *gatewayCloud) reply(gw DeviceID, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err == nil {
 		err = g.s.Publish("$gateway/operation/result/"+gw.ProductID+"/"+gw.DeviceName, b, 1)
 	}
@@ -346,7 +346,7 @@ func (s *Server) SearchSubDevices(gwPID, gwDN string, status int) error {
 }
 
 func (s *Server) publishJSON(gw DeviceID, v any) error {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		return err
 	}

@@ -27,8 +27,6 @@ import (
 	"sync"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
 )
 
@@ -49,6 +47,12 @@ var (
 	ErrUnknownDevice   = errors.New("unknown device")
 	ErrUnknownFirmware = errors.New("unknown firmware")
 )
+
+// MaxOTAHistory bounds an OTA job's History (oldest entries dropped and counted first).
+const MaxOTAHistory = 128
+
+// maxOTAResultMsg bounds one history entry's result_msg, in bytes.
+const maxOTAResultMsg = 256
 
 // maxFirmwareUpload bounds POST /api/firmware (the IoT Hub limit is 2048 MB).
 const maxFirmwareUpload = 2 << 30
@@ -73,19 +77,22 @@ type OTAProgress struct {
 
 // OTAJobState is a snapshot of a device's OTA job.
 type OTAJobState struct {
-	ProductID       string        `json:"product_id"`
-	DeviceName      string        `json:"device_name"`
-	TargetVersion   string        `json:"target_version"`
-	VersionID       string        `json:"version_id"`
-	State           OTAState      `json:"state"`
-	Percent         int           `json:"percent"`
-	ResultCode      int           `json:"result_code"`
-	ResultMsg       string        `json:"result_msg,omitempty"`
-	ReportedVersion string        `json:"reported_version,omitempty"` // last report_version
-	Pushes          int           `json:"pushes"`                     // update_firmware messages sent
-	LastURL         string        `json:"-"`                          // URL of the last push (signed)
-	History         []OTAProgress `json:"history"`
-	Updated         time.Time     `json:"updated"`
+	ProductID       string   `json:"product_id"`
+	DeviceName      string   `json:"device_name"`
+	TargetVersion   string   `json:"target_version"`
+	VersionID       string   `json:"version_id"`
+	State           OTAState `json:"state"`
+	Percent         int      `json:"percent"`
+	ResultCode      int      `json:"result_code"`
+	ResultMsg       string   `json:"result_msg,omitempty"`
+	ReportedVersion string   `json:"reported_version,omitempty"` // last report_version
+	Pushes          int      `json:"pushes"`                     // update_firmware messages sent
+	LastURL         string   `json:"-"`                          // URL of the last push (signed)
+	// History is the job's recent progress, oldest first: at most MaxOTAHistory entries; older
+	// ones are dropped and counted in HistoryDropped (a device can send report_progress forever).
+	History        []OTAProgress `json:"history"`
+	HistoryDropped int           `json:"history_dropped"`
+	Updated        time.Time     `json:"updated"`
 }
 
 // PushOption configures PushUpdate.
@@ -105,7 +112,8 @@ func WithPlainHTTPURL() PushOption { return func(c *pushConfig) { c.plainHTTP = 
 // already expired URL (the download answers 403).
 func WithURLTTL(ttl time.Duration) PushOption { return func(c *pushConfig) { c.ttl = ttl } }
 
-// WithUserDefined sets the user_defined text of update_firmware.
+// WithUserDefined sets the user_defined text of update_firmware (omitted from the message when
+// empty, as devices built on the C SDK refuse an empty one).
 func WithUserDefined(s string) PushOption { return func(c *pushConfig) { c.userDefined = s } }
 
 type otaJob struct {
@@ -185,6 +193,9 @@ func (oc *otaCloud) lookup(pid, version string) (firmware.Image, error) {
 
 // event records a state change; call with oc.mu held.
 func (j *otaJob) event(p OTAProgress, now time.Time) {
+	if len(p.ResultMsg) > maxOTAResultMsg {
+		p.ResultMsg = strings.ToValidUTF8(p.ResultMsg[:maxOTAResultMsg], "") + "…(truncated)"
+	}
 	p.At = now
 	j.state.State, j.state.Updated = p.State, now
 	switch p.State {
@@ -197,16 +208,25 @@ func (j *otaJob) event(p OTAProgress, now time.Time) {
 	case OTAFail:
 		j.state.ResultCode, j.state.ResultMsg = p.ResultCode, p.ResultMsg
 	}
+	if len(j.state.History) >= MaxOTAHistory {
+		// Shift in place: the backing array never grows past the cap.
+		n := copy(j.state.History, j.state.History[len(j.state.History)-MaxOTAHistory+1:])
+		clear(j.state.History[n:])
+		j.state.HistoryDropped += len(j.state.History) - n
+		j.state.History = j.state.History[:n]
+	}
 	j.state.History = append(j.state.History, p)
 }
 
 type updateFirmwareMsg struct {
-	Type        string `json:"type"`
-	Version     string `json:"version"`
-	URL         string `json:"url"`
-	MD5         string `json:"md5sum"`
-	FileSize    int64  `json:"file_size"`
-	UserDefined string `json:"user_defined"`
+	Type     string `json:"type"`
+	Version  string `json:"version"`
+	URL      string `json:"url"`
+	MD5      string `json:"md5sum"`
+	FileSize int64  `json:"file_size"`
+	// Omitted when unset: the C SDK (v3.2.1) refuses the whole update_firmware when
+	// user_defined is an empty string (issue 17).
+	UserDefined string `json:"user_defined,omitempty"`
 }
 
 // pushLocked sends update_firmware with a freshly signed URL (like a re-signed COS URL).
@@ -221,7 +241,7 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 		base = oc.fwHTTP.URL()
 	}
 	url := oc.store.URL(base, img.ID, oc.s.clock().Add(job.cfg.ttl))
-	msg, err := json.Marshal(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})
+	msg, err := marshalJSON(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})
 	if err != nil {
 		return err
 	}

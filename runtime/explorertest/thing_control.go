@@ -39,7 +39,7 @@ func toObject(params any) (json.RawMessage, error) {
 	case string:
 		raw = []byte(p)
 	default:
-		b, err := json.Marshal(p)
+		b, err := marshalJSON(p)
 		if err != nil {
 			return nil, fmt.Errorf("params: %w", err)
 		}
@@ -105,7 +105,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		tc.log.Info("thing: control stored as pending (device offline)", "device", id.String(), "params", string(raw))
 		return nil, fmt.Errorf("explorertest: control %s: %w", id, ErrControlPending)
 	}
-	msg, _ := json.Marshal(struct {
+	msg, _ := marshalJSON(struct {
 		Method      string          `json:"method"`
 		ClientToken string          `json:"clientToken"`
 		Params      json.RawMessage `json:"params"`
@@ -161,7 +161,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 		forgetKey(tc, tc.actions, key)
 		return nil, fmt.Errorf("explorertest: action %s on %s: %w", actionID, id, ErrDeviceOffline)
 	}
-	msg, _ := json.Marshal(struct {
+	msg, _ := marshalJSON(struct {
 		Method      string          `json:"method"`
 		ClientToken string          `json:"clientToken"`
 		ActionID    string          `json:"actionId"`
