@@ -97,8 +97,68 @@ func Index(path string, i int) string {
 	return path + "[" + strconv.Itoa(i) + "]"
 }
 
-// CheckInt reports v outside [min, max]. Generated code passes math.MinInt64/MaxInt64 for
-// a bound the template leaves open.
+// at is the JSON path of a checked value: path, then key (if not ""), then [index] (if
+// index >= 0). The check methods below build it only when a value fails, so validating a
+// good value allocates nothing.
+func at(path, key string, index int) string {
+	if key != "" {
+		path = Join(path, key)
+	}
+	if index >= 0 {
+		path = Index(path, index)
+	}
+	return path
+}
+
+// The check methods record a problem with the value at path.key[index] (key "" and index
+// -1 leave those parts out). Generated Validate methods call them with the template's
+// limits; a limit the template leaves open is passed as the type's extreme
+// (math.MinInt64/MaxInt64, ±math.MaxFloat64, math.MaxInt).
+
+// CheckInt records v outside [min, max].
+func (e *Errors) CheckInt(path, key string, index int, v, min, max int64) {
+	if v < min || v > max {
+		e.Add(CheckInt(at(path, key, index), v, min, max))
+	}
+}
+
+// CheckFloat records a non-finite v or v outside [min, max].
+func (e *Errors) CheckFloat(path, key string, index int, v, min, max float64) {
+	if !(v >= min && v <= max) || math.IsInf(v, 0) {
+		e.Add(CheckFloat(at(path, key, index), v, min, max))
+	}
+}
+
+// CheckString records s that is not UTF-8 or whose length in characters is outside [min, max].
+func (e *Errors) CheckString(path, key string, index int, s string, min, max int) {
+	if min == 0 && len(s) <= max && utf8.ValidString(s) {
+		return
+	}
+	e.Add(CheckString(at(path, key, index), s, min, max))
+}
+
+// CheckEnum records an enum value that is not a mapping key (valid is the generated type's
+// Valid()); allowed lists the keys for the message.
+func (e *Errors) CheckEnum(path, key string, index int, v int64, valid bool, allowed string) {
+	if !valid {
+		e.Add(NotOneOf(at(path, key, index), strconv.FormatInt(v, 10), allowed))
+	}
+}
+
+// CheckStringEnum is CheckEnum for stringenum values.
+func (e *Errors) CheckStringEnum(path, key string, index int, v string, valid bool, allowed string) {
+	if !valid {
+		e.Add(NotOneOf(at(path, key, index), strconv.Quote(v), allowed))
+	}
+}
+
+// Missing records a required value left out (a required array left nil, which would go on
+// the wire as null).
+func (e *Errors) Missing(path, key string) {
+	e.Add(Missing(at(path, key, -1)))
+}
+
+// CheckInt reports v outside [min, max] as a *ValueError at path (nil when v is in range).
 func CheckInt(path string, v, min, max int64) error {
 	if v >= min && v <= max {
 		return nil
@@ -107,8 +167,7 @@ func CheckInt(path string, v, min, max int64) error {
 		min != math.MinInt64, float64(min), max != math.MaxInt64, float64(max)))
 }
 
-// CheckFloat reports a non-finite v or v outside [min, max]. Generated code passes
-// ±math.MaxFloat64 for a bound the template leaves open.
+// CheckFloat reports a non-finite v or v outside [min, max].
 func CheckFloat(path string, v, min, max float64) error {
 	if math.IsNaN(v) || math.IsInf(v, 0) {
 		return Invalid(path, FormatNumber(v)+" is not a finite number")
@@ -120,14 +179,10 @@ func CheckFloat(path string, v, min, max float64) error {
 }
 
 // CheckString reports s that is not valid UTF-8 or whose length in characters (runes) is
-// outside [min, max]. Generated code passes math.MaxInt for an open maximum.
+// outside [min, max].
 func CheckString(path, s string, min, max int) error {
 	if !utf8.ValidString(s) {
 		return Invalid(path, "string is not valid UTF-8")
-	}
-	// A string has at most as many runes as bytes: most strings are decided without counting.
-	if min == 0 && len(s) <= max {
-		return nil
 	}
 	n := utf8.RuneCountInString(s)
 	if n >= min && n <= max {
@@ -159,25 +214,7 @@ func NotOneOf(path, value, allowed string) error {
 	return Invalid(path, value+" is not one of "+allowed)
 }
 
-// Missing is the error for a required value left out (a required array left nil, which
-// would go on the wire as null).
+// Missing is the error for a required value left out.
 func Missing(path string) error {
 	return Invalid(path, "missing")
-}
-
-// CheckEnum is the error for an enum value v that is not a mapping key (valid is the
-// generated type's Valid()); allowed lists the keys for the message.
-func CheckEnum(path string, v int64, valid bool, allowed string) error {
-	if valid {
-		return nil
-	}
-	return NotOneOf(path, strconv.FormatInt(v, 10), allowed)
-}
-
-// CheckStringEnum is CheckEnum for stringenum values.
-func CheckStringEnum(path, v string, valid bool, allowed string) error {
-	if valid {
-		return nil
-	}
-	return NotOneOf(path, strconv.Quote(v), allowed)
 }
