@@ -32,7 +32,7 @@ func generateCommand() *cli.Command {
 		},
 		Action: func(c *cli.Context) error {
 			if c.NArg() != 1 {
-				return fmt.Errorf("generate: expected exactly one TEMPLATE.json argument, got %d (flags go before it)", c.NArg())
+				return usagef("generate: expected exactly one TEMPLATE.json argument, got %d", c.NArg())
 			}
 			path, out := c.Args().First(), c.String("out")
 			pkg := c.String("package")

@@ -50,14 +50,14 @@ Plain http:// endpoints need --insecure-http.`,
 
 func runRegister(c *cli.Context) error {
 	if c.NArg() > 0 {
-		return fmt.Errorf("register: unexpected argument %q", c.Args().First())
+		return usagef("register: unexpected argument %q", c.Args().First())
 	}
 	secret := c.String("product-secret")
 	if secret == "" {
-		return errors.New("register: --product-secret (or TPLGEN_PRODUCT_SECRET) is required")
+		return usagef("register: --product-secret (or TPLGEN_PRODUCT_SECRET) is required")
 	}
 	if c.IsSet("region") && c.IsSet("endpoint") {
-		return errors.New("register: use either --region or --endpoint, not both")
+		return usagef("register: use either --region or --endpoint, not both")
 	}
 	if strings.HasPrefix(strings.ToLower(c.String("endpoint")), "http://") && !c.Bool("insecure-http") {
 		return fmt.Errorf("register: --endpoint %s is plain http; add --insecure-http to allow it", c.String("endpoint"))

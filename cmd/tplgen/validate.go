@@ -22,7 +22,7 @@ func validateCommand() *cli.Command {
 			"one per line, located as FILE:LINE:COL; warnings are printed as FILE:LINE:COL: warning: ...",
 		Action: func(c *cli.Context) error {
 			if c.NArg() == 0 {
-				return fmt.Errorf("validate: no template given (usage: tplgen validate TEMPLATE.json...)")
+				return usagef("validate: no template given (usage: tplgen validate TEMPLATE.json...)")
 			}
 			failed := 0
 			for _, path := range c.Args().Slice() {

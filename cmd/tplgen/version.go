@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"io"
 	"runtime"
 	"runtime/debug"
 
@@ -10,7 +11,8 @@ import (
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
-// versionCommand prints the module version tplgen was built from.
+// versionCommand prints the module version tplgen was built from (tplgen --version does the
+// same).
 func versionCommand() *cli.Command {
 	return &cli.Command{
 		Name:      "version",
@@ -18,13 +20,17 @@ func versionCommand() *cli.Command {
 		ArgsUsage: " ",
 		Action: func(c *cli.Context) error {
 			if c.NArg() > 0 {
-				return fmt.Errorf("version takes no arguments")
+				return usagef("version takes no arguments")
 			}
-			_, err := fmt.Fprintf(c.App.Writer, "tplgen %s (generated code v%d, %s)\n",
-				buildVersion(), tplwire.GeneratedVersion, runtime.Version())
-			return err
+			return printVersion(c.App.Writer)
 		},
 	}
+}
+
+func printVersion(w io.Writer) error {
+	_, err := fmt.Fprintf(w, "tplgen %s (generated code v%d, %s)\n",
+		buildVersion(), tplwire.GeneratedVersion, runtime.Version())
+	return err
 }
 
 // buildVersion is the main module's version from the build info ("v1.2.3" when installed

@@ -32,19 +32,17 @@ func (c *Credentials) Kind() string {
 	return ""
 }
 
-// String describes the credentials without the secret or the key.
-func (c *Credentials) String() string {
-	if c == nil {
-		return "dynreg.Credentials(nil)"
-	}
+// String describes the credentials without the secret or the key. It has a value receiver
+// so that values and pointers are both covered (a nil pointer prints as <nil>).
+func (c Credentials) String() string {
 	return fmt.Sprintf("dynreg.Credentials{ProductID:%q DeviceName:%q Kind:%s <secrets redacted>}", c.ProductID, c.DeviceName, c.Kind())
 }
 
 // GoString is String, so %#v does not print secrets either.
-func (c *Credentials) GoString() string { return c.String() }
+func (c Credentials) GoString() string { return c.String() }
 
 // LogValue keeps secrets out of structured logs.
-func (c *Credentials) LogValue() slog.Value {
+func (c Credentials) LogValue() slog.Value {
 	return slog.GroupValue(slog.String("product", c.ProductID), slog.String("device", c.DeviceName), slog.String("kind", c.Kind()))
 }
 

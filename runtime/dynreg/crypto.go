@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 
 	"github.com/goccy/go-json"
@@ -62,6 +63,29 @@ type Payload struct {
 	PSK            string `json:"psk,omitempty"`
 	ClientCert     string `json:"clientCert,omitempty"`
 	ClientKey      string `json:"clientKey,omitempty"`
+}
+
+// String describes the payload without the PSK or the private key.
+func (p Payload) String() string {
+	return fmt.Sprintf("dynreg.Payload{EncryptionType:%d PSK:%s ClientCert:%d bytes ClientKey:%s}",
+		p.EncryptionType, redacted(p.PSK), len(p.ClientCert), redacted(p.ClientKey))
+}
+
+// GoString is String, so %#v does not print secrets either.
+func (p Payload) GoString() string { return p.String() }
+
+// LogValue keeps secrets out of structured logs.
+func (p Payload) LogValue() slog.Value {
+	return slog.GroupValue(slog.Int("encryptionType", p.EncryptionType), slog.Bool("psk", p.PSK != ""),
+		slog.Int("clientCertBytes", len(p.ClientCert)), slog.Bool("clientKey", p.ClientKey != ""))
+}
+
+// redacted stands in for a secret: whether it is set, never its bytes.
+func redacted(s string) string {
+	if s == "" {
+		return `""`
+	}
+	return "<redacted>"
 }
 
 // ParsePayload parses decrypted plaintext into a Payload and checks that it carries what its

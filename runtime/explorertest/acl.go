@@ -35,7 +35,7 @@ import (
 // disconnects the client whatever its QoS, so a mistake is never silently lost; a denied
 // subscription is answered with SUBACK failure 0x80.
 
-const maxTopicLen = 255 // protocol.md §8.1
+const maxTopicLen = 255 // docs/PROTOCOL.md §8.1
 
 type access uint8
 
@@ -141,7 +141,7 @@ func topicOwner(topic string) (DeviceID, bool) {
 }
 
 var (
-	errTopicUnknown = errors.New("topic is not a platform topic of the form $thing/..., $ota/..., $sys/... or {ProductID}/{DeviceName}/...")
+	errTopicUnknown = errors.New("topic is not a platform topic ($thing/*, $ota/*, $sys/* or {ProductID}/{DeviceName}/*)")
 	errTopicTooLong = fmt.Errorf("topic is longer than %d bytes", maxTopicLen)
 )
 

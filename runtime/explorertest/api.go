@@ -17,12 +17,13 @@ package explorertest
 import (
 	"context"
 	"errors"
-	"io"
+
 	"net/http"
 	"time"
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
@@ -30,27 +31,6 @@ const (
 	defaultAPITimeout = 10 * time.Second
 	maxAPIBody        = 64 << 10
 )
-
-// deviceDetail is one extra section of GET /api/devices/{pid}/{dn}.
-type deviceDetail struct {
-	key string
-	fn  func(s *Server, id DeviceID) any
-}
-
-// deviceDetailContributors is the EXTENSION POINT through which other features add sections to
-// the device detail document. A feature registers from an init func in its own file, e.g. ota.go:
-//
-//	func init() {
-//		addDeviceDetail("ota", func(s *Server, id DeviceID) any { return s.otaJobJSON(id) })
-//	}
-//
-// A contributor returning nil adds nothing. Keys must not collide with the built-in ones.
-var deviceDetailContributors []deviceDetail
-
-// addDeviceDetail registers a device detail contributor (call from init only).
-func addDeviceDetail(key string, fn func(s *Server, id DeviceID) any) {
-	deviceDetailContributors = append(deviceDetailContributors, deviceDetail{key: key, fn: fn})
-}
 
 // apiDevice is one row of GET /api/devices.
 type apiDevice struct {
@@ -131,8 +111,11 @@ func (s *Server) apiGetDevice(w http.ResponseWriter, r *http.Request) {
 	if info, ok := s.ReportedInfo(id.ProductID, id.DeviceName); ok {
 		doc["info"] = info.Raw
 	}
-	for _, c := range deviceDetailContributors {
-		if v := c.fn(s, id); v != nil {
+	s.feat.mu.Lock()
+	details := s.feat.details
+	s.feat.mu.Unlock()
+	for _, c := range details {
+		if v := c.fn(id); v != nil {
 			doc[c.key] = v
 		}
 	}
@@ -151,7 +134,7 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 		timeout = d
 	}
 	var body apiParams
-	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxAPIBody))
+	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
 	if err == nil {
 		err = unmarshalUntrusted(data, &body)
 	}

@@ -53,10 +53,8 @@ func TestAPIDevicesAndDetail(t *testing.T) {
 		t.Fatalf("GET /api/devices = %d %s", code, raw)
 	}
 
-	old := deviceDetailContributors
-	t.Cleanup(func() { deviceDetailContributors = old })
-	addDeviceDetail("extra", func(_ *Server, id DeviceID) any { return map[string]string{"of": id.String()} })
-	addDeviceDetail("nothing", func(*Server, DeviceID) any { return nil })
+	s.addDeviceDetail("extra", func(id DeviceID) any { return map[string]string{"of": id.String()} })
+	s.addDeviceDetail("nothing", func(DeviceID) any { return nil })
 
 	code, doc, raw := apiCall(t, "GET", s.HTTPURL()+"/api/devices/ZPHBLEB4J5/lamp", "")
 	if code != 200 || doc["online"] != true || doc["product_id"] != thLightPID || doc["device_name"] != "lamp" {

@@ -18,11 +18,11 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// Accepted sdkappid values in the username (protocol.md §1.3): C/Python send 21010406,
+// Accepted sdkappid values in the username (docs/PROTOCOL.md §1.3): C/Python send 21010406,
 // Java and the documentation 12010126.
 const (
-	SDKAppIDDoc = "12010126"
-	SDKAppIDC   = "21010406"
+	sdkAppIDDoc = "12010126"
+	sdkAppIDC   = "21010406"
 )
 
 // msExpiryThreshold: an expiry above this is taken as milliseconds (the Python SDK sends
@@ -30,7 +30,7 @@ const (
 const msExpiryThreshold = 100_000_000_000
 
 // msExpiryGrace: the Python SDK puts its *current* time in milliseconds in the expiry field and
-// the real platform accepts it (protocol.md §1.3, evidently reading it as a far-future seconds
+// the real platform accepts it (docs/PROTOCOL.md §1.3, evidently reading it as a far-future seconds
 // value). Checked strictly as milliseconds such a login would already be expired on arrival, so
 // a millisecond expiry stays valid this long after the instant it names; older ones are refused.
 const msExpiryGrace = 24 * time.Hour
@@ -76,7 +76,7 @@ func (e *authError) Error() string {
 	return fmt.Sprintf("explorertest: CONNECT of client %q refused: %s", e.clientID, e.reason)
 }
 
-// authenticate checks a CONNECT like the platform (protocol.md §1.2–1.5) and returns the
+// authenticate checks a CONNECT like the platform (docs/PROTOCOL.md §1.2–1.5) and returns the
 // device it logs in.
 func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (DeviceID, error) {
 	clientID := pk.Connect.ClientIdentifier
@@ -102,8 +102,8 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (DeviceID, err
 	if parts[0] != clientID {
 		return fail("username starts with %q but the client id is %q", parts[0], clientID)
 	}
-	if parts[1] != SDKAppIDDoc && parts[1] != SDKAppIDC {
-		return fail("username sdkappid %q is not %s or %s", parts[1], SDKAppIDDoc, SDKAppIDC)
+	if parts[1] != sdkAppIDDoc && parts[1] != sdkAppIDC {
+		return fail("username sdkappid %q is not %s or %s", parts[1], sdkAppIDDoc, sdkAppIDC)
 	}
 	if parts[2] == "" {
 		return fail("username connid is empty")
@@ -192,7 +192,7 @@ func (h *platformHook) refuseConnect(cl *mqtt.Client, v3 byte, v5 packets.Code) 
 	}
 }
 
-// MQTT 3 CONNACK return codes used for refusals (protocol.md §1.8).
+// MQTT 3 CONNACK return codes used for refusals (docs/PROTOCOL.md §1.8).
 const (
 	connackBadCredentials = 4
 	connackNotAuthorized  = 5

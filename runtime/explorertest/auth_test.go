@@ -84,14 +84,14 @@ func TestAuthAccepts(t *testing.T) {
 		protocol uint
 		tls      bool
 	}{
-		{"hmacsha256 12010126 seconds", SDKAppIDDoc, coreFuture(), explorer.HMACSHA256, 4, false},
-		{"hmacsha1 21010406 seconds", SDKAppIDC, coreFuture(), explorer.HMACSHA1, 4, false},
-		{"python: ms expiry, MQTT 3.1", SDKAppIDC, time.Now().UnixMilli(), explorer.HMACSHA1, 3, false},
-		{"ms expiry an hour ago", SDKAppIDC, time.Now().Add(-time.Hour).UnixMilli(), explorer.HMACSHA1, 4, false},
-		{"ms expiry in the future", SDKAppIDDoc, time.Now().Add(time.Hour).UnixMilli(), explorer.HMACSHA256, 4, false},
-		{"C: LONG_MAX expiry", SDKAppIDC, math.MaxInt64, explorer.HMACSHA1, 4, false},
-		{"java: 2147483647 over TLS", SDKAppIDDoc, 2147483647, explorer.HMACSHA256, 4, true},
-		{"MQTT 3.1 over TLS", SDKAppIDDoc, coreFuture(), explorer.HMACSHA256, 3, true},
+		{"hmacsha256 12010126 seconds", sdkAppIDDoc, coreFuture(), explorer.HMACSHA256, 4, false},
+		{"hmacsha1 21010406 seconds", sdkAppIDC, coreFuture(), explorer.HMACSHA1, 4, false},
+		{"python: ms expiry, MQTT 3.1", sdkAppIDC, time.Now().UnixMilli(), explorer.HMACSHA1, 3, false},
+		{"ms expiry an hour ago", sdkAppIDC, time.Now().Add(-time.Hour).UnixMilli(), explorer.HMACSHA1, 4, false},
+		{"ms expiry in the future", sdkAppIDDoc, time.Now().Add(time.Hour).UnixMilli(), explorer.HMACSHA256, 4, false},
+		{"C: LONG_MAX expiry", sdkAppIDC, math.MaxInt64, explorer.HMACSHA1, 4, false},
+		{"java: 2147483647 over TLS", sdkAppIDDoc, 2147483647, explorer.HMACSHA256, 4, true},
+		{"MQTT 3.1 over TLS", sdkAppIDDoc, coreFuture(), explorer.HMACSHA256, 3, true},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			l := coreSign(t, s, "PRODUCT001", "dev1", secret, c.appID, c.expiry, c.method)
@@ -123,7 +123,7 @@ func TestAuthRefusals(t *testing.T) {
 	}
 	future := clock.Add(time.Hour).Unix()
 	good := func() coreLogin {
-		return coreSign(t, s, "PRODUCT001", "dev1", secret, SDKAppIDDoc, future, explorer.HMACSHA256)
+		return coreSign(t, s, "PRODUCT001", "dev1", secret, sdkAppIDDoc, future, explorer.HMACSHA256)
 	}
 	resign := func(l coreLogin) coreLogin {
 		l.pass, _ = explorer.Password(secret, l.user, explorer.HMACSHA256)
@@ -141,16 +141,16 @@ func TestAuthRefusals(t *testing.T) {
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"no password", func(l coreLogin) coreLogin { l.pass = ""; return l }, packets.ErrorRefusedBadUsernameOrPassword},
 		{"expired seconds", func(l coreLogin) coreLogin {
-			l.user = explorer.Username("PRODUCT001", "dev1", SDKAppIDDoc, "abcde", clock.Add(-time.Second).Unix())
+			l.user = explorer.Username("PRODUCT001", "dev1", sdkAppIDDoc, "abcde", clock.Add(-time.Second).Unix())
 			return resign(l)
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"expired milliseconds", func(l coreLogin) coreLogin {
-			l.user = explorer.Username("PRODUCT001", "dev1", SDKAppIDDoc, "abcde", clock.Add(-msExpiryGrace-time.Second).UnixMilli())
+			l.user = explorer.Username("PRODUCT001", "dev1", sdkAppIDDoc, "abcde", clock.Add(-msExpiryGrace-time.Second).UnixMilli())
 			return resign(l)
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"unknown device", func(l coreLogin) coreLogin {
 			l.clientID = "PRODUCT001nobody"
-			l.user = explorer.Username("PRODUCT001", "nobody", SDKAppIDDoc, "abcde", future)
+			l.user = explorer.Username("PRODUCT001", "nobody", sdkAppIDDoc, "abcde", future)
 			return resign(l)
 		}, packets.ErrorRefusedBadUsernameOrPassword},
 		{"client id of another device", func(l coreLogin) coreLogin { l.clientID = "PRODUCT001dev2"; return l }, packets.ErrorRefusedBadUsernameOrPassword},
@@ -204,7 +204,7 @@ func TestAuthCertificateDevice(t *testing.T) {
 		return coreLogin{
 			broker:   s.TLSBrokerURL(),
 			clientID: "PRODUCT002cert1",
-			user:     explorer.Username("PRODUCT002", "cert1", SDKAppIDDoc, "abcde", coreFuture()),
+			user:     explorer.Username("PRODUCT002", "cert1", sdkAppIDDoc, "abcde", coreFuture()),
 			pass:     "anything",
 			protocol: 4,
 			tls:      &tls.Config{RootCAs: s.RootCAs(), Certificates: []tls.Certificate{*cert}},

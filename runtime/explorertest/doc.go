@@ -1,27 +1,42 @@
-// Package explorertest is an in-process Tencent Cloud IoT Explorer platform for tests.
+// Package explorertest is an in-process Tencent Cloud IoT Explorer platform for tests and for
+// `tplgen emulate`: a real MQTT broker (mochi-mqtt) with a plain and a TLS listener, and an
+// HTTP and an HTTPS listener, all on 127.0.0.1 by default. The TLS listeners present a
+// certificate from the server's own test CA (RootCAs, CACertPEM), so devices dial it like the
+// real platform, trusting a different root.
 //
-// NewServer starts a real MQTT broker (mochi-mqtt) on 127.0.0.1 with a plain TCP and a TLS
-// listener, plus an HTTP and an HTTPS listener sharing one mux. The TLS listeners present a
-// certificate issued by the server's own test CA (RootCAs, CACertPEM), so devices dial it exactly
-// like the real platform, only trusting a different root.
+// The broker behaves like the platform's device gateway (docs/PROTOCOL.md §1, §8): CONNECT is
+// authenticated with the platform's username/password signature (sdkappid 12010126 or
+// 21010406, expiry in seconds or — as the Python SDK sends it — milliseconds, accepted up to
+// 24 h past the instant it names; hmacsha256 or hmacsha1) or by mutual TLS for certificate
+// devices; failures get CONNACK 4, a Will CONNACK 5. One live connection per device (a second
+// login takes the first over). Topics are limited to the device's own {pid}/{dn} (acl.go);
+// QoS 2, retained publishes and payloads over MaxPayload are refused.
 //
-// The broker behaves like the platform's device gateway (docs: protocol.md §1 and §8):
+// # API at a glance
 //
-//   - CONNECT is authenticated like the platform: the client id must be {pid}{dn} of a registered
-//     device, the username {pid}{dn};{sdkappid};{connid};{expiry} (sdkappid 12010126 or 21010406,
-//     expiry in seconds, or in milliseconds as the Python SDK sends it: such a value is accepted
-//     up to 24 h after the instant it names), the password {hex};hmacsha256|hmacsha1 over the username
-//     keyed with the base64-decoded device secret. Certificate devices authenticate with mutual TLS
-//     instead. MQTT 3.1 (MQIsdp, used by the official Python SDK) and 3.1.1 are accepted.
-//     Failures are refused with CONNACK 4 (bad username or password); a Will message is refused
-//     with CONNACK 5 (not authorized) because the platform does not support wills.
-//   - One live connection per device: a second login takes over and disconnects the first.
-//   - Topics are restricted to the device's own {pid}/{dn} (see the ACL rules in acl.go);
-//     QoS 2, retained publishes and payloads over 16 KB are refused.
-//   - $sys/operation answers the NTP time request.
+// Every method is on *Server; pid/dn name a device.
 //
-// Cloud-side behaviour (data template, gateway, OTA, dynamic registration) lives in feature
-// files of this package that register with the server's uplink router, HTTP mux and device-state
-// notifications (features.go). Fault injection (DropConnections, Restart, SetLatency) lets tests
-// exercise reconnect paths.
+//   - Lifecycle and addresses: NewServer (Options: WithMQTTAddr, WithTLSAddr, WithHTTPAddr,
+//     WithHTTPSAddr, WithLogger, WithClock), Close, BrokerURL, TLSBrokerURL, HTTPURL,
+//     HTTPSURL, RootCAs, CACertPEM.
+//   - Devices: AddDevice (WithSecret, WithCertificate), RemoveDevice, IssueCertificate,
+//     Device, Devices, Online, DeviceConfig and DialOptions (ready-made runtime options).
+//   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
+//     InvokeAction, SetReported, Reported, PendingControl, Events, ReportedInfo, and the waits
+//     WaitReported, WaitEvents, WaitThing.
+//   - Gateway (§5): SubDevices, BindSubDevices, UnbindSubDevices, UnbindAllSubDevices,
+//     SearchSubDevices, WaitGatewayAck.
+//   - OTA (§4): UploadFirmware, DeleteFirmware, PushUpdate (WithPlainHTTPURL, WithURLTTL,
+//     WithUserDefined), OTAJob, WaitOTAJob, FirmwareVersion; download faults with
+//     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests.
+//   - Dynamic registration (§6): EnableDynamicRegistration, DisableDynamicRegistration.
+//   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
+//   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
+//
+// The same operations are served as a JSON API under /api/ on the HTTP listeners (api.go,
+// ota_http.go, gateway.go), which `tplgen emulate` documents in its --help.
+//
+// Each cloud feature lives in its own files and keeps its state in one field of Server;
+// features.go explains how to add one. Untrusted JSON is decoded only through the project's
+// guard (internal/jsonguard).
 package explorertest

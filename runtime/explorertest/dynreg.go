@@ -1,6 +1,6 @@
 package explorertest
 
-// Dynamic registration (protocol.md §6): both HTTP API generations, POST /device/register (V2)
+// Dynamic registration (docs/PROTOCOL.md §6): both HTTP API generations, POST /device/register (V2)
 // and POST /register/dev (legacy), served on the HTTP and HTTPS listeners. The endpoint logic is
 // in internal/registrar; this file connects it to the device registry:
 //
@@ -13,12 +13,9 @@ package explorertest
 import (
 	"errors"
 	"fmt"
-	"sync"
 
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/registrar"
 )
-
-var dynregs sync.Map // *Server -> *registrar.Registrar
 
 // DynregConfig configures dynamic registration for one product.
 type DynregConfig struct {
@@ -72,22 +69,22 @@ func (s *Server) DisableDynamicRegistration(pid string) error {
 	return reg.SetProduct(pid, p)
 }
 
+// registrar returns the feature's state, or ErrClosed after Close.
 func (s *Server) registrar() (*registrar.Registrar, error) {
-	v, ok := dynregs.Load(s)
-	if !ok {
+	if s.isFinished() {
 		return nil, ErrClosed
 	}
-	return v.(*registrar.Registrar), nil
+	return s.dynreg, nil
 }
 
-// initDynreg wires the registration endpoints into the server (called from initFeatures).
+// initDynreg is the dynamic-registration feature's init (features.go): the registrar in
+// s.dynreg and its endpoints on the mux.
 func (s *Server) initDynreg() error {
 	reg, err := registrar.New(dynregDevices{s}, registrar.WithLogger(s.log), registrar.WithClock(s.clock))
 	if err != nil {
 		return err
 	}
-	dynregs.Store(s, reg)
-	s.addCloser(func() { dynregs.Delete(s) })
+	s.dynreg = reg
 	reg.Mount(s.mux)
 	return nil
 }

@@ -3,31 +3,59 @@ package explorertest
 import (
 	"fmt"
 	"runtime/debug"
-	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/packets"
 )
 
-// Extension points for the platform's features (thing.go, gateway.go, ota.go, dynreg.go, ...).
+// How to add a feature
 //
-// A feature is a function `func (s *Server) initXxx() error` listed in initFeatures. It runs
-// once in NewServer before any listener starts and may:
-//   - s.handleUplink(prefix, fn): receive device publishes whose topic starts with prefix;
-//   - s.onDeviceState(fn): learn when a device goes online/offline;
-//   - s.mux.HandleFunc(pattern, fn): serve HTTP(S) routes;
-//   - set s.proxyAllowed (gateway only);
-//   - s.addCloser(fn): release its resources in Close.
+// A feature is one job of the cloud (data template, gateway, OTA, dynamic registration, ...).
+// Each one follows the same pattern, so a new feature is a new file plus two one-line edits:
+//
+//  1. Its state is a type of its own (e.g. `type logCloud struct{ mu sync.Mutex; ... }`),
+//     held in one field of Server (server.go, block "Features") that its init sets once.
+//     There is no package-level state: two Servers in one test binary never share anything,
+//     and Restart keeps every feature's state because the field outlives broker generations.
+//  2. Its init is `func (s *Server) initXxx() error`, listed in initFeatures below. It runs
+//     once in NewServer before any listener starts, creates the state, assigns the field and
+//     registers what the feature needs:
+//       - s.handleUplink(prefix, fn): device publishes whose topic starts with prefix;
+//       - s.onDeviceState(fn): a device going online or offline;
+//       - s.mux.HandleFunc(pattern, fn): HTTP(S) routes (Go 1.22 patterns; JSON API routes
+//         live under /api/ and answer with writeJSON/writeError, api.go);
+//       - s.addDeviceDetail(key, fn): a section of GET /api/devices/{pid}/{dn};
+//       - s.addCloser(fn): release resources (files, goroutines) at the end of Close;
+//       - s.proxyAllowed / s.proxiedOnline: gateway only (ACL and presence of sub-devices).
+//  3. Its exported API is methods on Server in the feature's own file(s), each answering
+//     ErrClosed after Close where it would otherwise touch released resources
+//     (s.isFinished()). Untrusted input (payloads, request bodies) is decoded only through
+//     unmarshalUntrusted / jsonguard (wire.go), with every refusal naming topic and field.
+//  4. Anything a device or API client can make the feature keep is bounded (count and size
+//     caps, oldest dropped, drops counted).
+//
+// Example, in a new file devlog.go:
+//
+//	type devLogs struct{ mu sync.Mutex; lines map[DeviceID][]string; dropped int }
+//
+//	func (s *Server) initDevLogs() error {
+//		l := &devLogs{lines: map[DeviceID][]string{}}
+//		s.logs = l // field `logs *devLogs` in Server's Features block
+//		s.handleUplink("$log/operation/", l.handle)
+//		s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/logs", s.apiDevLogs)
+//		s.addDeviceDetail("logs", func(id DeviceID) any { return l.count(id) })
+//		return nil
+//	}
+//
+// plus `{"devlogs", s.initDevLogs},` in initFeatures.
 //
 // Uplink handlers and state callbacks of one connection run in order on a goroutine of their
 // own (never the broker's), so they may call s.Publish synchronously and may block briefly;
 // a slow handler delays only that connection's later events. Different connections are
-// handled concurrently. Close waits for handlers in flight.
-//
-// Restart keeps every feature's state: features hold it in the Server, not in the broker.
+// handled concurrently. Close waits for handlers in flight, then runs the closers.
 
-// initFeatures runs every feature's init, in order. Add one line per feature.
+// initFeatures runs every feature's init, in order (the gateway first: the ACL consults it).
 func (s *Server) initFeatures() error {
 	for _, f := range []struct {
 		name string
@@ -38,7 +66,8 @@ func (s *Server) initFeatures() error {
 		{"thing", s.initThing},
 		{"ota", s.initOTA},
 		{"dynreg", s.initDynreg},
-		// Features append here, e.g. {"thing", s.initThing},
+		{"rrpc", s.initRRPC},
+		{"httppub", s.initHTTPPublish},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)
@@ -47,8 +76,8 @@ func (s *Server) initFeatures() error {
 	return nil
 }
 
-// Uplink is one device publish handed to a feature.
-type Uplink struct {
+// uplink is one device publish handed to a feature.
+type uplink struct {
 	// Client is the device whose connection published (a gateway for proxied sub-device topics).
 	Client DeviceID
 	// Device is the {pid}/{dn} parsed from the topic.
@@ -63,7 +92,7 @@ type Uplink struct {
 
 type route struct {
 	prefix string
-	fn     func(Uplink)
+	fn     func(uplink)
 }
 
 // features holds the registered extension callbacks and the per-connection serial queues.
@@ -72,6 +101,7 @@ type features struct {
 	routes   []route
 	stateFns []func(DeviceID, bool)
 	closers  []func()
+	details  []deviceDetail
 	queues   map[DeviceID]*serialQueue
 	closed   bool
 	wg       sync.WaitGroup
@@ -84,7 +114,7 @@ func (f *features) init() { f.queues = map[DeviceID]*serialQueue{} }
 // handleUplink registers fn for device publishes whose topic starts with topicPrefix
 // (e.g. "$thing/up/property/"). Every matching handler runs, in registration order. Call it
 // only from a feature's init.
-func (s *Server) handleUplink(topicPrefix string, fn func(u Uplink)) {
+func (s *Server) handleUplink(topicPrefix string, fn func(u uplink)) {
 	s.feat.mu.Lock()
 	defer s.feat.mu.Unlock()
 	s.feat.routes = append(s.feat.routes, route{prefix: topicPrefix, fn: fn})
@@ -97,6 +127,21 @@ func (s *Server) onDeviceState(fn func(id DeviceID, online bool)) {
 	s.feat.mu.Lock()
 	defer s.feat.mu.Unlock()
 	s.feat.stateFns = append(s.feat.stateFns, fn)
+}
+
+// deviceDetail is one feature-contributed section of GET /api/devices/{pid}/{dn}.
+type deviceDetail struct {
+	key string
+	fn  func(id DeviceID) any
+}
+
+// addDeviceDetail adds section key to GET /api/devices/{pid}/{dn}, filled by fn (nil adds
+// nothing). Keys must not collide with the built-in ones (product_id, device_name, online,
+// reported, pending_control, info, events) or another feature's.
+func (s *Server) addDeviceDetail(key string, fn func(id DeviceID) any) {
+	s.feat.mu.Lock()
+	defer s.feat.mu.Unlock()
+	s.feat.details = append(s.feat.details, deviceDetail{key: key, fn: fn})
 }
 
 // addCloser registers fn to run at the end of Close (also when NewServer fails after the
@@ -193,28 +238,6 @@ func (h *platformHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	if sess == nil {
 		return
 	}
-	topic := unaliasSys(pk.TopicName)
-	s := h.s
-	s.feat.mu.Lock()
-	var fns []func(Uplink)
-	for _, r := range s.feat.routes {
-		if strings.HasPrefix(topic, r.prefix) {
-			fns = append(fns, r.fn)
-		}
-	}
-	s.feat.mu.Unlock()
-	if len(fns) == 0 {
-		return
-	}
-	owner, ok := topicOwner(topic)
-	if !ok {
-		owner = sess.id
-	}
-	payload := append([]byte(nil), pk.Payload...)
-	s.feat.run(s, sess.id, func() {
-		for _, fn := range fns {
-			// Each handler gets its own copy so one cannot corrupt another's view.
-			fn(Uplink{Client: sess.id, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: pk.FixedHeader.Qos})
-		}
-	})
+	// The broker may reuse pk.Payload once the hook returns: the handlers get their own copy.
+	h.s.dispatchUplink(sess.id, unaliasSys(pk.TopicName), append([]byte(nil), pk.Payload...), pk.FixedHeader.Qos)
 }

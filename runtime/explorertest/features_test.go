@@ -8,8 +8,8 @@ import (
 
 func TestUplinkHandlerRepliesSynchronously(t *testing.T) {
 	s := coreServer(t)
-	got := make(chan Uplink, 1)
-	s.handleUplink("PID0000001/", func(u Uplink) {
+	got := make(chan uplink, 1)
+	s.handleUplink("PID0000001/", func(u uplink) {
 		if u.Topic != "PID0000001/dev1/ping" {
 			return
 		}
@@ -26,7 +26,7 @@ func TestUplinkHandlerRepliesSynchronously(t *testing.T) {
 		t.Fatalf("pong %q", m.Payload())
 	}
 	u := <-got
-	want := Uplink{Client: DeviceID{"PID0000001", "dev1"}, Device: DeviceID{"PID0000001", "dev1"}, Topic: "PID0000001/dev1/ping", Payload: []byte("x"), QoS: 1}
+	want := uplink{Client: DeviceID{"PID0000001", "dev1"}, Device: DeviceID{"PID0000001", "dev1"}, Topic: "PID0000001/dev1/ping", Payload: []byte("x"), QoS: 1}
 	if fmt.Sprint(u) != fmt.Sprint(want) {
 		t.Fatalf("uplink %+v, want %+v", u, want)
 	}
@@ -40,7 +40,7 @@ func TestUplinkOrderPerDevice(t *testing.T) {
 		seq int
 	}
 	recs := make(chan rec, 2*n)
-	s.handleUplink("$thing/up/event/", func(u Uplink) {
+	s.handleUplink("$thing/up/event/", func(u uplink) {
 		seq, err := strconv.Atoi(string(u.Payload))
 		if err != nil {
 			t.Errorf("payload %q", u.Payload)
@@ -86,8 +86,8 @@ func coreRecvT[T any](t testing.TB, ch <-chan T) T {
 func TestHandlerPanicIsContained(t *testing.T) {
 	s := coreServer(t)
 	done := make(chan struct{}, 1)
-	s.handleUplink("PID0000001/dev1/boom", func(Uplink) { panic("feature bug") })
-	s.handleUplink("PID0000001/dev1/ok", func(Uplink) { done <- struct{}{} })
+	s.handleUplink("PID0000001/dev1/boom", func(uplink) { panic("feature bug") })
+	s.handleUplink("PID0000001/dev1/ok", func(uplink) { done <- struct{}{} })
 	c := coreDevice(t, s, "PID0000001", "dev1").mustConnect(t)
 	coreWait(t, c.Publish("PID0000001/dev1/boom", 1, false, "x"), "publish")
 	coreWait(t, c.Publish("PID0000001/dev1/ok", 1, false, "x"), "publish")

@@ -1,6 +1,6 @@
 package explorertest
 
-// Gateway topology (protocol.md §5): bind/unbind with signature checks, online/offline,
+// Gateway topology (docs/PROTOCOL.md §5): bind/unbind with signature checks, online/offline,
 // describe_sub_devices, and cloud-initiated change/unbind_all/search_devices. A bound and
 // online sub-device's topics are usable through its gateway's connection (the ACL asks
 // proxyAllowed), and the sub-device counts as online while its gateway is connected: the
@@ -26,7 +26,7 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// Gateway result codes (protocol.md §5.4).
+// Gateway result codes (docs/PROTOCOL.md §5.4).
 const (
 	gwOK             = 0
 	gwNotBound       = -1
@@ -114,13 +114,13 @@ type gwMessage struct {
 	} `json:"payload,omitempty"`
 }
 
-func (g *gatewayCloud) handle(u Uplink) {
+func (g *gatewayCloud) handle(u uplink) {
 	if u.Topic != "$gateway/operation/"+u.Client.ProductID+"/"+u.Client.DeviceName {
 		return // result topic or another device's: the ACL already refused anything else
 	}
 	gw := u.Client
 	var m gwMessage
-	if err := json.Unmarshal(u.Payload, &m); err != nil {
+	if err := unmarshalUntrusted(u.Payload, &m); err != nil {
 		g.s.log.Warn("explorertest: gateway: bad JSON", "topic", u.Topic, "err", err)
 		return
 	}

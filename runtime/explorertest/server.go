@@ -17,9 +17,11 @@ import (
 	mqtt "github.com/mochi-mqtt/server/v2"
 	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
+
+	"github.com/tplgen/tplgen/runtime/explorertest/internal/registrar"
 )
 
-// MaxPayload is the platform's maximum PUBLISH payload (protocol.md §8.1), in bytes.
+// MaxPayload is the platform's maximum PUBLISH payload (docs/PROTOCOL.md §8.1), in bytes.
 const MaxPayload = 16 * 1024
 
 // ErrClosed is returned by operations on a closed Server.
@@ -53,8 +55,13 @@ type Server struct {
 	// no connection of their own). Set only from a feature's init; nil means never.
 	proxiedOnline func(id DeviceID) bool
 
-	// gw is the gateway topology feature (gateway.go).
-	gw *gatewayCloud
+	// Features (see features.go): each feature's state is one field, set by its init
+	// function in initFeatures and never replaced, so Restart keeps it. Add new ones here.
+	thing  *thingCloud          // data template (thing*.go)
+	gw     *gatewayCloud        // gateway topology (gateway.go)
+	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
+	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
+	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
@@ -174,7 +181,7 @@ func (s *Server) startLocked() (err error) {
 		// from another CA fails the handshake, as on the platform.
 		ClientAuth: tls.VerifyClientCertIfGiven,
 		MinVersion: tls.VersionTLS12,
-		// The platform speaks TLS 1.0–1.2 (protocol.md §1.6). Capping at 1.2 also makes a rejected
+		// The platform speaks TLS 1.0–1.2 (docs/PROTOCOL.md §1.6). Capping at 1.2 also makes a rejected
 		// client certificate fail the client's handshake rather than its first read (TLS 1.3).
 		MaxVersion: tls.VersionTLS12,
 	}
@@ -239,7 +246,7 @@ func (s *Server) stopLocked() error {
 	return err
 }
 
-// capabilities mirror the platform's limits (protocol.md §1.7, §8.1); hooks enforce the rest
+// capabilities mirror the platform's limits (docs/PROTOCOL.md §1.7, §8.1); hooks enforce the rest
 // with clear log lines.
 func (s *Server) capabilities() *mqtt.Capabilities {
 	c := mqtt.NewDefaultServerCapabilities()
@@ -424,4 +431,11 @@ func (h *platformHook) Provides(b byte) bool {
 func (h *platformHook) OnPublishDropped(cl *mqtt.Client, pk packets.Packet) {
 	h.s.log.Warn("explorertest: message dropped: subscriber is not reading fast enough",
 		"client", cl.ID, "topic", unaliasSys(pk.TopicName), "qos", pk.FixedHeader.Qos)
+}
+
+// isFinished reports whether Close ran; feature APIs answer ErrClosed from then on.
+func (s *Server) isFinished() bool {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.finished
 }

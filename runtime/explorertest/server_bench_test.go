@@ -158,7 +158,7 @@ func BenchmarkUplinkRouter(b *testing.B) {
 	s := coreServer(b)
 	slots := make(chan struct{}, benchWindow)
 	got := make(chan struct{}, benchWindow)
-	s.handleUplink("$thing/up/event/", func(Uplink) {
+	s.handleUplink("$thing/up/event/", func(uplink) {
 		<-slots
 		got <- struct{}{}
 	})

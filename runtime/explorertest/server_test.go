@@ -72,7 +72,7 @@ func coreDevice(t testing.TB, s *Server, pid, dn string) coreLogin {
 	if err != nil {
 		t.Fatalf("AddDevice: %v", err)
 	}
-	return coreSign(t, s, pid, dn, secret, SDKAppIDDoc, coreFuture(), explorer.HMACSHA256)
+	return coreSign(t, s, pid, dn, secret, sdkAppIDDoc, coreFuture(), explorer.HMACSHA256)
 }
 
 // connect dials with paho, without automatic reconnect; the client is closed at cleanup.

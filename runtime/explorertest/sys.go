@@ -4,7 +4,7 @@ import (
 	"github.com/goccy/go-json"
 )
 
-// The time service on $sys/operation (protocol.md §7.1).
+// The time service on $sys/operation (docs/PROTOCOL.md §7.1).
 
 func (s *Server) initSys() error {
 	s.handleUplink("$sys/operation/", s.handleSysOperation)
@@ -24,10 +24,10 @@ type sysTimeReply struct {
 	NTPTime2 int64  `json:"ntptime2"`
 }
 
-func (s *Server) handleSysOperation(u Uplink) {
+func (s *Server) handleSysOperation(u uplink) {
 	received := s.clock()
 	var req sysRequest
-	if err := json.Unmarshal(u.Payload, &req); err != nil {
+	if err := unmarshalUntrusted(u.Payload, &req); err != nil {
 		s.log.Warn("explorertest: ignoring malformed $sys/operation request", "topic", u.Topic, "error", err.Error())
 		return
 	}

@@ -69,7 +69,7 @@ func BenchmarkHandleReport(b *testing.B) {
 	tc := newThingCloud()
 	tc.publish = func(string, []byte, byte) error { return nil }
 	tc.products[thLightPID] = thLoadTemplate(b, "light.json")
-	u := Uplink{Device: DeviceID{thLightPID, "lamp"}, Topic: "$thing/up/property/" + thLightPID + "/lamp",
+	u := uplink{Device: DeviceID{thLightPID, "lamp"}, Topic: "$thing/up/property/" + thLightPID + "/lamp",
 		Payload: []byte(`{"method":"report","clientToken":"b-1","params":{"power_switch":1,"color":2,"brightness":42,"name":"desk"}}`)}
 	b.ReportAllocs()
 	b.ResetTimer()

@@ -595,10 +595,10 @@ func FuzzThingUplink(f *testing.F) {
 			return nil
 		}
 		id := DeviceID{thLightPID, "lamp"}
-		handlers := []func(Uplink){tc.handleProperty, tc.handleEvent, tc.handleAction}
+		handlers := []func(uplink){tc.handleProperty, tc.handleEvent, tc.handleAction}
 		kinds := []string{"property", "event", "action"}
 		k := ((kind % 3) + 3) % 3
-		handlers[k](Uplink{Client: id, Device: id, Topic: "$thing/up/" + kinds[k] + "/" + id.String(), Payload: payload})
+		handlers[k](uplink{Client: id, Device: id, Topic: "$thing/up/" + kinds[k] + "/" + id.String(), Payload: payload})
 	})
 }
 

@@ -88,7 +88,7 @@ func isDeviceReply(payload []byte) bool {
 // knownDeviations lists where the platform deliberately answers differently from the
 // transcript's imitated cloud→device records (those were written from the docs, not captured).
 var knownDeviations = map[string]string{
-	// protocol.md §2.4.6: the real platform answers the Python SDK's event_post-with-events-array
+	// docs/PROTOCOL.md §2.4.6: the real platform answers the Python SDK's event_post-with-events-array
 	// with events_reply.
 	"ABCDEFGHIJ-3": "events_reply",
 }

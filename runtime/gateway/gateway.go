@@ -35,6 +35,31 @@ type SubDevice struct {
 	Certificate  []byte
 }
 
+// String describes the sub-device without its credential (Device's String would otherwise
+// be promoted and %#v would print the DeviceSecret).
+func (s SubDevice) String() string {
+	return fmt.Sprintf("gateway.SubDevice{%s auth:%s <secret redacted>}", s.Device, s.authType())
+}
+
+// GoString is String, so %#v does not print the secret either.
+func (s SubDevice) GoString() string { return s.String() }
+
+// LogValue keeps the credential out of structured logs.
+func (s SubDevice) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("product", s.ProductID), slog.String("device", s.DeviceName),
+		slog.String("auth", s.authType()))
+}
+
+func (s SubDevice) authType() string {
+	switch {
+	case len(s.Certificate) > 0:
+		return "certificate"
+	case s.DeviceSecret != "":
+		return "psk"
+	}
+	return "none"
+}
+
 // Result is the outcome of an operation for one sub-device; Err is nil on success and a
 // *ResultError for a non-zero platform result.
 type Result struct {

@@ -134,7 +134,7 @@ func TestClientUpdateEndToEnd(t *testing.T) {
 
 // failingUpdate reports a version so the platform pushes the pending job, runs the download
 // (which must fail) and returns the platform's job, the error and the download directory.
-func failingUpdate(t *testing.T, srv *explorertest.Server, conn *explorer.Conn, mutate func(*Firmware)) (explorertest.OTAJobState, error, string) {
+func failingUpdate(t *testing.T, srv *explorertest.Server, conn *explorer.Conn, mutate func(*Firmware)) (explorertest.OTAJobState, string, error) {
 	t.Helper()
 	c := newClient(t, srv, conn)
 	dir := t.TempDir()
@@ -158,14 +158,14 @@ func failingUpdate(t *testing.T, srv *explorertest.Server, conn *explorer.Conn, 
 	if c.State() != StateFailed {
 		t.Errorf("client state = %v", c.State())
 	}
-	return st, err, dir
+	return st, dir, err
 }
 
 func TestClientReportsMD5MismatchAndLeavesNoFile(t *testing.T) {
 	srv, conn := platform(t)
 	srv.UploadFirmware(testPID, "2.0.0", bytes.NewReader(randomBytes(50_000, 31)))
 	srv.PushUpdate(testPID, testDN, "2.0.0")
-	st, err, dir := failingUpdate(t, srv, conn, func(fw *Firmware) { fw.MD5 = strings.Repeat("0", 32) })
+	st, dir, err := failingUpdate(t, srv, conn, func(fw *Firmware) { fw.MD5 = strings.Repeat("0", 32) })
 	if !errors.Is(err, ErrMD5Mismatch) || st.ResultCode != -4 || st.ResultMsg != "md5 mismatch" {
 		t.Errorf("err %v, job %+v", err, st)
 	}
@@ -182,7 +182,7 @@ func TestClientReportsNotFound(t *testing.T) {
 	if err := srv.DeleteFirmware(testPID, "2.0.0"); err != nil {
 		t.Fatal(err)
 	}
-	st, err, _ := failingUpdate(t, srv, conn, nil)
+	st, _, err := failingUpdate(t, srv, conn, nil)
 	if !errors.Is(err, ErrNotFound) || st.ResultCode != -2 {
 		t.Errorf("err %v, job %+v", err, st)
 	}
@@ -192,7 +192,7 @@ func TestClientReportsExpiredSignature(t *testing.T) {
 	srv, conn := platform(t)
 	srv.UploadFirmware(testPID, "2.0.0", bytes.NewReader(randomBytes(1000, 33)))
 	srv.PushUpdate(testPID, testDN, "2.0.0", explorertest.WithURLTTL(-time.Minute))
-	st, err, _ := failingUpdate(t, srv, conn, nil)
+	st, _, err := failingUpdate(t, srv, conn, nil)
 	if !errors.Is(err, ErrSignatureExpired) || st.ResultCode != -3 {
 		t.Errorf("err %v, job %+v", err, st)
 	}

@@ -9,7 +9,9 @@
 // the new image the device reports the new version. A gateway runs the same API for a
 // sub-device with [WithDevice].
 //
-// [Download] is usable on its own (no MQTT) with a progress callback.
+// [Download] is usable on its own (no MQTT) with a progress callback. [Fetch] is the same
+// downloader for any [File] (URL, MD5, size and an identity for resuming): resource downloads
+// (protocol.md §7.5) reuse it rather than a second implementation.
 //
 // # Download guarantees
 //
@@ -21,6 +23,8 @@
 //   - A checkpoint for another version, size or MD5 restarts from zero; the same version at a
 //     different (re-signed) URL resumes.
 //   - dest appears only once the MD5 matches (rename); on a mismatch no file is left.
+//   - Secrets stay out of logs and errors: URLs lose their query (the signature) and
+//     [Firmware] and [File] redact it in String, GoString and LogValue.
 //   - HTTPS only unless [WithInsecureHTTP]; the system trust store is used (COS URLs), or
 //     [WithRootCAs] / [WithHTTPClient].
 //
@@ -28,7 +32,9 @@
 //
 // [Code] maps a Download error to the report_progress result_code: −1 timeout / network
 // ([ErrTimeout]), −2 not found ([ErrNotFound], HTTP 404), −3 signature expired
-// ([ErrSignatureExpired], HTTP 403), −4 MD5 or size mismatch ([ErrMD5Mismatch]), −5 burn
+// ([ErrSignatureExpired], HTTP 403; also [ErrTLS]: a certificate the device does not trust,
+// expired or issued for another name, or a server that does not speak TLS — never retried,
+// never reported as a timeout, and the report's result_msg carries the cause), −4 MD5 or size mismatch ([ErrMD5Mismatch]), −5 burn
 // failed ([BurnError]). Client.Download sends the fail report itself.
 //
 // # Mapping from the official Python SDK (explorer.py)

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"hash"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net/http"
 	"net/url"
@@ -20,30 +21,90 @@ import (
 	"time"
 )
 
-// Download fetches fw to dest with constant memory, whatever the image size.
-//
-// Bytes go to dest+".part"; dest+".ota.json" records version, URL (without query), size, MD5
-// and the byte count already fsync'd. A later call (even from a new process) with the same
-// version, size and MD5 resumes with "Range: bytes=N-" after re-hashing the part file; the URL
-// may differ (a re-signed URL). Any other checkpoint is discarded and the download restarts.
-// A server that ignores Range (200 instead of 206) restarts the hash from zero.
-//
-// Network failures are retried with backoff (WithRetries, WithBackoff, WithIdleTimeout); 404
-// (ErrNotFound) and 401/403 (ErrSignatureExpired) are final but keep the resume state, so a
-// fresh URL can continue. dest is replaced (renamed into place) only after the MD5 matches; on
-// a mismatch the part file and checkpoint are deleted and ErrMD5Mismatch is returned.
-// If dest already holds the image (checked by size and MD5) Download returns at once.
-//
-// Only one Download per dest may run at a time in a process (a second one waits).
-// Use Code to turn the error into a report_progress failure code.
+// File describes any file Fetch can download: a firmware image (Download builds one from a
+// Firmware) or another artifact such as a resource pushed by the platform (protocol.md §7.5).
+type File struct {
+	// ID identifies the content across attempts and processes: a resume continues only a
+	// checkpoint with the same ID, Size and MD5 (a firmware version; for a resource, its name
+	// and version). 1–256 bytes.
+	ID   string
+	URL  string // http or https URL, usually pre-signed (its query is never logged)
+	MD5  string // 32 hex characters (either case)
+	Size int64  // bytes, positive
+}
+
+// MaxFileIDLen bounds File.ID (it is stored in the checkpoint).
+const MaxFileIDLen = 256
+
+// Validate checks the description; the error wraps ErrInvalidFirmware and names the field.
+func (f File) Validate() error {
+	if len(f.ID) == 0 || len(f.ID) > MaxFileIDLen {
+		return fmt.Errorf("%w: id: %d bytes, want 1–%d", ErrInvalidFirmware, len(f.ID), MaxFileIDLen)
+	}
+	if err := checkURL(f.URL); err != nil {
+		return fmt.Errorf("%w: url: %v", ErrInvalidFirmware, err)
+	}
+	if !isMD5Hex(f.MD5) {
+		return fmt.Errorf("%w: md5sum: %q is not 32 hex characters", ErrInvalidFirmware, f.MD5)
+	}
+	if f.Size <= 0 {
+		return fmt.Errorf("%w: file_size: %d is not a positive byte count", ErrInvalidFirmware, f.Size)
+	}
+	return nil
+}
+
+// String describes f with its URL's query (the signature) removed.
+func (f File) String() string {
+	return fmt.Sprintf("ota.File{ID:%q URL:%q MD5:%s Size:%d}", f.ID, redactURL(f.URL), f.MD5, f.Size)
+}
+
+// GoString is String, so %#v does not print the URL's signature either.
+func (f File) GoString() string { return f.String() }
+
+// LogValue keeps the URL's signature out of structured logs.
+func (f File) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("id", f.ID), slog.String("url", redactURL(f.URL)),
+		slog.String("md5", f.MD5), slog.Int64("size", f.Size))
+}
+
+// Download fetches fw to dest with constant memory, whatever the image size: Fetch of
+// File{ID: fw.Version, URL: fw.URL, MD5: fw.MD5, Size: fw.Size} after fw.Validate.
 func Download(ctx context.Context, fw Firmware, dest string, opts ...DownloadOption) error {
 	if err := fw.Validate(); err != nil {
 		return err
 	}
-	fw.MD5 = toLowerHex(fw.MD5)
+	return Fetch(ctx, fw.File(), dest, opts...)
+}
+
+// Fetch downloads f to dest with constant memory, whatever the file size. It is the
+// downloader behind Download, usable for any verified, resumable download (resources of
+// protocol.md §7.5 use it too).
+//
+// Bytes go to dest+".part"; dest+".ota.json" records ID, URL (without query), size, MD5
+// and the byte count already fsync'd. A later call (even from a new process) with the same
+// ID, size and MD5 resumes with "Range: bytes=N-" after re-hashing the part file; the URL
+// may differ (a re-signed URL). Any other checkpoint is discarded and the download restarts.
+// A server that ignores Range (200 instead of 206) restarts the hash from zero.
+//
+// Network failures are retried with backoff (WithRetries, WithBackoff, WithIdleTimeout); 404
+// (ErrNotFound), 401/403 (ErrSignatureExpired) and TLS failures (ErrTLS: untrusted or invalid
+// certificate, not a TLS server) are final but keep the resume state, so a fresh URL or a
+// fixed trust store can continue. dest is replaced (renamed into place) only after the MD5
+// matches; on a mismatch the part file and checkpoint are deleted and ErrMD5Mismatch is
+// returned. If dest already holds the file (checked by size and MD5) Fetch returns at once.
+//
+// ctx bounds everything, including the waits between retries: Fetch returns soon after ctx
+// ends whatever the network does (the connection is closed under a blocked read).
+// Only one Fetch per dest may run at a time in a process (a second one waits).
+// Use Code to turn the error into a report_progress failure code.
+func Fetch(ctx context.Context, f File, dest string, opts ...DownloadOption) error {
+	if err := f.Validate(); err != nil {
+		return err
+	}
+	f.MD5 = toLowerHex(f.MD5)
 	o := newDownloadOptions(opts)
-	if strings.HasPrefix(fw.URL, "http:") && !o.insecureHTTP {
-		return fmt.Errorf("%w: %s", ErrInsecureURL, redactURL(fw.URL))
+	if strings.HasPrefix(f.URL, "http:") && !o.insecureHTTP {
+		return fmt.Errorf("%w: %s", ErrInsecureURL, redactURL(f.URL))
 	}
 	abs, err := filepath.Abs(dest)
 	if err != nil {
@@ -54,7 +115,7 @@ func Download(ctx context.Context, fw Firmware, dest string, opts ...DownloadOpt
 		return err
 	}
 	defer unlock()
-	d := &downloader{fw: fw, dest: abs, o: o, shown: -1}
+	d := &downloader{fw: f, dest: abs, o: o, shown: -1}
 	return d.run(ctx)
 }
 
@@ -72,7 +133,7 @@ func lockDest(ctx context.Context, abs string) (func(), error) {
 }
 
 type downloader struct {
-	fw     Firmware
+	fw     File
 	dest   string
 	o      *downloadOptions
 	part   *os.File
@@ -126,7 +187,7 @@ func (d *downloader) run(ctx context.Context) (err error) {
 			return fatal.err
 		}
 		if ctx.Err() != nil {
-			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.Version, d.done, d.fw.Size, ctx.Err())
+			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.ID, d.done, d.fw.Size, ctx.Err())
 		}
 		d.checkpoint(true)
 		if d.done > before {
@@ -139,14 +200,14 @@ func (d *downloader) run(ctx context.Context) (err error) {
 				ErrTimeout, redactURL(d.fw.URL), failures, d.done, d.fw.Size, err)
 		}
 		wait := d.backoff(failures)
-		d.o.log.Info("ota: download attempt failed, retrying", "version", d.fw.Version,
+		d.o.log.Info("ota: download attempt failed, retrying", "version", d.fw.ID,
 			"url", redactURL(d.fw.URL), "done", d.done, "size", d.fw.Size, "wait", wait, "err", err)
 		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.Version, d.done, d.fw.Size, ctx.Err())
+			return fmt.Errorf("ota: download %s interrupted at %d/%d bytes: %w", d.fw.ID, d.done, d.fw.Size, ctx.Err())
 		}
 	}
 	return d.finish()
@@ -203,12 +264,12 @@ func (d *downloader) open() error {
 	var resume int64
 	switch {
 	case cp == nil:
-	case cp.Version != d.fw.Version || cp.Size != d.fw.Size || cp.MD5 != d.fw.MD5:
-		d.o.log.Info("ota: checkpoint is for another image; restarting", "have", cp.Version, "want", d.fw.Version)
+	case cp.Version != d.fw.ID || cp.Size != d.fw.Size || cp.MD5 != d.fw.MD5:
+		d.o.log.Info("ota: checkpoint is for another image; restarting", "have", cp.Version, "want", d.fw.ID)
 	default:
 		resume = cp.Done
 		if st, err := os.Stat(partPath(d.dest)); err != nil || st.Size() < resume {
-			d.o.log.Warn("ota: part file shorter than checkpoint; restarting", "version", d.fw.Version)
+			d.o.log.Warn("ota: part file shorter than checkpoint; restarting", "version", d.fw.ID)
 			resume = 0
 		}
 	}
@@ -230,14 +291,14 @@ func (d *downloader) open() error {
 				return fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)
 			}
 		} else {
-			d.o.log.Info("ota: resuming download", "version", d.fw.Version, "offset", resume, "size", d.fw.Size)
+			d.o.log.Info("ota: resuming download", "version", d.fw.ID, "offset", resume, "size", d.fw.Size)
 		}
 	}
 	if _, err := f.Seek(resume, io.SeekStart); err != nil {
 		return fmt.Errorf("ota: seek %s: %w", partPath(d.dest), err)
 	}
 	d.done = resume
-	d.cp = checkpoint{Version: d.fw.Version, URL: redactURL(d.fw.URL), Size: d.fw.Size, MD5: d.fw.MD5}
+	d.cp = checkpoint{Version: d.fw.ID, URL: redactURL(d.fw.URL), Size: d.fw.Size, MD5: d.fw.MD5}
 	d.cpDone = -1
 	return d.checkpoint(true)
 }
@@ -245,7 +306,7 @@ func (d *downloader) open() error {
 // restart throws away everything downloaded so far (server ignored or mis-answered Range).
 func (d *downloader) restart() error {
 	d.waitCheckpoint()
-	d.o.log.Info("ota: server did not honour Range; restarting from zero", "version", d.fw.Version, "had", d.done)
+	d.o.log.Info("ota: server did not honour Range; restarting from zero", "version", d.fw.ID, "had", d.done)
 	if err := d.part.Truncate(0); err != nil {
 		return &fatalError{fmt.Errorf("ota: truncate %s: %w", partPath(d.dest), err)}
 	}
@@ -332,7 +393,7 @@ func (d *downloader) report() {
 		return
 	}
 	d.shown = pct
-	d.o.progress(Progress{Version: d.fw.Version, Done: d.done, Total: d.fw.Size, Percent: pct})
+	d.o.progress(Progress{Version: d.fw.ID, Done: d.done, Total: d.fw.Size, Percent: pct})
 }
 
 func (d *downloader) discard() {
@@ -365,6 +426,9 @@ func (d *downloader) fetch(ctx context.Context) error {
 	if err != nil {
 		if idle.Load() {
 			return fmt.Errorf("no response within %v", d.o.idleTimeout)
+		}
+		if terr := tlsFailure(d.fw.URL, err); terr != nil {
+			return &fatalError{terr} // retrying cannot fix a trust or protocol problem
 		}
 		return stripURL(err)
 	}
@@ -509,7 +573,7 @@ func (d *downloader) finish() error {
 	sum := hex.EncodeToString(d.hash.Sum(nil))
 	if sum != d.fw.MD5 {
 		d.discard()
-		return fmt.Errorf("%w: version %s: got %s, want %s", ErrMD5Mismatch, d.fw.Version, sum, d.fw.MD5)
+		return fmt.Errorf("%w: version %s: got %s, want %s", ErrMD5Mismatch, d.fw.ID, sum, d.fw.MD5)
 	}
 	if err := d.part.Sync(); err != nil {
 		return fmt.Errorf("ota: fsync %s: %w", partPath(d.dest), err)

@@ -14,6 +14,7 @@ const (
 	FailTimeout          FailCode = -1 // download timed out / network failure
 	FailNotFound         FailCode = -2 // firmware file not found (HTTP 404)
 	FailSignatureExpired FailCode = -3 // pre-signed URL expired or refused (HTTP 403)
+	FailAuth             FailCode = -3 // authentication failure: the protocol's −3 also covers a TLS certificate the device rejects
 	FailMD5Mismatch      FailCode = -4 // downloaded image does not match md5sum
 	FailBurn             FailCode = -5 // installing (burning) the image failed
 )
@@ -45,6 +46,10 @@ var (
 	ErrNotFound = errors.New("ota: firmware not found")
 	// ErrSignatureExpired: the server answered 401/403 (expired or bad pre-signed URL).
 	ErrSignatureExpired = errors.New("ota: firmware URL signature expired or refused")
+	// ErrTLS: the HTTPS connection failed for a reason a retry cannot fix (certificate not
+	// trusted, expired or for another name, server not speaking TLS). Not retried; Code maps
+	// it to FailAuth (−3), and the message says what to change.
+	ErrTLS = errors.New("ota: TLS failure")
 	// ErrMD5Mismatch: the image (or its size) does not match the announced md5sum/file_size.
 	ErrMD5Mismatch = errors.New("ota: firmware md5 mismatch")
 	// ErrInsecureURL: the URL is plain http and WithInsecureHTTP was not given.
@@ -56,8 +61,9 @@ var (
 )
 
 // Code returns the report_progress failure code that describes err: 0 for nil, −2 for
-// ErrNotFound, −3 for ErrSignatureExpired, −4 for ErrMD5Mismatch, −5 for a *BurnError,
-// otherwise −1 (timeout / generic download failure, as the C SDK does).
+// ErrNotFound, −3 for ErrSignatureExpired and ErrTLS (authentication failures), −4 for
+// ErrMD5Mismatch, −5 for a *BurnError, otherwise −1 (timeout / generic download failure, as
+// the C SDK does).
 func Code(err error) FailCode {
 	var be *BurnError
 	switch {
@@ -65,8 +71,8 @@ func Code(err error) FailCode {
 		return 0
 	case errors.Is(err, ErrNotFound):
 		return FailNotFound
-	case errors.Is(err, ErrSignatureExpired):
-		return FailSignatureExpired
+	case errors.Is(err, ErrSignatureExpired), errors.Is(err, ErrTLS):
+		return FailAuth
 	case errors.Is(err, ErrMD5Mismatch):
 		return FailMD5Mismatch
 	case errors.As(err, &be):

@@ -10,6 +10,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
@@ -40,6 +41,26 @@ func ExampleDownload() {
 	// Output:
 	// downloaded 32768 of 32768 bytes
 	// err=<nil> report code=0 (ok)
+}
+
+// Fetch downloads any file with the same guarantees (resume, MD5, progress): here a
+// resource pushed by the platform, identified by its name and version.
+func ExampleFetch() {
+	audio := bytes.Repeat([]byte("chime"), 1000)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.ServeContent(w, r, "chime.wav", time.Time{}, bytes.NewReader(audio))
+	}))
+	defer srv.Close()
+	sum := md5.Sum(audio)
+	f := ota.File{ID: "chime.wav@3", URL: srv.URL + "/chime.wav?sign=s3cr3t", MD5: hex.EncodeToString(sum[:]), Size: int64(len(audio))}
+
+	dir, _ := os.MkdirTemp("", "fetch-example-")
+	defer os.RemoveAll(dir)
+	err := ota.Fetch(context.Background(), f, filepath.Join(dir, "chime.wav"), ota.WithInsecureHTTP())
+	got, _ := os.ReadFile(filepath.Join(dir, "chime.wav"))
+	fmt.Println(len(got), err, strings.Contains(fmt.Sprint(f), "s3cr3t"))
+	// Output:
+	// 5000 <nil> false
 }
 
 // A device's whole update cycle against the in-process platform.

@@ -3,6 +3,7 @@ package ota
 import (
 	"bytes"
 	"fmt"
+	"log/slog"
 	"net/url"
 	"strconv"
 
@@ -22,6 +23,26 @@ type Firmware struct {
 	MD5         string // 32 lower-case hex characters
 	Size        int64  // bytes (file_size)
 	UserDefined string // user_defined text set in the console, may be empty
+}
+
+// File is the download description of fw (its version is the resume identity).
+func (fw Firmware) File() File {
+	return File{ID: fw.Version, URL: fw.URL, MD5: fw.MD5, Size: fw.Size}
+}
+
+// String describes fw with its URL's query (the signature, a credential) removed.
+func (fw Firmware) String() string {
+	return fmt.Sprintf("ota.Firmware{Version:%q URL:%q MD5:%s Size:%d UserDefined:%q}",
+		fw.Version, redactURL(fw.URL), fw.MD5, fw.Size, fw.UserDefined)
+}
+
+// GoString is String, so %#v does not print the URL's signature either.
+func (fw Firmware) GoString() string { return fw.String() }
+
+// LogValue keeps the URL's signature out of structured logs.
+func (fw Firmware) LogValue() slog.Value {
+	return slog.GroupValue(slog.String("version", fw.Version), slog.String("url", redactURL(fw.URL)),
+		slog.String("md5", fw.MD5), slog.Int64("size", fw.Size))
 }
 
 // Validate checks the description; the error wraps ErrInvalidFirmware and names the field.

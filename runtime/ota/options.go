@@ -11,7 +11,7 @@ import (
 
 // Progress is a snapshot of a running download.
 type Progress struct {
-	Version string // firmware version being downloaded
+	Version string // File.ID: the firmware version for Download
 	Done    int64  // bytes verified-on-disk so far, including resumed bytes
 	Total   int64  // announced file_size
 	Percent int    // Done*100/Total, 0..100

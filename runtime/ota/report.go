@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"sync"
 	"time"
+	"unicode/utf8"
 )
 
 // Wire forms of the uplink messages (protocol.md §4.2). Field order follows the official
@@ -124,7 +125,7 @@ func (c *Client) Download(ctx context.Context, fw Firmware, dest string, opts ..
 	}
 	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	if rerr := c.ReportFail(rctx, fw.Version, Code(err), ""); rerr != nil {
+	if rerr := c.ReportFail(rctx, fw.Version, Code(err), failMessage(err)); rerr != nil {
 		c.log.Warn("ota: fail report not sent", "version", fw.Version, "err", rerr)
 	}
 	return err
@@ -182,4 +183,25 @@ func newDownloadOptionsNoClient(opts []DownloadOption) *downloadOptions {
 		}
 	}
 	return o
+}
+
+// maxResultMsg bounds the result_msg of a fail report (the C SDK's report buffer is small).
+const maxResultMsg = 200
+
+// failMessage is the result_msg reported for a failed download: the code's usual text, or,
+// for a TLS failure, the cause (so the console shows "certificate signed by unknown
+// authority", not a timeout).
+func failMessage(err error) string {
+	if !errors.Is(err, ErrTLS) {
+		return ""
+	}
+	msg := err.Error()
+	if len(msg) > maxResultMsg {
+		cut := maxResultMsg
+		for cut > 0 && !utf8.RuneStart(msg[cut]) {
+			cut--
+		}
+		msg = msg[:cut]
+	}
+	return msg
 }

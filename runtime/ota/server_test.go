@@ -165,10 +165,3 @@ func md5Hex(b []byte) string {
 	return hex.EncodeToString(s[:])
 }
 
-func fileMD5(t testing.TB, r io.Reader) string {
-	h := md5.New()
-	if _, err := io.Copy(h, r); err != nil {
-		t.Fatal(err)
-	}
-	return hex.EncodeToString(h.Sum(nil))
-}

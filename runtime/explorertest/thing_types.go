@@ -1,0 +1,100 @@
+package explorertest
+
+// Public types, errors and reply codes of the data-template feature (thing*.go).
+
+import (
+	"errors"
+	"fmt"
+	"time"
+
+	json "github.com/goccy/go-json"
+)
+
+// Errors returned by the cloud-side data-template API.
+var (
+	// ErrDeviceOffline: the device is not connected. SendControl stores the control as pending
+	// (served through get_status type control) and returns an error wrapping ErrDeviceOffline.
+	ErrDeviceOffline = errors.New("device offline")
+	// ErrControlPending wraps ErrDeviceOffline: SendControl stored the control as pending.
+	ErrControlPending = fmt.Errorf("control stored as pending until the device fetches it with get_status: %w", ErrDeviceOffline)
+	// ErrNoTemplate: no data template was added for the product (AddProduct).
+	ErrNoTemplate = errors.New("product has no data template")
+	// ErrUnknownThingDevice: the device is not registered (AddDevice).
+	ErrUnknownThingDevice = errors.New("device not registered")
+
+	// errBadReply: the device's control_reply/action_reply could not be read (e.g. no code).
+	errBadReply = errors.New("malformed device reply")
+)
+
+// Reply codes of the data-template protocol (docs/PROTOCOL.md §2.6).
+const (
+	CodeSuccess        = 0
+	CodeBadJSON        = 400
+	CodeUnknownID      = 403
+	CodeBadTimestamp   = 405
+	CodeInvalidValue   = 406
+	CodeInternalServer = 503
+)
+
+const (
+	// maxTimestampSkew is how far a message timestamp may be from the platform clock (405 beyond).
+	maxTimestampSkew = 24 * time.Hour
+	// maxEventsKept bounds the per-device event history so a long emulate run stays bounded;
+	// the oldest records are dropped first.
+	maxEventsKept = 10000
+)
+
+// ControlReply is a device's control_reply.
+type ControlReply struct {
+	ClientToken string
+	Code        int
+	Status      string
+	// HasMethod is false when the device left out "method" (the official Python SDK does).
+	HasMethod bool
+}
+
+// ActionReply is a device's action_reply.
+type ActionReply struct {
+	ClientToken string
+	Code        int
+	Status      string
+	// Response is the action's output object as sent (nil when absent).
+	Response json.RawMessage
+}
+
+// EventRecord is one event the platform accepted from a device.
+type EventRecord struct {
+	EventID string `json:"event_id"`
+	Type    string `json:"type"`
+	// Timestamp is the event time in Unix milliseconds: the device's, or the receive time when
+	// the device sent none.
+	Timestamp   int64           `json:"timestamp"`
+	Params      json.RawMessage `json:"params"`
+	ClientToken string          `json:"client_token"`
+	// Method is the uplink method that carried it (event_post or events_post).
+	Method string `json:"method"`
+}
+
+// InfoReport is what a device sent with report_info (docs/PROTOCOL.md §2.4.5).
+type InfoReport struct {
+	Name           string            `json:"name,omitempty"`
+	IMEI           string            `json:"imei,omitempty"`
+	MAC            string            `json:"mac,omitempty"`
+	FirmwareVer    string            `json:"fw_ver,omitempty"`
+	ModuleHardInfo string            `json:"module_hardinfo,omitempty"`
+	ModuleSoftInfo string            `json:"module_softinfo,omitempty"`
+	Lat            string            `json:"lat,omitempty"`
+	Lon            string            `json:"lon,omitempty"`
+	DeviceLabel    map[string]string `json:"device_label,omitempty"`
+	// Raw is the whole params object as sent (keeps keys the fields above do not name).
+	Raw json.RawMessage `json:"-"`
+}
+
+// ThingState is a read-only view of a device's data-template state, given to WaitThing's
+// condition. Do not keep or modify it after the call.
+type ThingState struct {
+	Reported map[string]json.RawMessage
+	Pending  map[string]json.RawMessage
+	Events   []EventRecord
+	Info     *InfoReport
+}
