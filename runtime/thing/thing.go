@@ -161,19 +161,19 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Thing{
-		conn:      conn,
-		tpl:       tpl,
-		opts:      o,
-		log:       log.With("thing", o.pid+"/"+o.dn),
-		pid:       o.pid,
-		dn:        o.dn,
-		topics:    makeTopics(o.pid, o.dn),
+		conn:   conn,
+		tpl:    tpl,
+		opts:   o,
+		log:    log.With("thing", o.pid+"/"+o.dn),
+		pid:    o.pid,
+		dn:     o.dn,
+		topics: makeTopics(o.pid, o.dn),
 		// The prefix is a JSON string's content: escape what JSON needs escaped.
 		tokenPrefix: func() []byte { q := tplwire.AppendString(nil, o.pid); return q[1 : len(q)-1] }(),
-		waiters:   make(map[uint64]*waiter),
-		controlQ:  make(chan func(), o.controlQueueLen),
-		actionSem: make(chan struct{}, o.maxActions),
-		done:      make(chan struct{}),
+		waiters:     make(map[uint64]*waiter),
+		controlQ:    make(chan func(), o.controlQueueLen),
+		actionSem:   make(chan struct{}, o.maxActions),
+		done:        make(chan struct{}),
 	}
 	// The connection keeps one handler per topic: a second Thing for the same device would
 	// silently take the first one's subscriptions, and its Close would leave the first deaf.
