@@ -30,19 +30,22 @@ type Conn struct {
 
 	sem chan struct{} // bounds concurrently running handlers
 
-	mu      sync.Mutex
-	state   State
-	sess    *session // current connection, nil while down
-	live    bool     // sess is up, subscriptions restored and queue flushed: publish directly
-	gen     uint64
-	seq     uint64
-	queue   []*pending
-	subs    map[string]*subscription // by filter
-	wild    map[string]*subscription // the wildcard filters among subs
-	hooks   map[uint64]func(ctx context.Context)
-	hookSeq uint64
-	timeReq []*timeWaiter
-	timeSub *subscription
+	mu    sync.Mutex
+	state State
+	sess  *session // current connection, nil while down
+	live  bool     // sess is up, subscriptions restored and queue flushed: publish directly
+	gen   uint64
+	seq   uint64
+	queue outbox // the offline queue
+	// flushing: a live flusher sends enqueued messages; flushDone closes when it ends.
+	flushing  bool
+	flushDone chan struct{}
+	subs      map[string]*subscription // by filter
+	wild      map[string]*subscription // the wildcard filters among subs
+	hooks     map[uint64]func(ctx context.Context)
+	hookSeq   uint64
+	timeReq   []*timeWaiter
+	timeSub   *subscription
 
 	reconnects, dropped, panics, overruns, droppedPubs atomic.Uint64
 }
@@ -80,6 +83,7 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		subs:  make(map[string]*subscription),
 		wild:  make(map[string]*subscription),
 		hooks: make(map[uint64]func(ctx context.Context)),
+		queue: newMemOutbox(o.queueSize),
 		state: StateConnecting,
 	}
 	c.tlsCfg = c.tlsConfig()
@@ -120,7 +124,7 @@ func (c *Conn) IsConnected() bool { return c.State() == StateConnected }
 // Stats returns counters of what the Conn handled on its own.
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
-	queued := len(c.queue)
+	queued := c.queue.len()
 	c.mu.Unlock()
 	return Stats{
 		Reconnects:      c.reconnects.Load(),
@@ -162,8 +166,7 @@ func (c *Conn) Close() error {
 	c.live = false
 	sess := c.sess
 	c.sess = nil
-	queue := c.queue
-	c.queue = nil
+	queue := c.queue.drain()
 	subs := c.subs
 	c.subs = map[string]*subscription{}
 	c.wild = map[string]*subscription{}
@@ -178,7 +181,7 @@ func (c *Conn) Close() error {
 		c.log.Warn("closed with unsent publishes; they are discarded", "count", len(queue))
 	}
 	for _, p := range queue {
-		p.finish(newError(ErrClosed, nil, "publish "+quote(p.topic), "closed before the message was sent"))
+		p.finish(notSentf(ErrClosed, pubWhat(p.topic), "closed before the message was sent"))
 	}
 	for _, s := range subs {
 		s.stop()
@@ -292,6 +295,7 @@ func (c *Conn) established(sess *session, first bool) bool {
 	sess.ctx, sess.cancel = context.WithCancel(c.ctx)
 	c.sess = sess
 	c.mu.Unlock()
+	c.waitFlusher()
 
 	for {
 		c.mu.Lock()
@@ -302,7 +306,7 @@ func (c *Conn) established(sess *session, first bool) bool {
 		subs := c.unrestoredSubs(sess.gen)
 		var p *pending
 		if len(subs) == 0 {
-			p = c.nextQueued()
+			p = c.queue.head()
 		}
 		if len(subs) == 0 && p == nil {
 			c.live = true
@@ -358,29 +362,3 @@ func (c *Conn) goSafe(what string, fn func()) {
 		fn()
 	}()
 }
-
-// waitToken waits for a paho token, ctx, the Conn's close, and (if timeout > 0) a timeout.
-// It returns errTokenTimeout, ctx's error, ErrClosed, or the token's error.
-func (c *Conn) waitToken(ctx context.Context, tok interface {
-	Done() <-chan struct{}
-	Error() error
-}, timeout time.Duration) error {
-	var tc <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
-	}
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.ctx.Done():
-		return ErrClosed
-	case <-tc:
-		return errTokenTimeout
-	}
-}
-
-var errTokenTimeout = errors.New("no answer from the broker")

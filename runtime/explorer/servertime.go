@@ -70,7 +70,7 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	case <-c.ctx.Done():
 		return time.Time{}, newError(ErrClosed, nil, what)
 	case <-t.C:
-		return time.Time{}, newError(ErrTimeout, nil, what, "no reply within %v", c.opts.ackTimeout)
+		return time.Time{}, newErrorf(ErrTimeout, nil, what, "no reply within %v", c.opts.ackTimeout)
 	}
 }
 
