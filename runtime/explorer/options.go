@@ -37,6 +37,16 @@ const (
 // with an error wrapping ErrInvalidConfig.
 type Option func(*options) error
 
+// String hides what an Option holds (root CAs, callbacks): options are printed or logged
+// only as their type.
+func (Option) String() string { return "explorer.Option" }
+
+// GoString is the %#v form of String.
+func (o Option) GoString() string { return o.String() }
+
+// LogValue logs an Option as its type only.
+func (o Option) LogValue() slog.Value { return slog.StringValue(o.String()) }
+
 type options struct {
 	keepAlive          time.Duration
 	backoffMin         time.Duration
