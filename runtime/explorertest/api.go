@@ -10,7 +10,8 @@ package explorertest
 //	POST /api/devices/{pid}/{dn}/actions/{action}  {"params":{...}} -> {"code","status","response"}
 //
 // Errors are {"error":"..."} with: 400 bad body or params, 404 unknown device/product/action,
-// 409 device offline (actions), 502 device replied with a response that does not match the
+// 409 device offline (actions) or went offline before replying (control and actions: the
+// outcome is unknown and nothing was stored, retry — see SendControl), 502 device replied with a response that does not match the
 // template, 504 no reply in time. Control to an offline device is stored as pending and answered
 // 202 {"pending":true,"status":"..."}. POST endpoints take ?timeout=<Go duration> (default 10s).
 

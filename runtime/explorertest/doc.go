@@ -24,6 +24,8 @@
 //   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
 //     InvokeAction, SetReported, Reported, PendingControl, Events, ReportedInfo, and the waits
 //     WaitReported, WaitEvents, WaitThing.
+//     SendControl's doc states the delivery contract: pending when offline, ErrNoReply (outcome
+//     unknown, not stored, retry) when the device drops before replying.
 //   - Gateway (§5): SubDevices, BindSubDevices, UnbindSubDevices, UnbindAllSubDevices,
 //     SearchSubDevices, WaitGatewayAck.
 //   - OTA (§4): UploadFirmware, DeleteFirmware, PushUpdate (WithPlainHTTPURL, WithURLTTL,

@@ -118,7 +118,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 	select {
 	case res, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): device went offline before replying: %w", id, token, ErrDeviceOffline)
+			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, ErrNoReply)
 		}
 		if res.err != nil {
 			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, res.err)
@@ -176,7 +176,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 	select {
 	case res, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): device went offline before replying: %w", actionID, id, token, ErrDeviceOffline)
+			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, ErrNoReply)
 		}
 		if res.err != nil {
 			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, res.err)
