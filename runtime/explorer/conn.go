@@ -48,8 +48,8 @@ type Conn struct {
 	timeSub   *subscription
 
 	reconnects, dropped, panics, overruns, droppedPubs atomic.Uint64
-	clockOffset                                       atomic.Int64 // server − device clock, ns
-	clockKnown                                        atomic.Bool
+	clockOffset                                        atomic.Int64 // server − device clock, ns
+	clockKnown                                         atomic.Bool
 }
 
 // Dial validates cfg and opts, connects, and returns a live Conn. It makes one connection
