@@ -24,8 +24,13 @@ import (
 // MaxPayload is the platform's maximum PUBLISH payload (docs/PROTOCOL.md §8.1), in bytes.
 const MaxPayload = 16 * 1024
 
-// ErrClosed is returned by operations on a closed Server.
-var ErrClosed = errors.New("explorertest: server closed")
+// Errors shared by every feature, matched with errors.Is.
+var (
+	// ErrClosed is returned by operations on a closed Server.
+	ErrClosed = errors.New("explorertest: server closed")
+	// ErrUnknownDevice: the device (or gateway, or sub-device) is not registered (AddDevice).
+	ErrUnknownDevice = errors.New("unknown device")
+)
 
 // Listener ids; a session records which one it came through.
 const (
