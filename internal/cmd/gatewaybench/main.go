@@ -268,6 +268,11 @@ func measure(role, tplPath string, batch int) error {
 		TotalAlloc: int64(after.TotalAlloc - before.TotalAlloc),
 	}
 	runtime.KeepAlive(keep)
+	if cleanup, ok := keep[len(keep)-1].(func() error); ok {
+		if err := cleanup(); err != nil {
+			return fmt.Errorf("cleanup: %w", err)
+		}
+	}
 	b, _ := json.Marshal(res)
 	fmt.Println(string(b))
 	return nil
@@ -292,12 +297,20 @@ func runGateway(ctx context.Context, s setup, names []string, tpl *template.Temp
 		devs[i] = gateway.Device{ProductID: subPID, DeviceName: dn}
 		subs[i] = gateway.SubDevice{Device: devs[i], DeviceSecret: s.Subs[dn]}
 	}
+	t0 := time.Now()
 	if rs, err := gw.Bind(ctx, subs...); err != nil || rs.Err() != nil {
 		return nil, fmt.Errorf("bind: %v %v", err, rs.Err())
 	}
+	t1 := time.Now()
 	if rs, err := gw.Online(ctx, devs...); err != nil || rs.Err() != nil {
 		return nil, fmt.Errorf("online: %v %v", err, rs.Err())
 	}
+	t2 := time.Now()
+	defer func() {
+		if os.Getenv("GATEWAYBENCH_PHASES") != "" {
+			fmt.Fprintf(os.Stderr, "phases: bind %v online %v things+reports %v\n", t1.Sub(t0), t2.Sub(t1), time.Since(t2))
+		}
+	}()
 	things := make([]*thing.Thing, len(devs))
 	err = parallel(len(devs), func(i int) error {
 		th, err := gw.SubDevice(devs[i], tpl)
@@ -308,7 +321,14 @@ func runGateway(ctx context.Context, s setup, names []string, tpl *template.Temp
 		return th.Report(ctx, map[string]any{reportKey: i % 101})
 	})
 	subs, names = nil, nil // the credentials list is the application's, not the gateway's
-	return []any{conn, gw, things}, err
+	cleanup := func() error { // after the measurement: leave the platform as it was for the next round
+		if _, err := gw.Offline(ctx, devs...); err != nil {
+			return err
+		}
+		_, err := gw.Unbind(ctx, devs...)
+		return err
+	}
+	return []any{conn, gw, things, cleanup}, err
 }
 
 func runDirect(ctx context.Context, s setup, n int, tpl *template.Template, opts []explorer.Option) ([]any, error) {
