@@ -44,8 +44,9 @@ import (
 // counted and shown; the delivery contract allows both (docs/ARCHITECTURE.md "Delivery
 // contract").
 //
-// Length: TPLGEN_SOAK unset runs a 3 s smoke version (every go test); TPLGEN_SOAK=ci runs
-// about a minute (.ci/run); TPLGEN_SOAK_MESSAGES=N runs until N messages were sent.
+// Length: TPLGEN_SOAK=short runs 3 s, TPLGEN_SOAK=ci about a minute (.ci/run, with and
+// without -race), TPLGEN_SOAK_MESSAGES=N until N messages were sent; unset, the test is
+// skipped (it needs the machine for a while).
 
 const (
 	soakEnv         = "TPLGEN_SOAK"
@@ -75,10 +76,12 @@ func soakConfigFromEnv(t *testing.T) soakConfig {
 	}
 	switch v := os.Getenv(soakEnv); v {
 	case "":
+		t.Skipf("chaos soak: set %s=ci (about a minute, as .ci/run does), %s=short (3 s) or %s=N", soakEnv, soakEnv, soakMessagesEnv)
+	case "short":
 	case "ci":
 		c.duration = 55 * time.Second
 	default:
-		t.Fatalf("%s=%q: want ci (or set %s)", soakEnv, v, soakMessagesEnv)
+		t.Fatalf("%s=%q: want short or ci (or set %s)", soakEnv, v, soakMessagesEnv)
 	}
 	return c
 }
@@ -103,9 +106,21 @@ type soakTally struct {
 	failed     map[string]bool // event id -> its call returned an error
 	errKinds   map[string]int
 	slowest    map[string]slowCall
+	stuck      string // goroutine dump taken when a call overran its ctx (dumpOnce)
 	reportsOK  int64
 	reportsErr int64
 	sent       atomic.Int64 // calls made (events + reports)
+}
+
+// dumpOnce records every goroutine's stack the first time a call is still running a second
+// after its ctx ended: the failure message then shows where it was stuck.
+func (s *soakTally) dumpOnce() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.stuck == "" {
+		buf := make([]byte, 1<<20)
+		s.stuck = string(buf[:runtime.Stack(buf, true)])
+	}
 }
 
 // took remembers the slowest call of each kind: every call has a callTimeout ctx, so one
@@ -315,7 +330,9 @@ func runSoak(t *testing.T, cfg soakConfig) soakResult {
 				id := fmt.Sprintf("e%d-%d", p, seq)
 				cctx, ccancel := context.WithTimeout(ctx, cfg.callTimeout)
 				t0 := time.Now()
+				wd := time.AfterFunc(cfg.callTimeout+time.Second, tally.dumpOnce)
 				err := dev.PostStatusReport(cctx, light.StatusReport{Message: id})
+				wd.Stop()
 				tally.took("event", time.Since(t0), err)
 				ccancel()
 				tally.record(id, true, err)
@@ -329,16 +346,56 @@ func runSoak(t *testing.T, cfg soakConfig) soakResult {
 			for seq := 0; claim(); seq++ {
 				cctx, ccancel := context.WithTimeout(ctx, cfg.callTimeout)
 				t0 := time.Now()
+				wd := time.AfterFunc(cfg.callTimeout+time.Second, tally.dumpOnce)
 				err := dev.Report(cctx, light.Properties{
 					Brightness: tplwire.Ptr(int64(seq % 101)),
 					Name:       tplwire.Ptr(fmt.Sprintf("r%d-%d", p, seq)),
 				})
+				wd.Stop()
 				tally.took("report", time.Since(t0), err)
 				ccancel()
 				tally.record("", false, err)
 			}
 		}()
 	}
+
+	// The platform keeps the latest maxEventsKept events per device; a long run posts more,
+	// so the record is read every 250 ms and merged: an id's count is the most copies of it
+	// seen in one read (copies of one event arrive close together).
+	recorded := map[string]int{}
+	var recordErr error
+	collect := func() {
+		seen := map[string]int{}
+		for _, e := range srv.Events(pid, soakDevice) {
+			if e.EventID != "status_report" {
+				continue
+			}
+			var id string
+			if err := jsonField(e.Params, "message", &id); err != nil {
+				recordErr = fmt.Errorf("recorded event without its id: %s: %v", e.Params, err)
+				continue
+			}
+			seen[id]++
+		}
+		for id, n := range seen {
+			recorded[id] = max(recorded[id], n)
+		}
+	}
+	var collector sync.WaitGroup
+	collector.Add(1)
+	go func() {
+		defer collector.Done()
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+				collect()
+			}
+		}
+	}()
 
 	// The platform sends control the whole time.
 	var controlsOK, controlsErr atomic.Int64
@@ -417,7 +474,7 @@ func runSoak(t *testing.T, cfg soakConfig) soakResult {
 		// A gross check only (the exact bound is tested per call through a fault proxy in the
 		// runtime packages): a call that ignored its ctx overruns by seconds.
 		if c.d > cfg.callTimeout+soakCtxSlack {
-			t.Errorf("a %s call took %v with a %v ctx: %v", kind, c.d, cfg.callTimeout, c.err)
+			t.Errorf("a %s call took %v with a %v ctx: %v\ngoroutines a second after its ctx ended:\n%s", kind, c.d, cfg.callTimeout, c.err, tally.stuck)
 		}
 	}
 	if restartErr != nil {
@@ -433,17 +490,10 @@ func runSoak(t *testing.T, cfg soakConfig) soakResult {
 	}
 	waitCancel()
 	time.Sleep(200 * time.Millisecond)
-	recorded := map[string]int{}
-	for _, e := range srv.Events(pid, soakDevice) {
-		if e.EventID != "status_report" {
-			continue
-		}
-		var id string
-		if err := jsonField(e.Params, "message", &id); err != nil {
-			t.Errorf("recorded event without its id: %s: %v", e.Params, err)
-			continue
-		}
-		recorded[id]++
+	collector.Wait()
+	collect()
+	if recordErr != nil {
+		t.Error(recordErr)
 	}
 
 	closeCtx, closeCancel := context.WithTimeout(context.Background(), 10*time.Second)
