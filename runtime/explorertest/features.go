@@ -68,6 +68,7 @@ func (s *Server) initFeatures() error {
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
+		{"devlog", s.initDevLog},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)

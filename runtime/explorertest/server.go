@@ -62,6 +62,7 @@ type Server struct {
 	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
+	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
