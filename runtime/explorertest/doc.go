@@ -24,8 +24,10 @@
 //   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
 //     InvokeAction, SetReported, Reported, PendingControl, Events, ReportedInfo, and the waits
 //     WaitReported, WaitEvents, WaitThing.
+//     SendControl's doc states the delivery contract: pending when offline, ErrNoReply (outcome
+//     unknown, not stored, retry) when the device drops before replying.
 //   - Gateway (§5): SubDevices, BindSubDevices, UnbindSubDevices, UnbindAllSubDevices,
-//     SearchSubDevices, WaitGatewayAck.
+//     SearchSubDevices, DescribeSubDevices, WaitGatewayAck.
 //   - OTA (§4): UploadFirmware, DeleteFirmware, PushUpdate (WithPlainHTTPURL, WithURLTTL,
 //     WithUserDefined), OTAJob, WaitOTAJob, FirmwareVersion; download faults with
 //     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests.
@@ -34,7 +36,7 @@
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //
 // The same operations are served as a JSON API under /api/ on the HTTP listeners (api.go,
-// ota_http.go, gateway.go), which `tplgen emulate` documents in its --help.
+// ota_http.go, gateway_http.go, ...), which `tplgen emulate` documents in its --help.
 //
 // Each cloud feature lives in its own files and keeps its state in one field of Server;
 // features.go explains how to add one. Untrusted JSON is decoded only through the project's
