@@ -116,7 +116,8 @@ type Device[P Params, C any] struct {
 
 // NewDevice starts the typed device of spec on conn with handler h; generated New calls it.
 // Handler methods receive values already checked against the template; their error (or
-// action output) becomes the reply. opts are the Thing's; the control and action handlers
+// action output) becomes the reply. A Handler that also implements BindingObserver or
+// ServiceObserver receives the service topic's notices. opts are the Thing's; the control and action handlers
 // are set from spec and h (WithControlHandler and WithActionHandler in opts are overridden).
 //
 // NewDevice refuses a device of another product than spec's: the connection's own device,
@@ -162,6 +163,13 @@ func NewDevice[P Params, C any, H any](conn Transport, spec *Spec[C, H], h H, op
 	}
 	if spec.ProductID != "" {
 		all = append(all, func(o *options) error { o.wantProduct = spec.ProductID; return nil })
+	}
+	// Optional Handler methods for the service topic.
+	if b, ok := any(h).(BindingObserver); ok {
+		all = append(all, WithBindingHandler(b.Binding))
+	}
+	if s, ok := any(h).(ServiceObserver); ok {
+		all = append(all, WithServiceHandler(s.Service))
 	}
 	t, err := New(conn, tpl, all...)
 	if err != nil {

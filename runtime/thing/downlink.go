@@ -295,17 +295,3 @@ func (t *Thing) publishReply(topic string, payload []byte) error {
 	defer cancel()
 	return t.conn.Publish(ctx, topic, 1, payload)
 }
-
-func (t *Thing) handleService(topic string, msg *downMsg) {
-	if t.opts.service == nil {
-		t.log.Info("service notification", "topic", topic, "method", msg.Method)
-		return
-	}
-	err := t.callHandler(func(ctx context.Context) error {
-		t.opts.service(ctx, msg.Method, msg.Raw)
-		return nil
-	})
-	if err != nil {
-		t.log.Error("service handler failed", "topic", topic, "method", msg.Method, "error", err)
-	}
-}
