@@ -194,15 +194,30 @@ func (d *Device[P, C]) Report(ctx context.Context, p P) error {
 	}
 	t := d.t
 	token := t.nextSeq()
-	b := make([]byte, 0, 160)
-	b = t.appendHead(b, methodReport, token)
+	buf := getBuf()
+	b := t.appendHead(*buf, methodReport, token)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, t.nowMillis(), 10)
 	b = append(b, `,"params":`...)
 	b = p.AppendJSON(b)
 	b = append(b, '}')
 	_, err := t.request(ctx, t.topics.upProperty, 0, methodReport, token, b, methodReport+replySuffix)
+	putBuf(buf, b) // the Transport does not keep the payload once Publish returned
 	return err
+}
+
+// payloadPool recycles the buffers typed reports and events are encoded into.
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return payloadPool.Get().(*[]byte) }
+
+// putBuf returns the buffer, now grown to b, unless it grew unusually large.
+func putBuf(buf *[]byte, b []byte) {
+	if cap(b) > 16<<10 {
+		return
+	}
+	*buf = b[:0]
+	payloadPool.Put(buf)
 }
 
 // PostEvent posts one generated event (event_post) on d and waits for the event_reply. e
@@ -214,18 +229,19 @@ func PostEvent[P Params, C any, E EventParams](ctx context.Context, d *Device[P,
 	}
 	t := d.t
 	token := t.nextSeq()
-	b := make([]byte, 0, 192)
-	b = t.appendHead(b, methodEventPost, token)
+	buf := getBuf()
+	b := t.appendHead(*buf, methodEventPost, token)
 	b = append(b, ',')
 	b = appendEventMembers(b, e, t.nowMillis())
 	b = append(b, '}')
 	// events_reply is accepted too: the platform answers the array form with it.
 	_, err := t.request(ctx, t.topics.upEvent, 1, methodEventPost, token, b, methodEventReply, methodEventsReply)
+	putBuf(buf, b)
 	return err
 }
 
 // appendEventMembers appends `"eventId":…,"type":…,"timestamp":…,"params":{…}`.
-func appendEventMembers(b []byte, e EventParams, ms int64) []byte {
+func appendEventMembers[E EventParams](b []byte, e E, ms int64) []byte {
 	b = append(b, `"eventId":`...)
 	b = tplwire.AppendString(b, e.EventID())
 	b = append(b, `,"type":`...)

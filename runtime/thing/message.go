@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 
@@ -122,11 +123,22 @@ func (e *fieldError) Error() string { return "field " + e.Field + ": " + e.Msg }
 // (internal/jsonguard) first; the fields are then picked out of the checked bytes in one
 // pass, as sub-slices of payload (no copies, no intermediate map or struct).
 func parseDown(payload []byte) (*downMsg, error) {
+	m := new(downMsg)
+	obj, err := parseDownInto(payload, m)
+	if !obj {
+		return nil, err
+	}
+	return m, err
+}
+
+// parseDownInto is parseDown into the caller's message (the dispatcher keeps it on the
+// stack); obj reports whether m was filled in (the payload is a JSON object).
+func parseDownInto(payload []byte, m *downMsg) (obj bool, err error) {
 	if k := kindOf(payload); k != "object" {
-		return nil, fmt.Errorf("payload: want a JSON object, got %s", k)
+		return false, fmt.Errorf("payload: want a JSON object, got %s", k)
 	}
 	if err := jsonguard.CheckLimit(payload, maxDownlinkBytes); err != nil {
-		return nil, fmt.Errorf("payload: invalid JSON: %v", err)
+		return false, fmt.Errorf("payload: invalid JSON: %v", err)
 	}
 	var f struct {
 		Method, ClientToken, Status, Type, ActionID, Code, Params, Data, Timestamp []byte
@@ -153,39 +165,38 @@ func parseDown(payload []byte) (*downMsg, error) {
 			f.Timestamp = val
 		}
 	})
-	m := &downMsg{Raw: payload}
-	var err error
+	*m = downMsg{Raw: payload}
 	// clientToken first: with it a bad reply can still fail its waiter with a clear error.
 	if m.ClientToken, err = stringField("clientToken", f.ClientToken, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Method, err = stringField("method", f.Method, true); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Status, err = stringField("status", f.Status, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Type, err = stringField("type", f.Type, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.ActionID, err = stringField("actionId", f.ActionID, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if len(f.Code) > 0 && !isNull(f.Code) {
 		if k := kindOf(f.Code); k != "number" {
-			return m, &fieldError{"code", "want an integer, got " + k}
+			return true, &fieldError{"code", "want an integer, got " + k}
 		}
 		i, err := strconv.ParseInt(string(f.Code), 10, 32)
 		if err != nil {
-			return m, &fieldError{"code", "want a 32-bit integer, got " + string(f.Code)}
+			return true, &fieldError{"code", "want a 32-bit integer, got " + string(f.Code)}
 		}
 		m.HasCode, m.Code = true, int(i)
 	}
 	if m.Params, err = objectField("params", f.Params); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Data, err = objectField("data", f.Data); err != nil {
-		return m, err
+		return true, err
 	}
 	// The timestamp only informs (notices carry one); a strange one is ignored, not an error.
 	if len(f.Timestamp) > 0 && kindOf(f.Timestamp) == "number" {
@@ -193,7 +204,7 @@ func parseDown(payload []byte) (*downMsg, error) {
 			m.Timestamp = n
 		}
 	}
-	return m, nil
+	return true, nil
 }
 
 // maxDownlinkBytes caps a downlink payload before it is parsed: the platform's MQTT payload
@@ -295,9 +306,12 @@ func stringField(name string, raw json.RawMessage, required bool) (string, error
 	}
 	var s string
 	if bytes.IndexByte(raw, '\\') < 0 {
-		s = string(raw[1 : len(raw)-1]) // no escapes: the text between the quotes
-	} else if err := json.Unmarshal(raw, &s); err != nil {
-		return "", &fieldError{name, "invalid string: " + err.Error()}
+		s = bytesString(raw[1 : len(raw)-1]) // no escapes: the text between the quotes
+	} else {
+		var err error
+		if s, err = unescapeString(raw); err != nil {
+			return "", &fieldError{name, "invalid string: " + err.Error()}
+		}
 	}
 	if required && s == "" {
 		return "", &fieldError{name, "empty"}
@@ -407,4 +421,22 @@ func splitDownTopic(topic string) (kind string, ok bool) {
 	}
 	kind, _, ok = strings.Cut(rest, "/")
 	return kind, ok
+}
+
+// bytesString returns b as a string without copying. The downlink payload a message is
+// parsed from is owned by the engine and never written to (explorer.Message hands it over),
+// so strings pointing into it stay valid and unchanged; they keep the payload alive.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// unescapeString decodes a JSON string with escapes (kept apart so the common path's string
+// does not escape to the heap).
+func unescapeString(raw []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }
