@@ -319,7 +319,9 @@ func (s *Store) List(owner string) []Object {
 			out = append(out, *o)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Created.Before(out[j].Created) || out[i].Created.Equal(out[j].Created) && out[i].Key < out[j].Key })
+	sort.Slice(out, func(i, j int) bool {
+		return out[i].Created.Before(out[j].Created) || out[i].Created.Equal(out[j].Created) && out[i].Key < out[j].Key
+	})
 	return out
 }
 
