@@ -82,18 +82,22 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 			sl.obj.MD5 = hex.EncodeToString(b)
 		}
 	}
-	if r.ContentLength > sl.obj.Size {
+	limit := sl.obj.Size
+	if limit == 0 {
+		limit = s.lim.MaxObjectSize
+	}
+	if r.ContentLength > limit {
 		release()
-		http.Error(w, fmt.Sprintf("body of %d bytes is larger than the announced %d", r.ContentLength, sl.obj.Size), http.StatusRequestEntityTooLarge)
+		http.Error(w, fmt.Sprintf("body of %d bytes is larger than the allowed %d", r.ContentLength, limit), http.StatusRequestEntityTooLarge)
 		return
 	}
 	obj := sl.obj
-	err := s.write(&obj, http.MaxBytesReader(w, r.Body, sl.obj.Size), sl.obj.Size, sl.obj.MD5)
+	err := s.write(&obj, http.MaxBytesReader(w, r.Body, limit), limit, sl.obj.MD5)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
 		release()
-		http.Error(w, fmt.Sprintf("body is larger than the announced %d bytes", sl.obj.Size), http.StatusRequestEntityTooLarge)
+		http.Error(w, fmt.Sprintf("body is larger than the allowed %d bytes", limit), http.StatusRequestEntityTooLarge)
 		return
 	case errors.Is(err, ErrFull):
 		release()
@@ -103,7 +107,7 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 		release()
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	case obj.Size != sl.obj.Size:
+	case sl.obj.Size != 0 && obj.Size != sl.obj.Size:
 		s.Delete(obj.Key)
 		release()
 		http.Error(w, fmt.Sprintf("body has %d bytes, announced %d", obj.Size, sl.obj.Size), http.StatusBadRequest)

@@ -253,13 +253,14 @@ func (s *Store) write(obj *Object, r io.Reader, max int64, wantMD5 string) error
 }
 
 // Reserve creates an upload slot for an object of size bytes with the given MD5 (hex) and
-// returns its key; a PUT to its signed URL fills it.
+// returns its key; a PUT to its signed URL fills it. Size 0 means not announced (any size up
+// to MaxObjectSize), md5hex "" likewise (a Content-MD5 header is still checked).
 func (s *Store) Reserve(owner, name, version, typ string, size int64, md5hex string) (string, error) {
 	if owner == "" || name == "" {
 		return "", fmt.Errorf("%w: owner and name are required", ErrInvalid)
 	}
-	if size <= 0 {
-		return "", fmt.Errorf("%w: size %d is not a positive byte count", ErrInvalid, size)
+	if size < 0 {
+		return "", fmt.Errorf("%w: size %d is not a byte count", ErrInvalid, size)
 	}
 	if md5hex != "" {
 		if b, err := hex.DecodeString(md5hex); err != nil || len(b) != md5.Size {
