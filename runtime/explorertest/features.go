@@ -69,6 +69,7 @@ func (s *Server) initFeatures() error {
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
 		{"devlog", s.initDevLog},
+		{"resources", s.initResources},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)

@@ -63,6 +63,7 @@ type Server struct {
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
+	res    *resCloud            // resource library, device resources and uploads (resource.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
