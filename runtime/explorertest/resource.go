@@ -446,8 +446,8 @@ func (rc *resCloud) handleFiles(u uplink) {
 				have[e.Name] = e.Version
 			}
 			for _, j := range d.jobs {
-				if j.API == "files" && (j.State == "done" || j.State == "fail") && have[j.Name] != j.Version {
-					j.State = "pending" // the device does not have it: push again
+				if j.API == "files" && j.State != "pending" && !strings.HasPrefix(j.State, "delet") && have[j.Name] != j.Version {
+					j.State = "pending" // the device does not have it (failed, or restarted mid-download): push again
 				}
 			}
 			rc.notifyLocked()
@@ -840,6 +840,30 @@ func (s *Server) CutResourceDownload(resourceID string, offsets ...int64) error 
 	}
 	rc.store.CutAt(resourceID, offsets...)
 	return nil
+}
+
+// ThrottleResourceDownload limits downloads of a library resource to about bytesPerSec
+// (0 removes the limit).
+func (s *Server) ThrottleResourceDownload(resourceID string, bytesPerSec int64) error {
+	rc := s.liveRes()
+	if rc == nil {
+		return ErrClosed
+	}
+	if _, ok := rc.store.Get(resourceID); !ok {
+		return fmt.Errorf("explorertest: ThrottleResourceDownload: %w %q", ErrUnknownResource, resourceID)
+	}
+	rc.store.SetRate(resourceID, bytesPerSec)
+	return nil
+}
+
+// ResourceRanges returns the Range headers of the downloads of a library resource so far
+// ("" for a download from the start), oldest first.
+func (s *Server) ResourceRanges(resourceID string) []string {
+	rc := s.liveRes()
+	if rc == nil {
+		return nil
+	}
+	return rc.store.Ranges(resourceID)
 }
 
 // OpenUpload opens the content of a device upload (or any stored object) by token.

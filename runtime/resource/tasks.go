@@ -85,10 +85,9 @@ type Tasks struct {
 	up   string
 	down string
 
-	mu      sync.Mutex
-	waits   map[string]chan TaskMessage // rsp type (+ "\x00" + name) -> waiter
-	onTask  func(context.Context, Task)
-	results map[string]chan TaskMessage // upload_result by name
+	mu     sync.Mutex
+	waits  map[string]chan TaskMessage // rsp type (+ "\x00" + name) -> waiter
+	onTask func(context.Context, Task)
 }
 
 // NewTasks subscribes $resource/down/service for the device of conn and keeps downloads in dir.
@@ -103,7 +102,7 @@ func NewTasks(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return nil, fmt.Errorf("resource: directory: %w", err)
 	}
-	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{}, results: map[string]chan TaskMessage{},
+	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{},
 		up: "$resource/up/service/" + o.pid + "/" + o.dn, down: "$resource/down/service/" + o.pid + "/" + o.dn}
 	if err := conn.Subscribe(ctx, t.down, 1, t.handle); err != nil {
 		return nil, fmt.Errorf("resource: %w", err)

@@ -41,6 +41,9 @@ func (s *Store) serveGet(w http.ResponseWriter, r *http.Request, key string) {
 		http.Error(w, why, http.StatusForbidden)
 		return
 	}
+	if r.Method == http.MethodGet {
+		s.recordRange(key, r.Header.Get("Range"))
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("ETag", `"`+obj.MD5+`"`)
 	http.ServeContent(&cutWriter{ResponseWriter: w, s: s, key: key, req: r}, r, obj.Name, time.Time{}, f)
@@ -134,6 +137,7 @@ type cutWriter struct {
 	sent  int64
 	init  bool
 	cut   int64 // absolute offset to cut at, -1 none
+	rate  int64 // bytes per second, 0 unlimited
 }
 
 func (c *cutWriter) Write(p []byte) (int, error) {
@@ -144,6 +148,7 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 			fmt.Sscanf(cr, "bytes %d-", &c.start)
 		}
 		c.s.mu.Lock()
+		c.rate = c.s.rates[c.key]
 		offs := c.s.cuts[c.key]
 		for i, off := range offs {
 			if off > c.start {
@@ -165,9 +170,37 @@ func (c *cutWriter) Write(p []byte) (int, error) {
 		}
 		panic(http.ErrAbortHandler) // closes the connection mid-body
 	}
+	if c.rate > 0 {
+		return c.throttled(p)
+	}
 	n, err := c.ResponseWriter.Write(p)
 	c.sent += int64(n)
 	return n, err
+}
+
+// throttled writes p in small chunks, sleeping to keep about c.rate bytes per second; it stops
+// when the client has gone.
+func (c *cutWriter) throttled(p []byte) (int, error) {
+	written := 0
+	chunk := int(max(c.rate/20, 512))
+	for written < len(p) {
+		n := min(chunk, len(p)-written)
+		m, err := c.ResponseWriter.Write(p[written : written+n])
+		written += m
+		c.sent += int64(m)
+		if err != nil {
+			return written, err
+		}
+		if f, ok := c.ResponseWriter.(http.Flusher); ok {
+			f.Flush()
+		}
+		select {
+		case <-c.req.Context().Done():
+			return written, c.req.Context().Err()
+		case <-time.After(time.Duration(int64(n) * int64(time.Second) / c.rate)):
+		}
+	}
+	return written, nil
 }
 
 var _ io.Writer = (*cutWriter)(nil)

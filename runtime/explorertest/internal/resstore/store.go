@@ -102,6 +102,8 @@ type Store struct {
 	slots    map[string]*slot
 	bytes    int64
 	cuts     map[string][]int64
+	rates    map[string]int64
+	ranges   map[string][]string // Range headers of GETs per key (bounded)
 	uploaded func(Object)
 }
 
@@ -116,7 +118,7 @@ func WithLimits(l Limits) Option { return func(s *Store) { s.lim = l } }
 
 // New keeps objects in dir, or in a fresh temporary directory removed by Close when dir is "".
 func New(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, now: time.Now, key: make([]byte, 32), objects: map[string]*Object{}, slots: map[string]*slot{}, cuts: map[string][]int64{}}
+	s := &Store{dir: dir, now: time.Now, key: make([]byte, 32), objects: map[string]*Object{}, slots: map[string]*slot{}, cuts: map[string][]int64{}, rates: map[string]int64{}, ranges: map[string][]string{}}
 	for _, o := range opts {
 		o(s)
 	}
@@ -332,6 +334,9 @@ func (s *Store) Delete(key string) error {
 	o, ok := s.objects[key]
 	if ok {
 		delete(s.objects, key)
+		delete(s.ranges, key)
+		delete(s.cuts, key)
+		delete(s.rates, key)
 		s.bytes -= o.Size
 	}
 	_, slotOK := s.slots[key]
@@ -389,6 +394,41 @@ func (s *Store) CutAt(key string, offsets ...int64) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.cuts[key] = append(s.cuts[key], offsets...)
+}
+
+// SetRate throttles downloads of key to about bytesPerSec (0 removes the limit).
+func (s *Store) SetRate(key string, bytesPerSec int64) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if bytesPerSec <= 0 {
+		delete(s.rates, key)
+		return
+	}
+	s.rates[key] = bytesPerSec
+}
+
+// maxRangesKept bounds the Range log of one key.
+const maxRangesKept = 100
+
+// Ranges returns the Range headers of the GETs of key so far ("" for a whole download),
+// oldest first (at most the last 100).
+func (s *Store) Ranges(key string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.ranges[key]...)
+}
+
+func (s *Store) recordRange(key, rng string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if _, ok := s.objects[key]; !ok {
+		return
+	}
+	r := append(s.ranges[key], rng)
+	if len(r) > maxRangesKept {
+		r = r[len(r)-maxRangesKept:]
+	}
+	s.ranges[key] = r
 }
 
 func clip(s string) string {
