@@ -28,7 +28,11 @@ defined by their data-template JSON: --template FILE uses profile.ProductId, PID
 
 JSON API on --http: GET /api/devices, GET /api/devices/{pid}/{dn},
 POST /api/devices/{pid}/{dn}/control {"params":{...}},
-POST /api/devices/{pid}/{dn}/actions/{actionId} {"params":{...}}.
+POST /api/devices/{pid}/{dn}/actions/{actionId} {"params":{...}},
+POST /api/devices/{pid}/{dn}/app-token {"user":"alice","ttl":"10m"} (token for app_bind_token),
+GET /api/devices/{pid}/{dn}/binding, POST /api/devices/{pid}/{dn}/bind {"user":...}, .../unbind,
+POST /api/gateways/{pid}/{dn}/change {"status":1|0,"devices":[{"product_id","device_name"}]},
+POST /api/gateways/{pid}/{dn}/{unbind_all|search_devices {"status":1}|describe_sub_devices}.
 Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`,
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
@@ -36,6 +40,8 @@ Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`
 			&cli.StringFlag{Name: "tls", Value: "127.0.0.1:8883", Usage: "MQTT over TLS listen `ADDR`"},
 			&cli.StringFlag{Name: "http", Value: "127.0.0.1:8080", Usage: "HTTP (JSON API, OTA, dynreg) listen `ADDR`"},
 			&cli.StringFlag{Name: "https", Value: "127.0.0.1:8443", Usage: "HTTPS listen `ADDR`"},
+			&cli.StringFlag{Name: "firmware-http", Value: "127.0.0.1:0", Usage: "firmware download host (plain HTTP) `ADDR`; port 80 for C SDK devices, which always download from it"},
+			&cli.StringFlag{Name: "firmware-https", Value: "127.0.0.1:0", Usage: "firmware download host (HTTPS) `ADDR`"},
 			&cli.StringSliceFlag{Name: "template", Usage: "data template `[PID=]FILE` (repeatable)"},
 			&cli.StringSliceFlag{Name: "device", Usage: "device `PID/DN[=SECRET]` to register (repeatable; random secret when omitted)"},
 			&cli.StringSliceFlag{Name: "dynreg", Usage: "enable dynamic registration (auto-create devices, PSK) for product `PID[=PRODUCT_SECRET]` (repeatable; random secret when omitted)"},
@@ -129,6 +135,8 @@ func runEmulate(c *cli.Context) error {
 		explorertest.WithTLSAddr(c.String("tls")),
 		explorertest.WithHTTPAddr(c.String("http")),
 		explorertest.WithHTTPSAddr(c.String("https")),
+		explorertest.WithFirmwareAddr(c.String("firmware-http")),
+		explorertest.WithFirmwareTLSAddr(c.String("firmware-https")),
 		explorertest.WithLogger(logger),
 	)
 	if err != nil {
@@ -153,6 +161,7 @@ func runEmulate(c *cli.Context) error {
 	fmt.Fprintf(out, "  mqtt-tls: %s\n", srv.TLSBrokerURL())
 	fmt.Fprintf(out, "  http:     %s\n", srv.HTTPURL())
 	fmt.Fprintf(out, "  https:    %s\n", srv.HTTPSURL())
+	fmt.Fprintf(out, "  firmware: %s %s\n", srv.FirmwareURL(), srv.FirmwareTLSURL())
 	fmt.Fprintf(out, "  ca-file:  %s\n", caPath)
 	for _, p := range products {
 		fmt.Fprintf(out, "product %s: %s (%d properties, %d events, %d actions)\n",

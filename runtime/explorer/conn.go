@@ -30,21 +30,26 @@ type Conn struct {
 
 	sem chan struct{} // bounds concurrently running handlers
 
-	mu      sync.Mutex
-	state   State
-	sess    *session // current connection, nil while down
-	live    bool     // sess is up, subscriptions restored and queue flushed: publish directly
-	gen     uint64
-	seq     uint64
-	queue   []*pending
-	subs    map[string]*subscription // by filter
-	wild    map[string]*subscription // the wildcard filters among subs
-	hooks   map[uint64]func(ctx context.Context)
-	hookSeq uint64
-	timeReq []*timeWaiter
-	timeSub *subscription
+	mu    sync.Mutex
+	state State
+	sess  *session // current connection, nil while down
+	live  bool     // sess is up, subscriptions restored and queue flushed: publish directly
+	gen   uint64
+	seq   uint64
+	queue outbox // the offline queue
+	// flushing: a live flusher sends enqueued messages; flushDone closes when it ends.
+	flushing  bool
+	flushDone chan struct{}
+	subs      map[string]*subscription // by filter
+	wild      map[string]*subscription // the wildcard filters among subs
+	hooks     map[uint64]func(ctx context.Context)
+	hookSeq   uint64
+	timeReq   []*timeWaiter
+	timeSub   *subscription
 
 	reconnects, dropped, panics, overruns, droppedPubs atomic.Uint64
+	clockOffset                                        atomic.Int64 // server − device clock, ns
+	clockKnown                                         atomic.Bool
 }
 
 // Dial validates cfg and opts, connects, and returns a live Conn. It makes one connection
@@ -80,6 +85,7 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		subs:  make(map[string]*subscription),
 		wild:  make(map[string]*subscription),
 		hooks: make(map[uint64]func(ctx context.Context)),
+		queue: newMemOutbox(o.queueSize),
 		state: StateConnecting,
 	}
 	c.tlsCfg = c.tlsConfig()
@@ -94,6 +100,11 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 	c.established(sess, true)
 	c.wg.Add(1)
 	go c.supervise(sess)
+	if c.clockSuspect() {
+		// A device without a real-time clock: learn the time before the caller stamps
+		// anything (bounded by ctx and the ack timeout; a failure is only logged).
+		c.syncClock(ctx)
+	}
 	return c, nil
 }
 
@@ -120,7 +131,7 @@ func (c *Conn) IsConnected() bool { return c.State() == StateConnected }
 // Stats returns counters of what the Conn handled on its own.
 func (c *Conn) Stats() Stats {
 	c.mu.Lock()
-	queued := len(c.queue)
+	queued := c.queue.len()
 	c.mu.Unlock()
 	return Stats{
 		Reconnects:      c.reconnects.Load(),
@@ -162,8 +173,7 @@ func (c *Conn) Close() error {
 	c.live = false
 	sess := c.sess
 	c.sess = nil
-	queue := c.queue
-	c.queue = nil
+	queue := c.queue.drain()
 	subs := c.subs
 	c.subs = map[string]*subscription{}
 	c.wild = map[string]*subscription{}
@@ -178,7 +188,7 @@ func (c *Conn) Close() error {
 		c.log.Warn("closed with unsent publishes; they are discarded", "count", len(queue))
 	}
 	for _, p := range queue {
-		p.finish(newError(ErrClosed, nil, "publish "+quote(p.topic), "closed before the message was sent"))
+		p.finish(notSentf(ErrClosed, pubWhat(p.topic), "closed before the message was sent"))
 	}
 	for _, s := range subs {
 		s.stop()
@@ -292,6 +302,7 @@ func (c *Conn) established(sess *session, first bool) bool {
 	sess.ctx, sess.cancel = context.WithCancel(c.ctx)
 	c.sess = sess
 	c.mu.Unlock()
+	c.waitFlusher()
 
 	for {
 		c.mu.Lock()
@@ -302,7 +313,7 @@ func (c *Conn) established(sess *session, first bool) bool {
 		subs := c.unrestoredSubs(sess.gen)
 		var p *pending
 		if len(subs) == 0 {
-			p = c.nextQueued()
+			p = c.queue.head()
 		}
 		if len(subs) == 0 && p == nil {
 			c.live = true
@@ -314,8 +325,19 @@ func (c *Conn) established(sess *session, first bool) bool {
 				hooks = append(hooks, c.sortedHooks()...)
 			}
 			c.mu.Unlock()
-			for _, h := range hooks {
-				c.goSafe("OnConnect", func() { h(sess.ctx) })
+			// Learn the clock offset after every connect. With a clock that was never set the
+			// hooks (which re-report state with timestamps) wait for it; otherwise they do not.
+			suspect := c.clockSuspect()
+			if !first || !suspect { // Dial syncs a suspect clock itself before returning
+				c.goSafe("clock sync", func() {
+					c.syncClock(sess.ctx)
+					if suspect {
+						c.runHooks(sess, hooks)
+					}
+				})
+			}
+			if first || !suspect {
+				c.runHooks(sess, hooks)
 			}
 			return true
 		}
@@ -330,6 +352,13 @@ func (c *Conn) established(sess *session, first bool) bool {
 			c.markDown(sess)
 			return c.ctx.Err() == nil // the supervisor waits for paho's loss report
 		}
+	}
+}
+
+// runHooks starts each OnConnect hook on its own goroutine.
+func (c *Conn) runHooks(sess *session, hooks []func(context.Context)) {
+	for _, h := range hooks {
+		c.goSafe("OnConnect", func() { h(sess.ctx) })
 	}
 }
 
@@ -358,29 +387,3 @@ func (c *Conn) goSafe(what string, fn func()) {
 		fn()
 	}()
 }
-
-// waitToken waits for a paho token, ctx, the Conn's close, and (if timeout > 0) a timeout.
-// It returns errTokenTimeout, ctx's error, ErrClosed, or the token's error.
-func (c *Conn) waitToken(ctx context.Context, tok interface {
-	Done() <-chan struct{}
-	Error() error
-}, timeout time.Duration) error {
-	var tc <-chan time.Time
-	if timeout > 0 {
-		t := time.NewTimer(timeout)
-		defer t.Stop()
-		tc = t.C
-	}
-	select {
-	case <-tok.Done():
-		return tok.Error()
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-c.ctx.Done():
-		return ErrClosed
-	case <-tc:
-		return errTokenTimeout
-	}
-}
-
-var errTokenTimeout = errors.New("no answer from the broker")

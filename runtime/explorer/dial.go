@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/url"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -22,6 +23,11 @@ type session struct {
 	lost   chan error // receives the reason once the connection drops
 	ctx    context.Context
 	cancel context.CancelFunc
+
+	wconn      *trackedConn // the socket paho writes to
+	handing    atomic.Int32 // goroutines inside a paho call that hands over a packet
+	senderOnce sync.Once
+	sendq      chan *handoffReq // to the sender goroutine, made by startSender
 }
 
 // attempt records what happened inside paho's connection opener so the outcome can be
@@ -104,6 +110,12 @@ func (c *Conn) stageError(ctx context.Context, kind error, cause error) error {
 	if kind == ErrConnectionRefused && errors.As(cause, &ne) && ne.Timeout() {
 		return newError(ErrTimeout, cause, what)
 	}
+	switch kind {
+	case ErrTLS:
+		return newErrorf(kind, cause, what, "check the root CAs (WithRootCAs), the broker host name and the device certificate")
+	case ErrConnectionRefused:
+		return newErrorf(kind, cause, what, "check the broker address, the region and the network")
+	}
 	return newError(kind, cause, what)
 }
 
@@ -120,7 +132,11 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 	}
 	po.AddBroker(scheme + c.addr.hostPort())
 	po.SetClientID(c.cfg.ClientID())
-	user := Username(c.cfg.ProductID, c.cfg.DeviceName, c.opts.sdkAppID, newConnID(), c.opts.now().Add(c.opts.expiry).Unix())
+	expiry := SignatureExpiryNever
+	if c.opts.expiry > 0 {
+		expiry = c.Now().Add(c.opts.expiry).Unix()
+	}
+	user := Username(c.cfg.ProductID, c.cfg.DeviceName, c.opts.sdkAppID, newConnID(), expiry)
 	po.SetUsername(user)
 	if c.cfg.DeviceSecret != "" {
 		pw, err := Password(c.cfg.DeviceSecret, user, c.opts.signMethod)
@@ -158,8 +174,10 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 			a.mu.Lock()
 			a.dialErr = err
 			a.mu.Unlock()
+			return nil, err
 		}
-		return conn, err
+		sess.wconn = &trackedConn{Conn: conn}
+		return sess.wconn, nil
 	})
 
 	client := mqtt.NewClient(po)
@@ -195,21 +213,21 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 func connackError(what string, rc byte, cause error) error {
 	switch rc {
 	case packets.ErrRefusedBadUsernameOrPassword:
-		return newError(ErrBadCredentials, nil, what)
+		return newErrorf(ErrBadCredentials, nil, what, "CONNACK 4: check DeviceSecret, the sign method and the signature expiry (WithSignatureExpiry)")
 	case packets.ErrRefusedNotAuthorised:
-		return newError(ErrNotAuthorized, nil, what, "CONNACK 5: check that the device exists and is enabled, and ProductID/DeviceName")
+		return newErrorf(ErrNotAuthorized, nil, what, "CONNACK 5: check that the device exists and is enabled, and ProductID/DeviceName")
 	case packets.ErrRefusedIDRejected:
-		return newError(ErrNotAuthorized, nil, what, "client id rejected (CONNACK 2): check ProductID and DeviceName")
+		return newErrorf(ErrNotAuthorized, nil, what, "client id rejected (CONNACK 2): check ProductID and DeviceName")
 	case packets.ErrRefusedServerUnavailable:
-		return newError(ErrConnectionRefused, nil, what, "server unavailable (CONNACK 3)")
+		return newErrorf(ErrConnectionRefused, nil, what, "server unavailable (CONNACK 3)")
 	case packets.ErrRefusedBadProtocolVersion:
-		return newError(ErrConnectionRefused, nil, what, "MQTT protocol version refused (CONNACK 1)")
+		return newErrorf(ErrConnectionRefused, nil, what, "MQTT protocol version refused (CONNACK 1)")
 	}
 	var ne net.Error
 	if errors.As(cause, &ne) && ne.Timeout() {
-		return newError(ErrTimeout, cause, what, "no CONNACK")
+		return newErrorf(ErrTimeout, cause, what, "no CONNACK")
 	}
-	return newError(ErrConnectionRefused, cause, what, "MQTT handshake failed")
+	return newErrorf(ErrConnectionRefused, cause, what, "MQTT handshake failed")
 }
 
 // backoff yields reconnect delays: min, doubling to max, each plus up to 50 % jitter.

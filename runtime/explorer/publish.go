@@ -3,140 +3,173 @@ package explorer
 import (
 	"context"
 	"errors"
-	"sort"
-)
+	"time"
 
-// pending is a publish waiting in the offline queue (or being flushed from it).
-type pending struct {
-	seq     uint64
-	topic   string
-	qos     byte
-	payload []byte
-	done    chan struct{}
-	err     error
-	sending bool // taken by the flusher; can no longer be withdrawn
-	// drops counts connections that dropped while it was in flight. The platform answers
-	// a publish it refuses (ACL) by disconnecting, so a message that keeps doing that
-	// would otherwise be re-sent after every reconnect forever.
-	drops     int
-	abandoned bool // its caller stopped waiting: do not re-send it after another drop
-}
+	mqtt "github.com/eclipse/paho.mqtt.golang"
+)
 
 // maxInFlightDrops is how many connection losses a QoS 1 message may witness in flight
 // before it is given up.
 const maxInFlightDrops = 3
 
-func (p *pending) finish(err error) {
-	select {
-	case <-p.done:
-	default:
-		p.err = err
-		close(p.done)
-	}
-}
+// pubWhat names a publish in errors; built only on failure paths.
+func pubWhat(topic string) string { return "publish " + quote(topic) }
 
-// Publish sends payload to topic with QoS 0 or 1.
-//
-// Connected: QoS 0 returns once the message is written, QoS 1 once the broker's PUBACK
-// arrives (or ErrTimeout after the ack timeout; the message may still arrive).
-//
-// Disconnected: the message joins the bounded offline queue, which is flushed in publish
-// order after the reconnect and before any newer publish. A QoS 0 message returns nil as soon
-// as it is queued; a QoS 1 message waits for its PUBACK after the flush, bounded by ctx.
-// If ctx ends while the message is still queued it is withdrawn and ctx's error returned.
-// A full queue returns ErrQueueFull at once. A QoS 1 message whose connection drops before
-// the PUBACK is queued again and re-sent (at-least-once; the receiver may see it twice).
-//
-// The topic is checked first: ≤ 255 bytes, ≤ 10 levels, no wildcards; payload ≤ 16 KiB.
-// The payload is copied when queued, so the caller may reuse it after Publish returns.
-func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+// checkPublish validates a publish before anything is queued or sent.
+func checkPublish(topic string, qos byte, payload []byte) error {
 	if err := checkPublishTopic(topic); err != nil {
 		return err
 	}
-	what := "publish " + quote(topic)
-	if err := checkQoS(qos, what); err != nil {
-		return err
+	if qos > 1 {
+		return checkQoS(qos, pubWhat(topic))
 	}
 	if len(payload) > MaxPayloadSize {
-		return newError(ErrPayloadTooLarge, nil, what, "%d bytes, the platform allows at most %d", len(payload), MaxPayloadSize)
+		return newErrorf(ErrPayloadTooLarge, nil, pubWhat(topic), "%d bytes, the platform allows at most %d", len(payload), MaxPayloadSize)
 	}
-	var seq uint64 // publish order, fixed at the first attempt
-	requeue := false
-	for {
-		if err := ctx.Err(); err != nil {
-			if requeue {
-				return newError(err, nil, what, "connection lost before the PUBACK; the message may have been delivered")
-			}
-			return newError(err, nil, what, "not sent")
-		}
-		c.mu.Lock()
-		if seq == 0 {
-			c.seq++
-			seq = c.seq
-		}
-		if c.state == StateClosed {
-			c.mu.Unlock()
-			return newError(ErrClosed, nil, what)
-		}
-		if c.live {
-			sess := c.sess
-			c.mu.Unlock()
-			err, connLost := c.sendNow(ctx, sess, topic, qos, payload)
-			if !connLost {
-				return err
-			}
-			c.markDown(sess)
-			requeue = true
-			continue // queue it, or resend on a newer connection
-		}
-		p, err := c.enqueue(seq, topic, qos, payload, requeue)
-		if p != nil && requeue {
-			p.drops = 1
-		}
+	return nil
+}
+
+// Publish sends payload to topic with QoS 0 or 1 and returns once the broker has it: QoS 0
+// when the message is written to the connection, QoS 1 when the PUBACK arrives.
+//
+// Publish never outlives ctx (by more than scheduling noise), whatever the network does, and
+// a message never goes out after Publish reported that it was not sent:
+//
+//   - Connected: the message is sent at once. No PUBACK within the ack timeout returns
+//     ErrTimeout; ctx ending first returns ctx's error. In both cases the message may still
+//     be delivered (it is on the wire).
+//   - Disconnected: the message waits in the bounded offline queue for the reconnect (flushed
+//     in publish order, before any newer publish). If ctx ends while it is still queued it is
+//     withdrawn and never sent: the error wraps ErrNotSent and ctx's error, and a retry cannot
+//     make a duplicate. A full queue returns ErrQueueFull, a disabled one (WithQueueSize(0))
+//     ErrNotConnected, both with ErrNotSent, at once.
+//   - A QoS 1 message whose connection drops before the PUBACK is queued again and re-sent
+//     (at-least-once: the receiver may see it twice).
+//
+// To hand a message over and return without waiting for the connection, use Enqueue.
+//
+// The topic is checked first: ≤ 255 bytes, ≤ 10 levels, no wildcards; payload ≤ 16 KiB.
+// Publish does not keep payload after it returns.
+func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
+	if err := checkPublish(topic, qos, payload); err != nil {
+		return err
+	}
+	if err := ctx.Err(); err != nil {
+		return notSentf(err, pubWhat(topic), "ctx already ended")
+	}
+	c.mu.Lock()
+	c.seq++
+	seq := c.seq
+	switch {
+	case c.state == StateClosed:
+		c.mu.Unlock()
+		return notSentf(ErrClosed, pubWhat(topic), "the Conn is closed")
+	case !c.live:
+		p, err := c.enqueueLocked(seq, topic, qos, payload, false)
 		c.mu.Unlock()
 		if err != nil {
 			return err
 		}
-		if qos == 0 && !requeue {
-			return nil // documented: accepted into the queue
-		}
 		return c.waitQueued(ctx, p)
 	}
+	sess := c.sess
+	c.mu.Unlock()
+	connLost, err := c.sendNow(ctx, sess, topic, qos, payload)
+	if !connLost {
+		return err
+	}
+	// The connection went away under the message: queue it again (it keeps its place) and
+	// wait for the next connection.
+	c.markDown(sess)
+	c.mu.Lock()
+	if c.state == StateClosed {
+		c.mu.Unlock()
+		return newErrorf(ErrClosed, nil, pubWhat(topic), "closed after the connection dropped in flight; the message may have been delivered")
+	}
+	p, _ := c.enqueueLocked(seq, topic, qos, payload, true)
+	p.sent, p.drops = true, 1
+	c.mu.Unlock()
+	return c.waitQueued(ctx, p)
 }
 
-// sendNow publishes on sess and waits. connLost reports that the connection went away
-// before the message was confirmed, so the caller should queue it again.
-func (c *Conn) sendNow(ctx context.Context, sess *session, topic string, qos byte, payload []byte) (err error, connLost bool) {
-	what := "publish " + quote(topic)
-	tok := sess.client.Publish(topic, qos, false, payload)
-	switch werr := c.waitToken(ctx, tok, c.opts.ackTimeout); {
+// Enqueue puts the message into the offline queue and returns at once, without waiting for
+// the connection or the broker: it is sent in queue order when connected (now, or after the
+// reconnect) and kept across connection losses until the broker has it (QoS 1: PUBACK). This
+// is the explicit fire-and-forget publish; only Close discards queued messages (logged with
+// their count), and a QoS 1 message the platform keeps refusing (the connection drops while
+// it is in flight three times) is given up and counted in Stats().GivenUp.
+//
+// It fails at once with ErrQueueFull when the queue holds WithQueueSize messages, and with
+// ErrNotConnected when the queue is disabled. Messages published with Publish while
+// connected do not wait behind enqueued ones. The payload is copied.
+func (c *Conn) Enqueue(topic string, qos byte, payload []byte) error {
+	if err := checkPublish(topic, qos, payload); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.state == StateClosed {
+		return notSentf(ErrClosed, pubWhat(topic), "the Conn is closed")
+	}
+	c.seq++
+	p, err := c.enqueueLocked(c.seq, topic, qos, payload, false)
+	if err != nil {
+		return err
+	}
+	p.queued = true
+	c.kickFlusherLocked()
+	return nil
+}
+
+// sendNow publishes on sess and waits for paho's token. connLost reports that the connection
+// went away before the message was confirmed (or before paho took it), so the caller should
+// queue it again.
+func (c *Conn) sendNow(ctx context.Context, sess *session, topic string, qos byte, payload []byte) (connLost bool, err error) {
+	tok, taken, herr := c.handoff(ctx, sess, topic, qos, payload, nil)
+	if herr != nil {
+		switch {
+		case !taken && isCtxErr(herr):
+			return false, notSentf(herr, pubWhat(topic), "the connection did not take it in time")
+		case !taken && errors.Is(herr, ErrNotConnected):
+			return true, nil
+		case errors.Is(herr, ErrClosed):
+			if !taken {
+				return false, notSentf(ErrClosed, pubWhat(topic), "closed before the message was sent")
+			}
+			return false, newError(ErrClosed, nil, pubWhat(topic))
+		case errors.Is(herr, ErrNotConnected):
+			return true, nil
+		}
+		return false, newErrorf(herr, nil, pubWhat(topic), "stopped waiting; the message may still be delivered")
+	}
+	timeout := c.opts.ackTimeout
+	if qos == 0 {
+		// A QoS 0 token completes once the packet is written; paho's write timeout ends a
+		// stuck write by dropping the connection, so no timer of our own is needed.
+		timeout = 0
+	}
+	switch werr := c.waitToken(ctx, tok, timeout); {
 	case werr == nil:
-		return nil, false
+		return false, nil
 	case errors.Is(werr, ErrClosed):
-		return newError(ErrClosed, nil, what), false
+		return false, newError(ErrClosed, nil, pubWhat(topic))
 	case isCtxErr(werr):
-		return newError(werr, nil, what, "stopped waiting; the message may still be delivered"), false
+		return false, newErrorf(werr, nil, pubWhat(topic), "stopped waiting; the message may still be delivered")
 	case werr == errTokenTimeout:
-		return newError(ErrTimeout, nil, what, "no PUBACK within %v; the message may still be delivered", c.opts.ackTimeout), false
+		return false, newErrorf(ErrTimeout, nil, pubWhat(topic), "no PUBACK within %v; the message may still be delivered", c.opts.ackTimeout)
 	case !sess.client.IsConnectionOpen():
-		return werr, true
+		return true, nil
 	default:
-		return newError(ErrNotConnected, werr, what), false
+		return false, newError(ErrNotConnected, werr, pubWhat(topic))
 	}
 }
 
-// enqueue puts a message into the offline queue in publish order. A message coming back
-// from a dropped connection (requeue) may exceed the limit: it was already accepted.
+// enqueueLocked puts a message into the offline queue in publish order. A message coming
+// back from a dropped connection (force) may exceed the limit: it was already accepted.
 // Caller holds c.mu.
-func (c *Conn) enqueue(seq uint64, topic string, qos byte, payload []byte, requeue bool) (*pending, error) {
-	what := "publish " + quote(topic)
-	if !requeue {
-		if c.opts.queueSize == 0 {
-			return nil, newError(ErrNotConnected, nil, what, "offline queue disabled (WithQueueSize(0))")
-		}
-		if len(c.queue) >= c.opts.queueSize {
-			return nil, newError(ErrQueueFull, nil, what, "%d messages waiting for the reconnect", len(c.queue))
-		}
+func (c *Conn) enqueueLocked(seq uint64, topic string, qos byte, payload []byte, force bool) (*pending, error) {
+	if !force && c.opts.queueSize == 0 {
+		return nil, buildError([]error{ErrNotSent, ErrNotConnected}, nil, pubWhat(topic), "offline queue disabled (WithQueueSize(0))")
 	}
 	p := &pending{
 		seq:     seq,
@@ -145,15 +178,15 @@ func (c *Conn) enqueue(seq uint64, topic string, qos byte, payload []byte, reque
 		payload: append([]byte(nil), payload...),
 		done:    make(chan struct{}),
 	}
-	i := sort.Search(len(c.queue), func(i int) bool { return c.queue[i].seq > seq })
-	c.queue = append(c.queue, nil)
-	copy(c.queue[i+1:], c.queue[i:])
-	c.queue[i] = p
+	if err := c.queue.push(p, force); err != nil {
+		return nil, buildError([]error{ErrNotSent, ErrQueueFull}, nil, pubWhat(topic),
+			"the offline queue holds its limit of "+itoa(c.opts.queueSize)+" messages waiting for the reconnect")
+	}
 	return p, nil
 }
 
-// waitQueued waits until the flusher has sent p; if ctx ends first p is withdrawn unless
-// it is already on the wire.
+// waitQueued waits until a flusher has sent p; if ctx ends first p is withdrawn unless it is
+// already on the wire.
 func (c *Conn) waitQueued(ctx context.Context, p *pending) error {
 	select {
 	case <-p.done:
@@ -167,65 +200,126 @@ func (c *Conn) waitQueued(ctx context.Context, p *pending) error {
 		return p.err
 	default:
 	}
-	what := "publish " + quote(p.topic)
 	if p.sending {
 		p.abandoned = true
-		return newError(ctx.Err(), nil, what, "stopped waiting; the message is being sent")
+		return newErrorf(ctx.Err(), nil, pubWhat(p.topic), "stopped waiting while the message was being sent; it may be delivered")
 	}
-	c.removeQueued(p)
+	c.queue.remove(p)
 	p.finish(ctx.Err())
-	return newError(ctx.Err(), nil, what, "not sent: withdrawn from the offline queue")
+	if p.sent {
+		return newErrorf(ctx.Err(), nil, pubWhat(p.topic), "withdrawn from the offline queue after its connection dropped in flight; it may have been delivered")
+	}
+	return notSentf(ctx.Err(), pubWhat(p.topic), "withdrawn from the offline queue")
 }
 
-// removeQueued deletes p from the queue. Caller holds c.mu.
-func (c *Conn) removeQueued(p *pending) {
-	for i, q := range c.queue {
-		if q == p {
-			c.queue = append(c.queue[:i], c.queue[i+1:]...)
+// kickFlusherLocked starts the live flusher when enqueued messages wait on a live
+// connection. Caller holds c.mu.
+func (c *Conn) kickFlusherLocked() {
+	if c.flushing || !c.live || c.queue.len() == 0 {
+		return
+	}
+	c.flushing = true
+	c.flushDone = make(chan struct{})
+	c.wg.Add(1)
+	go c.flushLive(c.sess, c.flushDone)
+}
+
+// flushLive sends enqueued messages while the connection stays live.
+func (c *Conn) flushLive(sess *session, done chan struct{}) {
+	defer c.wg.Done()
+	defer close(done)
+	for {
+		c.mu.Lock()
+		p := c.queue.head()
+		if !c.live || c.sess != sess || p == nil {
+			c.flushing = false
+			c.mu.Unlock()
+			return
+		}
+		c.mu.Unlock()
+		if !c.flushOne(sess, p) {
+			c.markDown(sess)
+			c.mu.Lock()
+			c.flushing = false
+			c.mu.Unlock()
 			return
 		}
 	}
 }
 
-// nextQueued returns the oldest queued publish. Caller holds c.mu.
-func (c *Conn) nextQueued() *pending {
-	if len(c.queue) == 0 {
-		return nil
+// waitFlusher waits for a live flusher of an older connection to end, so that two flushers
+// never send the same message.
+func (c *Conn) waitFlusher() {
+	c.mu.Lock()
+	done := c.flushDone
+	c.mu.Unlock()
+	if done != nil {
+		<-done
 	}
-	return c.queue[0]
 }
 
 // flushOne sends the oldest queued message on sess. It returns false if the connection is
 // gone (the message stays queued for the next connection).
 func (c *Conn) flushOne(sess *session, p *pending) bool {
 	c.mu.Lock()
-	if len(c.queue) == 0 || c.queue[0] != p {
+	if c.queue.head() != p || p.sending {
 		c.mu.Unlock()
-		return true // withdrawn meanwhile
+		return true // withdrawn or taken meanwhile
 	}
 	p.sending = true
 	c.mu.Unlock()
 
-	err, connLost := c.sendNow(c.ctx, sess, p.topic, p.qos, p.payload)
+	connLost, err := c.sendNow(c.ctx, sess, p.topic, p.qos, p.payload)
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	p.sending = false
 	if connLost {
-		p.sending = false
+		p.sent = true
 		p.drops++
 		if p.abandoned || p.drops >= maxInFlightDrops {
-			c.removeQueued(p)
+			c.queue.remove(p)
 			c.droppedPubs.Add(1)
 			c.log.Error("queued publish given up: the connection dropped while it was in flight",
-				"topic", p.topic, "drops", p.drops, "caller_waiting", !p.abandoned)
-			p.finish(newError(ErrNotConnected, nil, "publish "+quote(p.topic),
+				"topic", p.topic, "drops", p.drops, "caller_waiting", !p.abandoned && !p.queued)
+			p.finish(newErrorf(ErrNotConnected, nil, pubWhat(p.topic),
 				"given up after the connection dropped %d times while it was in flight; the platform may be refusing it (topic ACL, payload)", p.drops))
 		}
 		return false
 	}
-	c.removeQueued(p)
+	c.queue.remove(p)
 	if err != nil {
 		c.log.Error("queued publish failed", "topic", p.topic, "err", err)
 	}
 	p.finish(err)
 	return true
 }
+
+// waitToken waits for a paho token, ctx, the Conn's close, and (if timeout > 0) a timeout.
+// It returns errTokenTimeout, ctx's error, ErrClosed, or the token's error.
+func (c *Conn) waitToken(ctx context.Context, tok mqtt.Token, timeout time.Duration) error {
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	default:
+	}
+	var tc <-chan time.Time
+	if timeout > 0 {
+		if d, ok := ctx.Deadline(); !ok || time.Until(d) > timeout {
+			t := time.NewTimer(timeout)
+			defer t.Stop()
+			tc = t.C
+		}
+	}
+	select {
+	case <-tok.Done():
+		return tok.Error()
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-c.ctx.Done():
+		return ErrClosed
+	case <-tc:
+		return errTokenTimeout
+	}
+}
+
+var errTokenTimeout = errors.New("no answer from the broker")

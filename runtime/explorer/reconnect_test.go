@@ -62,9 +62,9 @@ func TestReconnectAfterRestart(t *testing.T) {
 		t.Fatalf("state %v, want reconnecting", s)
 	}
 
-	// QoS0 returns once queued; QoS1 waits for its PUBACK after the flush.
+	// Enqueue returns once queued; Publish waits for its PUBACK after the flush.
 	for i := range 3 {
-		if err := c.Publish(ctx, "test/up", 0, []byte(fmt.Sprint(i))); err != nil {
+		if err := c.Enqueue("test/up", 0, []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -164,13 +164,17 @@ func TestQueueFull(t *testing.T) {
 	b.stop()
 	waitChan(t, lc.lost, "connection lost")
 	for i := range 2 {
-		if err := c.Publish(ctx, "test/q", 0, []byte{byte(i)}); err != nil {
+		if err := c.Enqueue("test/q", 0, []byte{byte(i)}); err != nil {
 			t.Fatal(err)
 		}
 	}
-	err := c.Publish(ctx, "test/q", 0, []byte("x"))
-	if !errors.Is(err, explorer.ErrQueueFull) || !strings.Contains(err.Error(), "test/q") {
-		t.Fatalf("err = %v, want ErrQueueFull naming the topic", err)
+	err := c.Enqueue("test/q", 0, []byte("x"))
+	if !errors.Is(err, explorer.ErrQueueFull) || !errors.Is(err, explorer.ErrNotSent) || !strings.Contains(err.Error(), "test/q") {
+		t.Fatalf("Enqueue: err = %v, want ErrQueueFull and ErrNotSent naming the topic", err)
+	}
+	err = c.Publish(ctx, "test/q", 1, []byte("x"))
+	if !errors.Is(err, explorer.ErrQueueFull) || !errors.Is(err, explorer.ErrNotSent) {
+		t.Fatalf("Publish: err = %v, want ErrQueueFull and ErrNotSent", err)
 	}
 	c.Close() // discards the queue
 	if err := c.Publish(ctx, "test/q", 0, nil); !errors.Is(err, explorer.ErrClosed) {
@@ -182,8 +186,11 @@ func TestQueueFull(t *testing.T) {
 	c2 := dial(t, b, append(opts, explorer.WithQueueSize(0))...)
 	b.stop()
 	waitChan(t, lc.lost, "connection lost")
-	if err := c2.Publish(ctx, "test/q", 0, nil); !errors.Is(err, explorer.ErrNotConnected) {
+	if err := c2.Publish(ctx, "test/q", 0, nil); !errors.Is(err, explorer.ErrNotConnected) || !errors.Is(err, explorer.ErrNotSent) {
 		t.Fatalf("queue disabled: %v", err)
+	}
+	if err := c2.Enqueue("test/q", 0, nil); !errors.Is(err, explorer.ErrNotConnected) {
+		t.Fatalf("queue disabled, Enqueue: %v", err)
 	}
 }
 

@@ -43,7 +43,7 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 		return nil, err
 	}
 	if h == nil {
-		return nil, newError(ErrInvalidConfig, nil, what, "nil handler")
+		return nil, newErrorf(ErrInvalidConfig, nil, what, "nil handler")
 	}
 	s := newSubscription(filter, qos, h)
 	c.mu.Lock()
@@ -73,29 +73,42 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 
 // sendSubscribe sends SUBSCRIBE for s on sess and checks the SUBACK.
 func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription) error {
-	return c.awaitSuback(ctx, sess, s, sess.client.Subscribe(s.filter, s.qos, nil))
+	tok, _, err := c.handoff(ctx, sess, "", 0, nil, func() mqtt.Token { return sess.client.Subscribe(s.filter, s.qos, nil) })
+	if err != nil {
+		return c.tokenError(err, sess, "subscribe "+quote(s.filter), "SUBACK")
+	}
+	return c.awaitSuback(ctx, sess, s, tok)
+}
+
+// tokenError turns a failed hand-over or token wait into the package's error for what;
+// ack names the answer that did not come.
+func (c *Conn) tokenError(err error, sess *session, what, ack string) error {
+	switch {
+	case errors.Is(err, ErrClosed):
+		return newError(ErrClosed, nil, what)
+	case isCtxErr(err):
+		return newError(err, nil, what)
+	case err == errTokenTimeout:
+		return newErrorf(ErrTimeout, nil, what, "no %s within %v", ack, c.opts.ackTimeout)
+	case errors.Is(err, ErrNotConnected) || !sess.client.IsConnectionOpen():
+		c.markDown(sess)
+		return newError(ErrNotConnected, err, what)
+	}
+	return nil
 }
 
 // awaitSuback waits for the SUBACK of s's SUBSCRIBE (tok) and records the acknowledgement.
 func (c *Conn) awaitSuback(ctx context.Context, sess *session, s *subscription, tok mqtt.Token) error {
 	what := "subscribe " + quote(s.filter)
 	if err := c.waitToken(ctx, tok, c.opts.ackTimeout); err != nil {
-		switch {
-		case errors.Is(err, ErrClosed):
-			return newError(ErrClosed, nil, what)
-		case isCtxErr(err):
-			return newError(err, nil, what)
-		case err == errTokenTimeout:
-			return newError(ErrTimeout, nil, what, "no SUBACK within %v", c.opts.ackTimeout)
-		case !sess.client.IsConnectionOpen():
-			c.markDown(sess)
-			return newError(ErrNotConnected, err, what)
+		if e := c.tokenError(err, sess, what, "SUBACK"); e != nil {
+			return e
 		}
-		return newError(ErrNotAuthorized, err, what, "SUBSCRIBE failed")
+		return newErrorf(ErrNotAuthorized, err, what, "SUBSCRIBE failed")
 	}
 	if st, ok := tok.(*mqtt.SubscribeToken); ok {
 		if rc, ok := st.Result()[s.filter]; ok && rc == 0x80 {
-			return newError(ErrNotAuthorized, nil, what, "the broker refused the subscription (SUBACK 0x80): check that the topic belongs to this device")
+			return newErrorf(ErrNotAuthorized, nil, what, "the broker refused the subscription (SUBACK 0x80): check that the topic belongs to this device")
 		}
 	}
 	c.mu.Lock()
@@ -182,21 +195,20 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 	if !live {
 		return nil // clean session: nothing to undo on the broker
 	}
-	tok := sess.client.Unsubscribe(filters...)
-	switch err := c.waitToken(ctx, tok, c.opts.ackTimeout); {
+	tok, _, err := c.handoff(ctx, sess, "", 0, nil, func() mqtt.Token { return sess.client.Unsubscribe(filters...) })
+	if err == nil {
+		err = c.waitToken(ctx, tok, c.opts.ackTimeout)
+	}
+	switch {
 	case err == nil:
 		return nil
-	case errors.Is(err, ErrClosed):
-		return newError(ErrClosed, nil, what)
-	case isCtxErr(err):
-		return newError(err, nil, what)
-	case err == errTokenTimeout:
-		return newError(ErrTimeout, nil, what, "no UNSUBACK within %v", c.opts.ackTimeout)
-	case !sess.client.IsConnectionOpen():
+	case errors.Is(err, ErrNotConnected) || !sess.client.IsConnectionOpen():
 		return nil // the connection is gone, and with it the subscription
-	default:
-		return newError(ErrNotConnected, err, what)
 	}
+	if e := c.tokenError(err, sess, what, "UNSUBACK"); e != nil {
+		return e
+	}
+	return newError(ErrNotConnected, err, what)
 }
 
 // handle runs one handler call holding a concurrency slot. A call that outlives its

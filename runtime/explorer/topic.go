@@ -1,6 +1,7 @@
 package explorer
 
 import (
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -12,7 +13,7 @@ func checkPublishTopic(topic string) error {
 		return err
 	}
 	if i := strings.IndexAny(topic, "+#"); i >= 0 {
-		return newError(ErrInvalidTopic, nil, "publish "+quote(topic), "wildcard %q is not allowed in a publish topic", topic[i])
+		return newErrorf(ErrInvalidTopic, nil, "publish "+quote(topic), "wildcard %q is not allowed in a publish topic", topic[i])
 	}
 	return nil
 }
@@ -26,10 +27,10 @@ func checkFilter(filter, op string) error {
 	levels := strings.Split(filter, "/")
 	for i, l := range levels {
 		if l == "#" && i != len(levels)-1 {
-			return newError(ErrInvalidTopic, nil, op+" "+quote(filter), "'#' must be the last level")
+			return newErrorf(ErrInvalidTopic, nil, op+" "+quote(filter), "'#' must be the last level")
 		}
 		if l != "#" && l != "+" && strings.ContainsAny(l, "+#") {
-			return newError(ErrInvalidTopic, nil, op+" "+quote(filter), "wildcard inside level %q (a wildcard must be a whole level)", l)
+			return newErrorf(ErrInvalidTopic, nil, op+" "+quote(filter), "wildcard inside level %q (a wildcard must be a whole level)", l)
 		}
 	}
 	return nil
@@ -39,23 +40,23 @@ func checkTopicCommon(topic, op string) error {
 	what := op + " " + quote(topic)
 	switch {
 	case topic == "":
-		return newError(ErrInvalidTopic, nil, op, "empty topic")
+		return newErrorf(ErrInvalidTopic, nil, op, "empty topic")
 	case len(topic) > MaxTopicLength:
-		return newError(ErrInvalidTopic, nil, what, "%d bytes, the platform allows at most %d", len(topic), MaxTopicLength)
+		return newErrorf(ErrInvalidTopic, nil, what, "%d bytes, the platform allows at most %d", len(topic), MaxTopicLength)
 	case !utf8.ValidString(topic):
-		return newError(ErrInvalidTopic, nil, what, "not valid UTF-8")
+		return newErrorf(ErrInvalidTopic, nil, what, "not valid UTF-8")
 	case strings.IndexByte(topic, 0) >= 0:
-		return newError(ErrInvalidTopic, nil, what, "contains a NUL byte")
+		return newErrorf(ErrInvalidTopic, nil, what, "contains a NUL byte")
 	}
 	if n := strings.Count(topic, "/") + 1; n > MaxTopicLevels {
-		return newError(ErrInvalidTopic, nil, what, "%d levels, the platform allows at most %d", n, MaxTopicLevels)
+		return newErrorf(ErrInvalidTopic, nil, what, "%d levels, the platform allows at most %d", n, MaxTopicLevels)
 	}
 	return nil
 }
 
 func checkQoS(qos byte, what string) error {
 	if qos > 1 {
-		return newError(ErrInvalidQoS, nil, what, "got QoS %d", qos)
+		return newErrorf(ErrInvalidQoS, nil, what, "got QoS %d", qos)
 	}
 	return nil
 }
@@ -93,3 +94,6 @@ func topicMatches(filter, topic string) bool {
 		filter, topic = frest, trest
 	}
 }
+
+// itoa formats n for error texts without fmt.
+func itoa(n int) string { return strconv.Itoa(n) }

@@ -10,7 +10,8 @@ package explorertest
 //	POST /api/devices/{pid}/{dn}/actions/{action}  {"params":{...}} -> {"code","status","response"}
 //
 // Errors are {"error":"..."} with: 400 bad body or params, 404 unknown device/product/action,
-// 409 device offline (actions), 502 device replied with a response that does not match the
+// 409 device offline (actions) or went offline before replying (control and actions: the
+// outcome is unknown and nothing was stored, retry — see SendControl), 502 device replied with a response that does not match the
 // template, 504 no reply in time. Control to an offline device is stored as pending and answered
 // 202 {"pending":true,"status":"..."}. POST endpoints take ?timeout=<Go duration> (default 10s).
 
@@ -55,10 +56,10 @@ func (s *Server) initAPI() {
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {
-	b, err := json.Marshal(v)
+	b, err := marshalJSON(v)
 	if err != nil {
 		status = http.StatusInternalServerError
-		b, _ = json.Marshal(apiError{Error: "encode response: " + err.Error()})
+		b, _ = marshalJSON(apiError{Error: "encode response: " + err.Error()})
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
@@ -152,7 +153,7 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 // apiStatus maps a cloud API error to an HTTP status.
 func apiStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrUnknownThingDevice), errors.Is(err, ErrNoTemplate):
+	case errors.Is(err, ErrUnknownDevice), errors.Is(err, ErrNoTemplate):
 		return http.StatusNotFound
 	case errors.Is(err, ErrDeviceOffline):
 		return http.StatusConflict

@@ -12,6 +12,7 @@ type Option func(*config) error
 
 type config struct {
 	mqttAddr, tlsAddr, httpAddr, httpsAddr string
+	fwAddr, fwTLSAddr                      string
 	logger                                 *slog.Logger
 	clock                                  func() time.Time
 }
@@ -22,6 +23,8 @@ func defaultConfig() config {
 		tlsAddr:   "127.0.0.1:0",
 		httpAddr:  "127.0.0.1:0",
 		httpsAddr: "127.0.0.1:0",
+		fwAddr:    "127.0.0.1:0",
+		fwTLSAddr: "127.0.0.1:0",
 		logger:    slog.New(slog.DiscardHandler),
 		clock:     time.Now,
 	}
@@ -61,6 +64,20 @@ func WithHTTPAddr(addr string) Option {
 // WithHTTPSAddr sets the HTTPS listener address (default "127.0.0.1:0").
 func WithHTTPSAddr(addr string) Option {
 	return addrOption("WithHTTPSAddr", func(c *config) *string { return &c.httpsAddr })(addr)
+}
+
+// WithFirmwareAddr sets the plain HTTP address of the firmware download host (default
+// "127.0.0.1:0"), the emulator's object-storage host: firmware URLs are http://ADDR/{object}?...
+// Use port 80 (e.g. "127.0.0.1:80") for devices built on the C SDK, which always download
+// from port 80; URLs on the default port do not name it.
+func WithFirmwareAddr(addr string) Option {
+	return addrOption("WithFirmwareAddr", func(c *config) *string { return &c.fwAddr })(addr)
+}
+
+// WithFirmwareTLSAddr sets the HTTPS address of the firmware download host (default
+// "127.0.0.1:0"; port 443 is left out of URLs).
+func WithFirmwareTLSAddr(addr string) Option {
+	return addrOption("WithFirmwareTLSAddr", func(c *config) *string { return &c.fwTLSAddr })(addr)
 }
 
 // WithLogger sets the server's logger (default: discard). Secrets are never logged.

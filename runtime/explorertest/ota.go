@@ -8,22 +8,24 @@ package explorertest
 //	report_progress    -> job state: pending -> downloading(percent) -> burning -> done | fail(code)
 //	report_version = target -> done
 //
-// Images are served under /ota/firmware/{id}?expires=&sign= on both the HTTP and the HTTPS
-// listener (URLs in update_firmware use HTTPS unless WithPlainHTTPURL is given).
+// Images are served by a download host of their own, like the real cloud's object storage: a
+// plain and a TLS listener (WithFirmwareAddr, WithFirmwareTLSAddr) serving
+// /{pid}_{version}_{id}?expires=&nonce=&sign= — one path segment, the default port never named
+// (the official SDKs depend on both; see internal/firmware). URLs in update_firmware use HTTPS
+// unless WithPlainHTTPURL is given. The hosts keep their ports across Restart.
 //
 //
 // Files: ota.go (the feature: types, state, registration, pushing update_firmware),
 // ota_api.go (the Server methods), ota_uplink.go ($ota/report/*), ota_http.go (JSON API).
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
 	"time"
-
-	json "github.com/goccy/go-json"
 
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
 )
@@ -40,11 +42,14 @@ const (
 	OTAFail        OTAState = "fail"        // device reported a failure code
 )
 
-// Errors of the OTA feature.
-var (
-	ErrUnknownDevice   = errors.New("unknown device")
-	ErrUnknownFirmware = errors.New("unknown firmware")
-)
+// ErrUnknownFirmware: no firmware of that version was uploaded for the product.
+var ErrUnknownFirmware = errors.New("unknown firmware")
+
+// MaxOTAHistory bounds an OTA job's History (oldest entries dropped and counted first).
+const MaxOTAHistory = 128
+
+// maxOTAResultMsg bounds one history entry's result_msg, in bytes.
+const maxOTAResultMsg = 256
 
 // maxFirmwareUpload bounds POST /api/firmware (the IoT Hub limit is 2048 MB).
 const maxFirmwareUpload = 2 << 30
@@ -69,19 +74,22 @@ type OTAProgress struct {
 
 // OTAJobState is a snapshot of a device's OTA job.
 type OTAJobState struct {
-	ProductID       string        `json:"product_id"`
-	DeviceName      string        `json:"device_name"`
-	TargetVersion   string        `json:"target_version"`
-	VersionID       string        `json:"version_id"`
-	State           OTAState      `json:"state"`
-	Percent         int           `json:"percent"`
-	ResultCode      int           `json:"result_code"`
-	ResultMsg       string        `json:"result_msg,omitempty"`
-	ReportedVersion string        `json:"reported_version,omitempty"` // last report_version
-	Pushes          int           `json:"pushes"`                     // update_firmware messages sent
-	LastURL         string        `json:"-"`                          // URL of the last push (signed)
-	History         []OTAProgress `json:"history"`
-	Updated         time.Time     `json:"updated"`
+	ProductID       string   `json:"product_id"`
+	DeviceName      string   `json:"device_name"`
+	TargetVersion   string   `json:"target_version"`
+	VersionID       string   `json:"version_id"`
+	State           OTAState `json:"state"`
+	Percent         int      `json:"percent"`
+	ResultCode      int      `json:"result_code"`
+	ResultMsg       string   `json:"result_msg,omitempty"`
+	ReportedVersion string   `json:"reported_version,omitempty"` // last report_version
+	Pushes          int      `json:"pushes"`                     // update_firmware messages sent
+	LastURL         string   `json:"-"`                          // URL of the last push (signed)
+	// History is the job's recent progress, oldest first: at most MaxOTAHistory entries; older
+	// ones are dropped and counted in HistoryDropped (a device can send report_progress forever).
+	History        []OTAProgress `json:"history"`
+	HistoryDropped int           `json:"history_dropped"`
+	Updated        time.Time     `json:"updated"`
 }
 
 // PushOption configures PushUpdate.
@@ -93,7 +101,7 @@ type pushConfig struct {
 	userDefined string
 }
 
-// WithPlainHTTPURL puts an http:// URL (the plain HTTP listener) in update_firmware instead of
+// WithPlainHTTPURL puts an http:// URL (the plain firmware download host) in update_firmware instead of
 // https:// (devices then need ota.WithInsecureHTTP).
 func WithPlainHTTPURL() PushOption { return func(c *pushConfig) { c.plainHTTP = true } }
 
@@ -101,7 +109,8 @@ func WithPlainHTTPURL() PushOption { return func(c *pushConfig) { c.plainHTTP = 
 // already expired URL (the download answers 403).
 func WithURLTTL(ttl time.Duration) PushOption { return func(c *pushConfig) { c.ttl = ttl } }
 
-// WithUserDefined sets the user_defined text of update_firmware.
+// WithUserDefined sets the user_defined text of update_firmware (omitted from the message when
+// empty, as devices built on the C SDK refuse an empty one).
 func WithUserDefined(s string) PushOption { return func(c *pushConfig) { c.userDefined = s } }
 
 type otaJob struct {
@@ -110,9 +119,11 @@ type otaJob struct {
 }
 
 type otaCloud struct {
-	s     *Server
-	store *firmware.Store
-	log   *slog.Logger
+	s       *Server
+	store   *firmware.Store
+	log     *slog.Logger
+	fwHTTP  *firmware.Host // plain download host
+	fwHTTPS *firmware.Host // TLS download host
 
 	mu       sync.Mutex
 	jobs     map[DeviceID]*otaJob
@@ -127,12 +138,28 @@ func (s *Server) initOTA() error {
 	if err != nil {
 		return err
 	}
-	oc := &otaCloud{s: s, store: store, log: s.log, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
+	errLog := slog.NewLogLogger(s.log.Handler(), slog.LevelDebug)
+	fwHTTP, err := store.Serve(s.fwAddr, nil, errLog)
+	if err != nil {
+		store.Close()
+		return fmt.Errorf("firmware download host: %w", err)
+	}
+	fwHTTPS, err := store.Serve(s.fwTLSAddr, &tls.Config{Certificates: []tls.Certificate{s.serverCert}, MinVersion: tls.VersionTLS12}, errLog)
+	if err != nil {
+		fwHTTP.Close()
+		store.Close()
+		return fmt.Errorf("firmware download host (TLS): %w", err)
+	}
+	s.fwAddr, s.fwTLSAddr = fwHTTP.Addr(), fwHTTPS.Addr()
+	oc := &otaCloud{s: s, store: store, log: s.log, fwHTTP: fwHTTP, fwHTTPS: fwHTTPS, jobs: map[DeviceID]*otaJob{}, versions: map[DeviceID]string{}, changed: make(chan struct{})}
 	s.ota = oc
-	s.addCloser(func() { store.Close() })
+	s.addCloser(func() {
+		fwHTTPS.Close()
+		fwHTTP.Close()
+		store.Close()
+	})
 	s.handleUplink("$ota/report/", oc.handleReport)
 	s.addDeviceDetail("ota", s.otaJobJSON)
-	s.mux.Handle("GET "+firmware.DefaultPrefix, store.Handler())
 	s.mux.HandleFunc("POST /api/firmware", s.apiUploadFirmware)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/ota", s.apiPushUpdate)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/ota", s.apiGetOTAJob)
@@ -163,6 +190,9 @@ func (oc *otaCloud) lookup(pid, version string) (firmware.Image, error) {
 
 // event records a state change; call with oc.mu held.
 func (j *otaJob) event(p OTAProgress, now time.Time) {
+	if len(p.ResultMsg) > maxOTAResultMsg {
+		p.ResultMsg = strings.ToValidUTF8(p.ResultMsg[:maxOTAResultMsg], "") + "…(truncated)"
+	}
 	p.At = now
 	j.state.State, j.state.Updated = p.State, now
 	switch p.State {
@@ -175,16 +205,25 @@ func (j *otaJob) event(p OTAProgress, now time.Time) {
 	case OTAFail:
 		j.state.ResultCode, j.state.ResultMsg = p.ResultCode, p.ResultMsg
 	}
+	if len(j.state.History) >= MaxOTAHistory {
+		// Shift in place: the backing array never grows past the cap.
+		n := copy(j.state.History, j.state.History[len(j.state.History)-MaxOTAHistory+1:])
+		clear(j.state.History[n:])
+		j.state.HistoryDropped += len(j.state.History) - n
+		j.state.History = j.state.History[:n]
+	}
 	j.state.History = append(j.state.History, p)
 }
 
 type updateFirmwareMsg struct {
-	Type        string `json:"type"`
-	Version     string `json:"version"`
-	URL         string `json:"url"`
-	MD5         string `json:"md5sum"`
-	FileSize    int64  `json:"file_size"`
-	UserDefined string `json:"user_defined"`
+	Type     string `json:"type"`
+	Version  string `json:"version"`
+	URL      string `json:"url"`
+	MD5      string `json:"md5sum"`
+	FileSize int64  `json:"file_size"`
+	// Omitted when unset: the C SDK (v3.2.1) refuses the whole update_firmware when
+	// user_defined is an empty string (issue 17).
+	UserDefined string `json:"user_defined,omitempty"`
 }
 
 // pushLocked sends update_firmware with a freshly signed URL (like a re-signed COS URL).
@@ -194,12 +233,12 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 		// Deleted after the push: hand out a URL that answers 404, as a vanished COS object would.
 		img = firmware.Image{ID: job.state.VersionID, Version: job.state.TargetVersion, MD5: strings.Repeat("0", 32), Size: 1}
 	}
-	base := oc.s.HTTPSURL()
+	base := oc.fwHTTPS.URL()
 	if job.cfg.plainHTTP {
-		base = oc.s.HTTPURL()
+		base = oc.fwHTTP.URL()
 	}
 	url := oc.store.URL(base, img.ID, oc.s.clock().Add(job.cfg.ttl))
-	msg, err := json.Marshal(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})
+	msg, err := marshalJSON(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})
 	if err != nil {
 		return err
 	}

@@ -9,6 +9,17 @@ import (
 	"time"
 )
 
+// FirmwareURL is the base URL of the plain firmware download host, e.g.
+// "http://127.0.0.1:41234", or "http://127.0.0.1" on port 80 (WithFirmwareAddr).
+func (s *Server) FirmwareURL() string { return s.ota.fwHTTP.URL() }
+
+// FirmwareTLSURL is the base URL of the TLS firmware download host (certificate from RootCAs).
+func (s *Server) FirmwareTLSURL() string { return s.ota.fwHTTPS.URL() }
+
+// FirmwareRequestsDropped counts download requests dropped from the bounded request log
+// behind FirmwareRequests (internal/firmware keeps the newest 1024, fields clipped).
+func (s *Server) FirmwareRequestsDropped() int64 { return s.ota.store.RequestsDropped() }
+
 // UploadFirmware stores an image for product pid and version, streaming r to disk (big images
 // are never held in memory). Uploading a version again replaces it for later pushes.
 func (s *Server) UploadFirmware(pid, version string, r io.Reader) (FirmwareInfo, error) {

@@ -6,11 +6,13 @@ import (
 	"crypto/md5"
 	"crypto/tls"
 	"encoding/hex"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	json "github.com/goccy/go-json"
 
@@ -126,7 +128,7 @@ func TestOTAJobStateMachine(t *testing.T) {
 	}
 	up := d.recv("update_firmware")
 	if up["version"] != "2.0.0" || up["md5sum"] != info.MD5 || up["file_size"] != json.Number("80000") ||
-		!strings.HasPrefix(up["url"].(string), s.HTTPSURL()+"/ota/firmware/") {
+		!strings.HasPrefix(up["url"].(string), s.FirmwareTLSURL()+"/"+otaPID+"_2.0.0_"+info.VersionID+"?") {
 		t.Errorf("update_firmware = %v", up)
 	}
 	// The pushed URL serves the image over HTTPS with Range.
@@ -207,7 +209,7 @@ func TestOTAPushToOnlineDeviceAndAlreadyCurrent(t *testing.T) {
 		t.Fatal(err)
 	}
 	up := d.recv("update_firmware") // reported and online: pushed at once
-	if !strings.HasPrefix(up["url"].(string), s.HTTPURL()+"/") || up["user_defined"] != `{"a":1}` {
+	if !strings.HasPrefix(up["url"].(string), s.FirmwareURL()+"/") || up["user_defined"] != `{"a":1}` {
 		t.Errorf("update_firmware = %v", up)
 	}
 	if err := s.PushUpdate(otaPID, otaDN, "1.0.0"); err != nil {
@@ -287,5 +289,46 @@ func TestOTAJSONAPI(t *testing.T) {
 	}
 	if resp, _ := http.Get(s.HTTPURL() + "/api/devices/" + otaPID + "/other/ota"); resp.StatusCode != 404 {
 		t.Errorf("job of unknown device: %s", resp.Status)
+	}
+}
+
+// A device that keeps sending report_progress cannot grow its job (issue 13): History keeps the
+// newest MaxOTAHistory entries, counts the rest, and long result messages are cut.
+func TestOTAHistoryBounded(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.AddDevice(otaPID, otaDN); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UploadFirmware(otaPID, "2.0.0", strings.NewReader("img")); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PushUpdate(otaPID, otaDN, "2.0.0"); err != nil {
+		t.Fatal(err)
+	}
+	id := DeviceID{otaPID, otaDN}
+	const n = 20000
+	long := strings.Repeat("é", 1000)
+	for i := range n {
+		payload := fmt.Sprintf(`{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"%d","result_code":"0","result_msg":"%s"},"version":"2.0.0"}}`, i%101, long)
+		s.ota.handleReport(uplink{Client: id, Device: id, Topic: "$ota/report/" + id.String(), Payload: []byte(payload)})
+	}
+	st, ok := s.OTAJob(otaPID, otaDN)
+	if !ok {
+		t.Fatal("no job")
+	}
+	total := n + 1 // plus "job created"
+	if len(st.History) != MaxOTAHistory || st.HistoryDropped != total-MaxOTAHistory {
+		t.Fatalf("history %d entries, %d dropped; want %d and %d", len(st.History), st.HistoryDropped, MaxOTAHistory, total-MaxOTAHistory)
+	}
+	last := st.History[len(st.History)-1]
+	if last.Percent != (n-1)%101 || len(last.ResultMsg) > maxOTAResultMsg+len("…(truncated)") || !utf8.ValidString(last.ResultMsg) {
+		t.Fatalf("newest entry = %+v", last)
+	}
+	if c := cap(s.ota.jobs[id].state.History); c > 2*MaxOTAHistory {
+		t.Fatalf("history backing array grew to %d", c)
 	}
 }

@@ -56,7 +56,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 		rsp.ResultCode, rsp.ResultMsg = 1, fmt.Sprintf("report.version must be 1-32 characters, got %d", len(v))
 	}
 	down := "$ota/update/" + u.Device.ProductID + "/" + u.Device.DeviceName
-	b, _ := json.Marshal(rsp)
+	b, _ := marshalJSON(rsp)
 	oc.mu.Lock()
 	defer oc.mu.Unlock()
 	// State is updated before the reply, so a device holding its rsp sees the platform updated;

@@ -1,9 +1,5 @@
 package explorertest
 
-import (
-	"github.com/goccy/go-json"
-)
-
 // The time service on $sys/operation (docs/PROTOCOL.md §7.1).
 
 func (s *Server) initSys() error {
@@ -48,7 +44,7 @@ func (s *Server) handleSysOperation(u uplink) {
 		return
 	}
 	sent := s.clock()
-	out, err := json.Marshal(sysTimeReply{Type: "get", Time: sent.Unix(), NTPTime1: received.UnixMilli(), NTPTime2: sent.UnixMilli()})
+	out, err := marshalJSON(sysTimeReply{Type: "get", Time: sent.Unix(), NTPTime1: received.UnixMilli(), NTPTime2: sent.UnixMilli()})
 	if err != nil {
 		s.log.Error("explorertest: encoding time reply", "error", err)
 		return

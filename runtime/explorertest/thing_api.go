@@ -46,17 +46,27 @@ func (s *Server) Product(pid string) (*template.Template, bool) {
 }
 
 // SendControl sends control (params: a JSON object as text — []byte, json.RawMessage or string —
-// or any value that marshals to one) to a device and waits for its control_reply. Only writable (rw) properties
-// of the template are accepted; an invalid value is refused before anything is sent (the error
-// wraps template.ErrUnknownID or template.ErrInvalidValue). If the device is offline the control
-// is stored as pending — served through get_status type control until the device sends
-// clear_control — and the error wraps ErrDeviceOffline. A missing reply ends with ctx's error.
+// or any value that marshals to one) to a device and waits for its control_reply. Only writable
+// (rw) properties of the template are accepted; an invalid value is refused before anything is
+// sent (the error wraps template.ErrUnknownID or template.ErrInvalidValue).
+//
+// The outcomes, decided when the call starts and kept to the end:
+//   - device online, reply received: the reply (its Code says whether the device applied it);
+//   - device offline when called: the control is stored as pending — served through
+//     get_status until the device sends clear_control — and the error wraps ErrControlPending
+//     (and ErrDeviceOffline);
+//   - device online, but it goes offline before replying: the error wraps ErrNoReply (and
+//     ErrDeviceOffline). The control was sent and may or may not have been applied; it is not
+//     stored as pending, so the caller must retry it when the device is back;
+//   - ctx ends first: ctx's error; as with ErrNoReply the outcome is unknown and nothing is
+//     stored. A control_reply that arrives later is logged and dropped.
 func (s *Server) SendControl(ctx context.Context, pid, dn string, params any) (*ControlReply, error) {
 	return s.thing.sendControl(ctx, DeviceID{ProductID: pid, DeviceName: dn}, params)
 }
 
 // InvokeAction sends action actionID with its input params to an online device and waits for
-// the action_reply. Input is checked against the template first. When the device answers code 0
+// the action_reply. An offline device gets an error wrapping ErrDeviceOffline (actions are never
+// stored); one that goes offline before replying an error wrapping ErrNoReply (outcome unknown). Input is checked against the template first. When the device answers code 0
 // with a response that does not match the action's outputs, the reply is returned together with
 // an error wrapping the template check error.
 func (s *Server) InvokeAction(ctx context.Context, pid, dn, actionID string, params any) (*ActionReply, error) {

@@ -39,7 +39,7 @@ func toObject(params any) (json.RawMessage, error) {
 	case string:
 		raw = []byte(p)
 	default:
-		b, err := json.Marshal(p)
+		b, err := marshalJSON(p)
 		if err != nil {
 			return nil, fmt.Errorf("params: %w", err)
 		}
@@ -58,7 +58,7 @@ func toObject(params any) (json.RawMessage, error) {
 // lookup returns the template for a device the cloud API addresses.
 func (tc *thingCloud) lookup(id DeviceID) (*template.Template, error) {
 	if tc.exists != nil && !tc.exists(id) {
-		return nil, fmt.Errorf("explorertest: %s: %w", id, ErrUnknownThingDevice)
+		return nil, fmt.Errorf("explorertest: %s: %w", id, ErrUnknownDevice)
 	}
 	tpl := tc.template(id.ProductID)
 	if tpl == nil {
@@ -105,7 +105,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		tc.log.Info("thing: control stored as pending (device offline)", "device", id.String(), "params", string(raw))
 		return nil, fmt.Errorf("explorertest: control %s: %w", id, ErrControlPending)
 	}
-	msg, _ := json.Marshal(struct {
+	msg, _ := marshalJSON(struct {
 		Method      string          `json:"method"`
 		ClientToken string          `json:"clientToken"`
 		Params      json.RawMessage `json:"params"`
@@ -118,7 +118,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 	select {
 	case res, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): device went offline before replying: %w", id, token, ErrDeviceOffline)
+			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, ErrNoReply)
 		}
 		if res.err != nil {
 			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, res.err)
@@ -161,7 +161,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 		forgetKey(tc, tc.actions, key)
 		return nil, fmt.Errorf("explorertest: action %s on %s: %w", actionID, id, ErrDeviceOffline)
 	}
-	msg, _ := json.Marshal(struct {
+	msg, _ := marshalJSON(struct {
 		Method      string          `json:"method"`
 		ClientToken string          `json:"clientToken"`
 		ActionID    string          `json:"actionId"`
@@ -176,7 +176,7 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 	select {
 	case res, ok := <-ch:
 		if !ok {
-			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): device went offline before replying: %w", actionID, id, token, ErrDeviceOffline)
+			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, ErrNoReply)
 		}
 		if res.err != nil {
 			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, res.err)

@@ -17,10 +17,13 @@ var (
 	ErrDeviceOffline = errors.New("device offline")
 	// ErrControlPending wraps ErrDeviceOffline: SendControl stored the control as pending.
 	ErrControlPending = fmt.Errorf("control stored as pending until the device fetches it with get_status: %w", ErrDeviceOffline)
+	// ErrNoReply wraps ErrDeviceOffline: the control or action was sent, but the device went
+	// offline before its reply arrived. The outcome is unknown — the device may or may not
+	// have applied it — and the platform does NOT store it as pending: the caller must retry
+	// (control sets values, so resending it is safe) once the device is back.
+	ErrNoReply = fmt.Errorf("sent, but the device went offline before replying: outcome unknown, not stored as pending; retry when it is back online: %w", ErrDeviceOffline)
 	// ErrNoTemplate: no data template was added for the product (AddProduct).
 	ErrNoTemplate = errors.New("product has no data template")
-	// ErrUnknownThingDevice: the device is not registered (AddDevice).
-	ErrUnknownThingDevice = errors.New("device not registered")
 
 	// errBadReply: the device's control_reply/action_reply could not be read (e.g. no code).
 	errBadReply = errors.New("malformed device reply")

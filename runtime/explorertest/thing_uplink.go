@@ -55,7 +55,7 @@ func downTopic(kind string, id DeviceID) string {
 }
 
 func (tc *thingCloud) send(kind string, id DeviceID, r reply) {
-	payload, err := json.Marshal(r)
+	payload, err := marshalJSON(r)
 	if err != nil { // cannot happen: all fields are plain values or validated raw JSON
 		tc.log.Error("thing: encode reply", "device", id.String(), "method", r.Method, "err", err)
 		return
@@ -271,13 +271,20 @@ func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 	return obj, nil
 }
 
+// getStatus answers get_status (docs/PROTOCOL.md §2.4.3). type "report" gets data.reported,
+// type "control" gets data.control (or {} when nothing is pending). A get_status without type is
+// answered with type "report" and data.reported plus, when control is pending, data.control: the
+// C SDK sends it untyped after connecting and applies data.control from this same reply, then
+// clears it (inferred from its data_template_client_manager.c; issue 17). Devices that read only
+// data.reported are unaffected by the extra key.
 func (tc *thingCloud) getStatus(id DeviceID, m *upMsg, token string) reply {
 	const method = "get_status_reply"
 	typ, cerr := rawString(m.Type, "type")
 	if cerr != nil {
 		return failure(method, token, cerr)
 	}
-	if typ == "" {
+	untyped := typ == ""
+	if untyped {
 		typ = "report"
 	}
 	if typ != "report" && typ != "control" {
@@ -294,52 +301,78 @@ func (tc *thingCloud) getStatus(id DeviceID, m *upMsg, token string) reply {
 	tpl := tc.template(id.ProductID)
 	tc.mu.Lock()
 	d := tc.peekLocked(id)
-	var data []byte
+	var sections []statusSection
 	if typ == "report" {
-		data = statusData("reported", tpl, d.reported, d.reportedAt, showMeta)
-	} else if len(d.pending) > 0 {
-		data = statusData("control", tpl, d.pending, nil, false)
-	} else {
-		data = []byte(`{}`)
+		sections = append(sections, statusSection{"reported", d.reported, d.reportedAt})
 	}
+	if len(d.pending) > 0 && (typ == "control" || untyped) {
+		sections = append(sections, statusSection{"control", d.pending, nil})
+	}
+	data := statusData(tpl, sections, showMeta)
 	tc.mu.Unlock()
 	r := success(method, token)
 	r.Type, r.Data = typ, data
 	return r
 }
 
-// statusData renders {"<key>":{...}} in template order, plus with showmeta
-// {"metadata":{"<key>":{"<id>":{"timestamp":ms}}}} — the reported values keep their plain shape so
-// a device that ignores metadata parses both variants alike.
-func statusData(key string, tpl *template.Template, values map[string]json.RawMessage, at map[string]int64, showMeta bool) []byte {
-	keys := orderedKeys(tpl, values)
+// statusSection is one member of get_status_reply's data: its key and values (with the time each
+// was set, for showmeta; nil when the section has no metadata).
+type statusSection struct {
+	key    string
+	values map[string]json.RawMessage
+	at     map[string]int64
+}
+
+// statusData renders {"<key>":{...},...} with each section's values in template order, plus with
+// showmeta {"metadata":{"<key>":{"<id>":{"timestamp":ms}}}} for the sections that have times — the
+// values keep their plain shape so a device that ignores metadata parses both variants alike.
+func statusData(tpl *template.Template, sections []statusSection, showMeta bool) []byte {
 	var b bytes.Buffer
-	b.WriteString(`{"` + key + `":{`)
-	for i, k := range keys {
+	b.WriteByte('{')
+	var meta []statusSection
+	for i, sec := range sections {
 		if i > 0 {
 			b.WriteByte(',')
 		}
-		writeKey(&b, k)
-		b.Write(values[k])
-	}
-	b.WriteByte('}')
-	if showMeta {
-		b.WriteString(`,"metadata":{"` + key + `":{`)
-		for i, k := range keys {
-			if i > 0 {
+		writeKey(&b, sec.key)
+		b.WriteByte('{')
+		for j, k := range orderedKeys(tpl, sec.values) {
+			if j > 0 {
 				b.WriteByte(',')
 			}
 			writeKey(&b, k)
-			b.WriteString(`{"timestamp":` + strconv.FormatInt(at[k], 10) + `}`)
+			b.Write(sec.values[k])
 		}
-		b.WriteString(`}}`)
+		b.WriteByte('}')
+		if sec.at != nil {
+			meta = append(meta, sec)
+		}
+	}
+	if showMeta && len(meta) > 0 {
+		b.WriteString(`,"metadata":{`)
+		for i, sec := range meta {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeKey(&b, sec.key)
+			b.WriteByte('{')
+			for j, k := range orderedKeys(tpl, sec.values) {
+				if j > 0 {
+					b.WriteByte(',')
+				}
+				writeKey(&b, k)
+				b.WriteString(`{"timestamp":` + strconv.FormatInt(sec.at[k], 10) + `}`)
+			}
+			b.WriteByte('}')
+		}
+		b.WriteByte('}')
 	}
 	b.WriteByte('}')
 	return b.Bytes()
 }
 
 func writeKey(b *bytes.Buffer, k string) {
-	q, _ := json.Marshal(k) // a string always marshals
+	q, _ := marshalJSON(k) // a string always marshals
 	b.Write(q)
 	b.WriteByte(':')
 }

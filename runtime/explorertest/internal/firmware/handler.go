@@ -8,21 +8,28 @@ import (
 	"time"
 )
 
-// Handler serves GET/HEAD {prefix}{id}?expires=&sign= with Range support (via
-// http.ServeContent): 404 for an unknown id, 403 for a missing, bad or expired signature.
-// Faults set with CutAt and SetRate apply.
+// Handler serves GET/HEAD {prefix}{object}?expires=&sign= (object as in ObjectName; the bare
+// id is accepted too) with Range support (via http.ServeContent): 404 for an unknown object,
+// 403 for a missing, bad or expired signature, 405 for other methods. Faults set with CutAt
+// and SetRate apply.
 func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Store) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &Request{Range: r.Header.Get("Range")}
-	id, ok := strings.CutPrefix(r.URL.Path, s.prefix)
-	if !ok || id == "" || strings.Contains(id, "/") {
+	// The escaped path: an object name escapes "/" in a version, which must not split it.
+	object, ok := strings.CutPrefix(r.URL.EscapedPath(), s.prefix)
+	if !ok || object == "" || strings.Contains(object, "/") {
+		rec.ID = object
 		rec.Status = http.StatusNotFound
 		s.record(rec)
 		http.Error(w, "no such firmware", http.StatusNotFound)
 		return
 	}
+	id, known := s.objectID(object)
 	rec.ID = id
+	if !known {
+		rec.ID = object
+	}
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		rec.Status = http.StatusMethodNotAllowed
 		s.record(rec)
@@ -30,7 +37,7 @@ func (s *Store) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	img, ok := s.Get(id)
-	if !ok {
+	if !known || !ok {
 		rec.Status = http.StatusNotFound
 		s.record(rec)
 		http.Error(w, "no such firmware", http.StatusNotFound)

@@ -1,7 +1,19 @@
 // Package firmware is the test platform's firmware store and download server: images are kept
 // on disk (never whole in memory), served over HTTP(S) with Range support under expiring
 // HMAC-signed URLs, with fault injection (cut a download at given offsets, throttle) for
-// resume tests. runtime/explorertest mounts Store.Handler on its HTTP and HTTPS listeners.
+// resume tests.
+//
+// URLs have the shape of the real cloud's object-storage URLs (docs/PROTOCOL.md §4): a host,
+// then ONE path segment naming the object ({pid}_{version}_{id}), then the signed query, e.g.
+// "http://127.0.0.1:8081/PRODUCT001_1.0.1_0a1b2c3d4e5f6a7b?expires=...&nonce=...&sign=...".
+// The official SDKs depend on that shape: the Python SDK sends everything between the scheme
+// and the last "/" as the Host header, and the C SDK takes host[:port] up to the first "/" as
+// the host name and always connects to port 80 (443 for https). So a URL on the default port
+// never names it (see BaseURL), and Serve can bind any address, the default port included.
+// runtime/explorertest runs one plain and one TLS Host for its store.
+//
+// The request log (Requests) is bounded: at most MaxRequests records (oldest dropped, drops
+// counted by RequestsDropped), each string field clipped to MaxRecordedField bytes.
 package firmware
 
 import (
@@ -17,12 +29,24 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
 
-// DefaultPrefix is the URL path under which Handler serves images: {prefix}{id}.
-const DefaultPrefix = "/ota/firmware/"
+// DefaultPrefix is the URL path under which Handler serves objects: {prefix}{object}. The root,
+// so that an object URL has exactly one path segment.
+const DefaultPrefix = "/"
+
+// Request-log bounds: a device can send any number of requests with paths and headers up to
+// the HTTP server's header limit (1 MiB), and the log must not keep them.
+const (
+	// MaxRequests is the default number of download requests kept by Requests.
+	MaxRequests = 1024
+	// MaxRecordedField is the longest ID or Range kept in a Request; longer values are clipped
+	// and end with "...".
+	MaxRecordedField = 128
+)
 
 // Errors returned by the store.
 var (
@@ -45,8 +69,8 @@ type Image struct {
 // Request records one download request, for tests (which offsets were asked for, what was
 // answered, whether a fault cut it).
 type Request struct {
-	ID     string // image id (empty if the path named none)
-	Range  string // the Range header as sent
+	ID     string // image id, or the requested object name when unknown (clipped)
+	Range  string // the Range header as sent (clipped)
 	Status int    // HTTP status answered
 	Start  int64  // first byte offset of the body
 	Sent   int64  // body bytes written
@@ -67,7 +91,9 @@ type Store struct {
 	latest   map[string]string // pid + "\x00" + version -> id
 	cuts     map[string][]int64
 	rates    map[string]int64
-	requests []*Request // guarded by mu, also while a request is in flight
+	requests []*Request // guarded by mu, also while a request is in flight; oldest first
+	maxReqs  int
+	dropped  int64 // requests dropped from the log
 }
 
 // Option configures NewStore.
@@ -76,21 +102,28 @@ type Option func(*Store)
 // WithClock sets the time source used for URL expiry (default time.Now).
 func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = now } }
 
-// WithPrefix sets the URL path prefix served by Handler (default DefaultPrefix).
+// WithPrefix sets the URL path prefix served by Handler (default DefaultPrefix, the root). A
+// longer prefix gives URLs with more than one path segment, which the official SDKs cannot
+// download from (see the package doc).
 func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
+
+// WithRequestLog sets how many download requests Requests keeps (default MaxRequests; values
+// below 1 mean 1). The oldest are dropped first and counted by RequestsDropped.
+func WithRequestLog(n int) Option { return func(s *Store) { s.maxReqs = max(n, 1) } }
 
 // NewStore keeps images in dir, or in a fresh temporary directory removed by Close when dir
 // is empty. The URL-signing key is random per store.
 func NewStore(dir string, opts ...Option) (*Store, error) {
 	s := &Store{
-		dir:    dir,
-		prefix: DefaultPrefix,
-		now:    time.Now,
-		images: map[string]*Image{},
-		latest: map[string]string{},
-		cuts:   map[string][]int64{},
-		rates:  map[string]int64{},
-		key:    make([]byte, 32),
+		dir:     dir,
+		prefix:  DefaultPrefix,
+		now:     time.Now,
+		images:  map[string]*Image{},
+		latest:  map[string]string{},
+		cuts:    map[string][]int64{},
+		rates:   map[string]int64{},
+		key:     make([]byte, 32),
+		maxReqs: MaxRequests,
 	}
 	for _, o := range opts {
 		o(s)
@@ -225,17 +258,47 @@ func (s *Store) Delete(id string) error {
 	return nil
 }
 
+// ObjectName is the single path segment naming image id in its URLs:
+// "{pid}_{version}_{id}", product id and version path-escaped (so a "/" in a version cannot
+// add a segment), or id alone for an image the store does not hold.
+func (s *Store) ObjectName(id string) string {
+	img, ok := s.Get(id)
+	if !ok {
+		return id
+	}
+	return objectName(img)
+}
+
+func objectName(img Image) string {
+	return url.PathEscape(img.ProductID) + "_" + url.PathEscape(img.Version) + "_" + img.ID
+}
+
+// objectID returns the image id named by an object name: the text after its last "_" (ids
+// are hex), checked against the image's full object name so that only the exact name serves.
+func (s *Store) objectID(object string) (string, bool) {
+	id := object
+	if i := strings.LastIndexByte(object, '_'); i >= 0 {
+		id = object[i+1:]
+	}
+	img, ok := s.Get(id)
+	if !ok || (object != id && object != objectName(img)) {
+		return "", false
+	}
+	return id, true
+}
+
 // SignedPath returns the path and query for downloading id until expires, e.g.
-// "/ota/firmware/0a1b...?expires=1700000000&nonce=...&sign=..."; prepend the server's base
-// URL. Every call yields a different URL (random nonce), like re-signed COS URLs.
+// "/PRODUCT001_1.0.1_0a1b...?expires=1700000000&nonce=...&sign=..."; prepend a base URL
+// (see BaseURL, Host.URL). Every call yields a different URL (random nonce), like re-signed
+// object-storage URLs. The query never contains "/" (the Python SDK looks for the last one).
 func (s *Store) SignedPath(id string, expires time.Time) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)
 	nonce, _ := newID()
 	q := url.Values{"expires": {exp}, "nonce": {nonce}, "sign": {s.sign(id, exp, nonce)}}
-	return s.prefix + id + "?" + q.Encode()
+	return s.prefix + s.ObjectName(id) + "?" + q.Encode()
 }
 
-// URL is SignedPath prefixed with base (e.g. "https://127.0.0.1:8443").
+// URL is SignedPath prefixed with base (e.g. "https://127.0.0.1:8443", no trailing "/").
 func (s *Store) URL(base, id string, expires time.Time) string {
 	return base + s.SignedPath(id, expires)
 }
@@ -286,9 +349,9 @@ func (s *Store) SetRate(id string, bytesPerSec int64) {
 	s.rates[id] = bytesPerSec
 }
 
-// Requests returns the download requests served so far, oldest first, including those still
-// in flight (as far as they got): a client may have read the whole body before the handler
-// returns.
+// Requests returns the download requests kept in the log, oldest first, including those
+// still in flight (as far as they got): a client may have read the whole body before the
+// handler returns. The log keeps the newest WithRequestLog (default MaxRequests) requests.
 func (s *Store) Requests() []Request {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -319,11 +382,34 @@ func (s *Store) rate(id string) int64 {
 	return s.rates[id]
 }
 
-// record adds a request to the log; later changes go through update.
-func (s *Store) record(r *Request) {
+// RequestsDropped counts the requests dropped from the log to respect its bound.
+func (s *Store) RequestsDropped() int64 {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	return s.dropped
+}
+
+// record adds a request to the log, dropping the oldest beyond the bound; later changes go
+// through update (a dropped record in flight is still updated, harmlessly).
+func (s *Store) record(r *Request) {
+	r.ID, r.Range = clip(r.ID), clip(r.Range)
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := len(s.requests) + 1 - s.maxReqs; n > 0 {
+		clear(s.requests[:n])
+		s.requests = s.requests[n:]
+		s.dropped += int64(n)
+	}
 	s.requests = append(s.requests, r)
+}
+
+// clip copies at most MaxRecordedField bytes of v (a copy, so a huge request line is not
+// kept alive by a substring).
+func clip(v string) string {
+	if len(v) <= MaxRecordedField {
+		return strings.Clone(v)
+	}
+	return strings.Clone(v[:MaxRecordedField-3]) + "..."
 }
 
 // update changes a logged request under the lock.

@@ -133,7 +133,8 @@ func TestServeRefusesBadURLs(t *testing.T) {
 		status int
 	}{
 		"unknown id":      {s.URL(srv.URL, "ffffffffffffffff", time.Unix(now.Load()+60, 0)), 404},
-		"no signature":    {srv.URL + DefaultPrefix + img.ID, 403},
+		"no signature":    {srv.URL + DefaultPrefix + s.ObjectName(img.ID), 403},
+		"other object":    {strings.Replace(valid, "P_3_", "P_4_", 1), 404},
 		"bad signature":   {strings.Replace(valid, "sign=", "sign=00", 1), 403},
 		"other image":     {strings.Replace(valid, img.ID, "0000000000000000", 1), 404},
 		"past expiry":     {s.URL(srv.URL, img.ID, time.Unix(now.Load()-1, 0)), 403},

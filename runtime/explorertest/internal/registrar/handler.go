@@ -5,6 +5,7 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
@@ -117,9 +118,11 @@ func (r *Registrar) handleV2(req *http.Request) (*issued, *apiError) {
 	if !ok {
 		return nil, newErr(CodeProductNotExist, fmt.Sprintf("product %s does not exist", b.ProductID))
 	}
-	// The algorithm is signed exactly as sent in the header.
-	want := v2Signature(prod.Secret, req.Host, req.URL.Path, alg, tsText, nonceText, body)
-	if !equalStrings(sig, want) {
+	// The algorithm is signed exactly as sent in the header. The host is signed as the Host
+	// header carries it, or without its port: the official Python SDK signs the endpoint's
+	// host name alone while its Host header names any non-default port (on the real cloud's
+	// default ports the two agree), so both forms are accepted, nothing else.
+	if !signedHostMatches(sig, prod.Secret, req.Host, req.URL.Path, alg, tsText, nonceText, body) {
 		return nil, newErr(CodeSignature, "signature does not match")
 	}
 	if e := r.checkTime(ts); e != nil {
@@ -129,6 +132,22 @@ func (r *Registrar) handleV2(req *http.Request) (*issued, *apiError) {
 		return nil, newErr(CodeUnsupported, "registration with a custom ClientCert is not supported")
 	}
 	return r.issue(prod, b.ProductID, b.DeviceName)
+}
+
+// signedHostMatches reports whether sig is the v2 signature over host, or over host with its
+// ":port" removed.
+func signedHostMatches(sig, secret, host, path, alg, ts, nonce string, body []byte) bool {
+	if equalStrings(sig, v2Signature(secret, host, path, alg, ts, nonce, body)) {
+		return true
+	}
+	name, _, err := net.SplitHostPort(host)
+	if err != nil || name == "" {
+		return false
+	}
+	if strings.Contains(name, ":") { // IPv6 literal: the Host header brackets it
+		name = "[" + name + "]"
+	}
+	return equalStrings(sig, v2Signature(secret, name, path, alg, ts, nonce, body))
 }
 
 func (r *Registrar) handleLegacy(req *http.Request) (*issued, *apiError) {

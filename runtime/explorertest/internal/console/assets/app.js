@@ -1,0 +1,718 @@
+// tplgen emulate web console. Plain browser JavaScript, no build step: everything comes from
+// the platform's JSON API and its live stream (GET /api/stream). Values from the platform are
+// only ever inserted as text (el()/textContent), never as HTML.
+"use strict";
+
+const $ = (sel, root = document) => root.querySelector(sel);
+
+// el builds an element: attrs are properties/attributes, children strings or nodes.
+function el(tag, attrs = {}, ...children) {
+  const e = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs)) {
+    if (v === undefined || v === null || v === false) continue;
+    if (k === "class") e.className = v;
+    else if (k === "dataset") Object.assign(e.dataset, v);
+    else if (k.startsWith("on")) e.addEventListener(k.slice(2), v);
+    else if (k in e && typeof v !== "string") e[k] = v;
+    else e.setAttribute(k, v === true ? "" : v);
+  }
+  for (const c of children.flat()) {
+    if (c === undefined || c === null) continue;
+    e.append(c instanceof Node ? c : String(c));
+  }
+  return e;
+}
+
+// ---------------------------------------------------------------------------------------------
+// API access (with the token a non-loopback platform asks for, entered once)
+
+const state = {
+  token: localStorage.getItem("tplgen.token") || "",
+  devices: [],
+  templates: new Map(), // pid -> template doc
+  current: null,        // {pid, dn}
+  doc: null,            // current device document
+  stream: null,
+  lastStreamId: 0,
+};
+
+class APIError extends Error {
+  constructor(status, message, body) { super(message); this.status = status; this.body = body; }
+}
+
+async function api(method, path, body, opts = {}) {
+  const headers = {};
+  if (state.token) headers["Authorization"] = "Bearer " + state.token;
+  let payload;
+  if (body instanceof Blob || body instanceof ArrayBuffer) {
+    payload = body;
+    headers["Content-Type"] = "application/octet-stream";
+  } else if (body !== undefined) {
+    payload = JSON.stringify(body);
+    headers["Content-Type"] = "application/json";
+  }
+  const resp = await fetch(path, { method, headers, body: payload });
+  let data = null;
+  const text = await resp.text();
+  try { data = text ? JSON.parse(text) : null; } catch { data = { error: text }; }
+  if (resp.status === 401) {
+    showTokenPanel(data && data.error);
+    throw new APIError(401, (data && data.error) || "API token required", data);
+  }
+  if (!resp.ok && !(opts.accept || []).includes(resp.status)) {
+    throw new APIError(resp.status, (data && data.error) || resp.statusText, data);
+  }
+  return { status: resp.status, data };
+}
+
+function showTokenPanel(msg) {
+  $("#token-panel").hidden = false;
+  $("#token-button").hidden = false;
+  $("#token-error").textContent = state.token ? (msg || "token refused") : "";
+  $("#token-input").focus();
+}
+
+$("#token-form").addEventListener("submit", (ev) => {
+  ev.preventDefault();
+  state.token = $("#token-input").value.trim();
+  localStorage.setItem("tplgen.token", state.token);
+  $("#token-panel").hidden = true;
+  startStream();
+  refreshAll();
+});
+$("#token-button").addEventListener("click", () => showTokenPanel());
+
+// ---------------------------------------------------------------------------------------------
+// Formatting
+
+function ago(ms) {
+  if (!ms) return "never";
+  const s = Math.round((Date.now() - ms) / 1000);
+  if (s < 5) return "just now";
+  if (s < 60) return s + " s ago";
+  if (s < 3600) return Math.round(s / 60) + " min ago";
+  if (s < 86400) return Math.round(s / 3600) + " h ago";
+  return new Date(ms).toLocaleString();
+}
+
+function toMillis(v) {
+  if (!v) return 0;
+  if (typeof v === "number") return v;
+  const t = Date.parse(v);
+  return isNaN(t) ? 0 : t;
+}
+
+function fmtTime(ms) { return ms ? new Date(ms).toLocaleTimeString() : ""; }
+
+function describeType(d) {
+  if (!d) return "";
+  const parts = [d.type];
+  if (d.type === "string") {
+    if (d.max !== undefined) parts.push("≤ " + d.max + " chars");
+  } else if (d.min !== undefined || d.max !== undefined) {
+    parts.push("[" + (d.min ?? "") + " … " + (d.max ?? "") + "]");
+  }
+  if (d.step !== undefined && d.type !== "string") parts.push("step " + d.step);
+  if (d.unit) parts.push(d.unit);
+  if (d.mapping) parts.push(d.mapping.map((m) => m.key + "=" + m.label).join(", "));
+  if (d.type === "array" && d.elem) parts.push("of " + d.elem.type);
+  if (d.type === "struct" && d.specs) parts.push("{" + d.specs.map((s) => s.id).join(", ") + "}");
+  return parts.join(" ");
+}
+
+// fmtValue renders a wire value with its enum/bool label and unit.
+function fmtValue(d, v) {
+  if (v === undefined) return "";
+  if (d && d.mapping) {
+    const m = d.mapping.find((m) => m.key === String(v));
+    if (m) return m.label + " (" + v + ")";
+  }
+  if (d && (d.type === "int" || d.type === "float") && d.unit) return v + " " + d.unit;
+  return typeof v === "object" ? JSON.stringify(v) : String(v);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Typed inputs (control form, action inputs): build, read and check against the template
+
+function inputFor(name, d, required) {
+  const common = { name, "data-type": d.type, required: !!required };
+  switch (d.type) {
+    case "bool":
+    case "enum":
+    case "stringenum": {
+      const opts = [el("option", { value: "" }, required ? "— choose —" : "— unchanged —")];
+      for (const m of d.mapping || []) opts.push(el("option", { value: m.key }, m.label + " (" + m.key + ")"));
+      return el("select", common, opts);
+    }
+    case "int":
+    case "float":
+      return el("input", { ...common, type: "number", min: d.min, max: d.max, step: d.type === "int" ? (d.step || 1) : "any", placeholder: describeType(d) });
+    case "timestamp":
+      return el("input", { ...common, type: "number", min: 0, step: 1, placeholder: "Unix seconds or ms" });
+    case "string":
+      return el("input", { ...common, type: "text", maxLength: d.max !== undefined ? d.max : undefined, placeholder: describeType(d) });
+    default: // struct, array: JSON
+      return el("textarea", { ...common, rows: 2, placeholder: d.type === "struct" ? '{"' + (d.specs || []).map((s) => s.id).join('":…, "') + '":…}' : "[ … ]" });
+  }
+}
+
+// readValue returns {value} or {error} for one input ({skip:true} when empty and optional).
+function readValue(input, d, required) {
+  const raw = input.value.trim();
+  if (raw === "") return required ? { error: "required" } : { skip: true };
+  const chk = (v) => checkValue(d, v);
+  switch (d.type) {
+    case "bool":
+    case "enum": {
+      const n = Number(raw);
+      return chk(n) || { value: n };
+    }
+    case "stringenum":
+      return chk(raw) || { value: raw };
+    case "int":
+    case "float":
+    case "timestamp": {
+      const n = Number(raw);
+      if (!isFinite(n)) return { error: "not a number" };
+      return chk(n) || { value: n };
+    }
+    case "string":
+      return chk(raw) || { value: input.value };
+    default: {
+      let v;
+      try { v = JSON.parse(raw); } catch (e) { return { error: "not valid JSON: " + e.message }; }
+      return chk(v) || { value: v };
+    }
+  }
+}
+
+// checkValue mirrors the platform's wire checks (runtime/template): returns {error} or null.
+function checkValue(d, v) {
+  const range = (n, what) => {
+    if (d.min !== undefined && n < d.min) return { error: what + " " + n + " is below the minimum " + d.min };
+    if (d.max !== undefined && n > d.max) return { error: what + " " + n + " is above the maximum " + d.max };
+    return null;
+  };
+  switch (d.type) {
+    case "bool":
+      return v === 0 || v === 1 ? null : { error: "want 0 or 1" };
+    case "enum":
+    case "stringenum":
+      return (d.mapping || []).some((m) => m.key === String(v)) ? null : { error: String(v) + " is not one of " + (d.mapping || []).map((m) => m.key).join(", ") };
+    case "int":
+      if (typeof v !== "number" || !Number.isInteger(v)) return { error: "want an integer" };
+      return range(v, "value");
+    case "float":
+      if (typeof v !== "number") return { error: "want a number" };
+      return range(v, "value");
+    case "timestamp":
+      return typeof v === "number" && Number.isInteger(v) && v >= 0 ? null : { error: "want a non-negative integer" };
+    case "string":
+      if (typeof v !== "string") return { error: "want a string" };
+      return range([...v].length, "length");
+    case "struct": {
+      if (typeof v !== "object" || v === null || Array.isArray(v)) return { error: "want an object" };
+      for (const [k, mv] of Object.entries(v)) {
+        const spec = (d.specs || []).find((s) => s.id === k);
+        if (!spec) return { error: "unknown member " + k };
+        if (mv === null) continue;
+        const e = checkValue(spec.define, mv);
+        if (e) return { error: k + ": " + e.error };
+      }
+      return null;
+    }
+    case "array": {
+      if (!Array.isArray(v)) return { error: "want an array" };
+      for (let i = 0; i < v.length; i++) {
+        const e = d.elem ? checkValue(d.elem, v[i]) : null;
+        if (e) return { error: "[" + i + "]: " + e.error };
+      }
+      return null;
+    }
+  }
+  return null;
+}
+
+function field(name, label, d, required) {
+  const input = inputFor(name, d, required);
+  return el("label", { class: "field", dataset: { field: name } },
+    label, " ", el("span", { class: "hint" }, describeType(d)), input, el("span", { class: "error" }));
+}
+
+// readForm reads every field of a params form; errors are shown inline next to each field.
+function readForm(form, defs, requireAll) {
+  const params = {};
+  let ok = true;
+  for (const [name, d] of defs) {
+    const wrap = form.querySelector('[data-field="' + CSS.escape(name) + '"]');
+    const input = wrap.querySelector("input, select, textarea");
+    const r = readValue(input, d, requireAll);
+    wrap.querySelector(".error").textContent = r.error || "";
+    input.classList.toggle("invalid", !!r.error);
+    if (r.error) ok = false;
+    else if (!r.skip) params[name] = r.value;
+  }
+  return ok ? params : null;
+}
+
+// showServerError puts a server refusal next to the field it names (params.<id>...), or on
+// the form's result line.
+function showResult(box, ok, text) {
+  box.className = "result " + (ok ? "ok" : "bad");
+  box.textContent = text;
+}
+
+function showServerError(form, box, err) {
+  const m = /params\.([A-Za-z0-9_]+)/.exec(err.message);
+  const wrap = m && form.querySelector('[data-field="' + CSS.escape(m[1]) + '"]');
+  if (wrap) {
+    wrap.querySelector(".error").textContent = err.message;
+    wrap.querySelector("input, select, textarea").classList.add("invalid");
+  }
+  showResult(box, false, "HTTP " + err.status + ": " + err.message);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Device list
+
+async function loadDevices() {
+  const { data } = await api("GET", "/api/devices");
+  state.devices = data || [];
+  renderDevices();
+}
+
+function renderDevices() {
+  const tbody = $("#devices tbody");
+  tbody.replaceChildren();
+  for (const d of state.devices) {
+    const id = d.product_id + "/" + d.device_name;
+    const cur = state.current && state.current.pid === d.product_id && state.current.dn === d.device_name;
+    const seen = d.online ? "online" : ago(toMillis(d.last_seen));
+    tbody.append(el("tr", {
+      class: (d.online ? "online " : "") + (cur ? "selected" : ""),
+      dataset: { device: id, online: d.online ? "true" : "false" },
+      onclick: () => { location.hash = "#/device/" + encodeURIComponent(d.product_id) + "/" + encodeURIComponent(d.device_name); },
+    }, el("td", {}, el("span", { class: "dot" }), d.device_name), el("td", {}, d.product_id), el("td", { class: "seen" }, seen)));
+  }
+  $("#devices-empty").hidden = state.devices.length > 0;
+}
+
+async function loadProducts() {
+  try {
+    const { data } = await api("GET", "/api/products");
+    const sel = $("#add-device-product");
+    sel.replaceChildren(...(data || []).map((p) => el("option", { value: p.product_id }, p.product_id)));
+  } catch (e) { /* the list stays empty; the error shows when creating */ }
+}
+
+$("#add-device-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const f = ev.target;
+  const body = { product_id: f.product_id.value, device_name: f.device_name.value.trim() };
+  if (f.device_secret.value.trim()) body.device_secret = f.device_secret.value.trim();
+  const box = $("#add-device-result");
+  try {
+    const { data } = await api("POST", "/api/devices", body);
+    showResult(box, true, "created " + data.product_id + "/" + data.device_name + "\ndevice_secret: " + data.device_secret);
+    await loadDevices();
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Device page
+
+async function template(pid) {
+  if (!state.templates.has(pid)) {
+    try {
+      const { data } = await api("GET", "/api/products/" + encodeURIComponent(pid));
+      state.templates.set(pid, data);
+    } catch (e) {
+      if (e.status !== 404) throw e;
+      state.templates.set(pid, { product_id: pid, properties: [], events: [], actions: [], missing: true });
+    }
+  }
+  return state.templates.get(pid);
+}
+
+function devicePath(suffix = "") {
+  return "/api/devices/" + encodeURIComponent(state.current.pid) + "/" + encodeURIComponent(state.current.dn) + suffix;
+}
+
+async function openDevice(pid, dn) {
+  state.current = { pid, dn };
+  $("#home").hidden = true;
+  $("#device").hidden = false;
+  $("#device-title").textContent = pid + "/" + dn;
+  renderDevices();
+  const tpl = await template(pid);
+  buildControlForm(tpl);
+  buildActions(tpl);
+  await loadDevice();
+}
+
+let reloadTimer = null;
+function scheduleReload() {
+  clearTimeout(reloadTimer);
+  reloadTimer = setTimeout(() => loadDevice().catch(logError), 80);
+}
+
+async function loadDevice() {
+  if (!state.current) return;
+  const cur = state.current;
+  let data;
+  try {
+    ({ data } = await api("GET", devicePath()));
+  } catch (e) {
+    if (e.status === 404) { showGone(); return; }
+    throw e;
+  }
+  if (state.current !== cur) return;
+  state.doc = data;
+  renderDevice();
+}
+
+function showGone() {
+  $("#device-online").textContent = "deleted";
+  $("#device-online").className = "pill off";
+}
+
+function renderDevice() {
+  const doc = state.doc;
+  const tpl = state.templates.get(state.current.pid);
+  const on = $("#device-online");
+  on.textContent = doc.online ? "online" : "offline";
+  on.className = "pill " + (doc.online ? "on" : "off");
+  on.dataset.online = doc.online ? "true" : "false";
+  $("#device-lastseen").textContent = doc.online ? "" : "last seen " + ago(toMillis(doc.last_seen));
+  const info = doc.info ? Object.entries(doc.info).map(([k, v]) => k + ": " + (typeof v === "object" ? JSON.stringify(v) : v)).join(" · ") : "";
+  $("#device-info").textContent = (tpl.missing ? "no data template for this product · " : "") + info;
+  renderProperties(tpl, doc);
+  renderPending(doc.pending_control);
+  renderEvents(tpl, doc.events || []);
+  renderOTA(doc.ota);
+  renderGateway(doc);
+  renderExtra(doc);
+}
+
+function renderProperties(tpl, doc) {
+  const tbody = $("#properties tbody");
+  tbody.replaceChildren();
+  const reported = doc.reported || {};
+  const at = doc.reported_at || {};
+  const pending = doc.pending_control || {};
+  const known = new Set();
+  for (const p of tpl.properties) {
+    known.add(p.id);
+    tbody.append(el("tr", { id: "prop-" + p.id, dataset: { prop: p.id } },
+      el("td", {}, el("strong", {}, p.name || p.id), el("div", { class: "muted small" }, p.id + (p.mode === "rw" ? " · rw" : " · r"))),
+      el("td", { class: "small" }, describeType(p.define)),
+      el("td", { class: "value" }, fmtValue(p.define, reported[p.id])),
+      el("td", { class: "small muted" }, fmtTime(at[p.id])),
+      el("td", { class: "pending small" }, fmtValue(p.define, pending[p.id]))));
+  }
+  for (const [k, v] of Object.entries(reported)) {
+    if (!known.has(k)) tbody.append(el("tr", { dataset: { prop: k } }, el("td", {}, k), el("td", { class: "muted small" }, "not in template"), el("td", { class: "value" }, JSON.stringify(v)), el("td"), el("td")));
+  }
+}
+
+function renderPending(p) {
+  const has = p && Object.keys(p).length > 0;
+  $("#pending").hidden = !has;
+  $("#pending-json").textContent = has ? JSON.stringify(p, null, 1) : "";
+}
+
+function buildControlForm(tpl) {
+  const form = $("#control-form");
+  const box = form.querySelector(".fields");
+  box.replaceChildren();
+  const rw = tpl.properties.filter((p) => p.mode === "rw");
+  for (const p of rw) box.append(field(p.id, p.name || p.id, p.define, false));
+  form.hidden = rw.length === 0;
+  $("#control-result").textContent = "";
+  form.defs = rw.map((p) => [p.id, p.define]);
+}
+
+$("#control-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const form = ev.target;
+  const box = $("#control-result");
+  const params = readForm(form, form.defs, false);
+  if (!params) { showResult(box, false, "fix the fields marked in red"); return; }
+  if (Object.keys(params).length === 0) { showResult(box, false, "fill at least one property to control"); return; }
+  $("#control-submit").disabled = true;
+  showResult(box, true, "sending…");
+  try {
+    const { status, data } = await api("POST", devicePath("/control"), { params }, { accept: [202] });
+    if (status === 202) showResult(box, true, "device offline: stored as pending control");
+    else showResult(box, data.code === 0, "reply code " + data.code + (data.status ? " · " + data.status : ""));
+    scheduleReload();
+  } catch (e) {
+    showServerError(form, box, e);
+  } finally {
+    $("#control-submit").disabled = false;
+  }
+});
+
+function buildActions(tpl) {
+  const box = $("#actions");
+  box.replaceChildren();
+  if (tpl.actions.length === 0) box.append(el("p", { class: "muted" }, "This product has no actions."));
+  for (const a of tpl.actions) {
+    const form = el("form", { class: "action", id: "action-" + a.id, novalidate: true },
+      el("h4", {}, (a.name || a.id) + " ", el("span", { class: "muted small" }, a.id)),
+      a.input.map((p) => field(p.id, p.name || p.id, p.define, true)),
+      el("button", { type: "submit" }, "Invoke"),
+      el("div", { class: "result" }),
+      el("table", { class: "output", hidden: true }));
+    form.defs = a.input.map((p) => [p.id, p.define]);
+    form.addEventListener("submit", (ev) => { ev.preventDefault(); invokeAction(form, a); });
+    box.append(form);
+  }
+}
+
+async function invokeAction(form, a) {
+  const box = form.querySelector(".result");
+  const out = form.querySelector(".output");
+  out.hidden = true;
+  const params = readForm(form, form.defs, true);
+  if (!params) { showResult(box, false, "fix the fields marked in red"); return; }
+  const btn = form.querySelector("button");
+  btn.disabled = true;
+  showResult(box, true, "waiting for the device…");
+  try {
+    const { data } = await api("POST", devicePath("/actions/" + encodeURIComponent(a.id)), { params });
+    showResult(box, data.code === 0, "reply code " + data.code + (data.status ? " · " + data.status : ""));
+    const resp = data.response || {};
+    out.replaceChildren(...Object.entries(resp).map(([k, v]) => {
+      const spec = a.output.find((o) => o.id === k);
+      return el("tr", { dataset: { output: k } }, el("th", {}, spec && spec.name ? spec.name : k), el("td", {}, fmtValue(spec && spec.define, v)));
+    }));
+    out.hidden = Object.keys(resp).length === 0;
+  } catch (e) {
+    showServerError(form, box, e);
+  } finally {
+    btn.disabled = false;
+  }
+}
+
+function renderEvents(tpl, events) {
+  const tbody = $("#events tbody");
+  tbody.replaceChildren();
+  for (const e of events.slice(-100).reverse()) tbody.append(eventRow(tpl, e));
+}
+
+function eventRow(tpl, e) {
+  const def = tpl.events.find((x) => x.id === e.event_id);
+  const params = Object.entries(e.params || {}).map(([k, v]) => {
+    const p = def && def.params.find((x) => x.id === k);
+    return (p && p.name ? p.name : k) + ": " + fmtValue(p && p.define, v);
+  }).join(" · ");
+  return el("tr", { dataset: { event: e.event_id } },
+    el("td", { class: "small" }, fmtTime(e.timestamp)),
+    el("td", {}, def && def.name ? def.name : e.event_id),
+    el("td", {}, el("span", { class: "tag " + e.type }, e.type)),
+    el("td", { class: "small" }, params));
+}
+
+// ---------------------------------------------------------------------------------------------
+// OTA
+
+$("#ota-upload-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const file = $("#ota-file").files[0];
+  const version = $("#ota-version").value.trim();
+  const box = $("#ota-upload-result");
+  if (!file) { showResult(box, false, "choose an image file"); return; }
+  try {
+    const q = "?product=" + encodeURIComponent(state.current.pid) + "&version=" + encodeURIComponent(version);
+    const { data } = await api("POST", "/api/firmware" + q, file);
+    showResult(box, true, "uploaded " + data.version + ": " + data.size + " bytes, md5 " + data.md5);
+    $("#ota-push-version").value = data.version;
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#ota-push-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  try {
+    const { data } = await api("POST", devicePath("/ota"), { version: $("#ota-push-version").value.trim() });
+    renderOTA(data);
+  } catch (e) { $("#ota-state").textContent = "HTTP " + e.status + ": " + e.message; }
+});
+
+function renderOTA(job) {
+  const bar = $("#ota-progress");
+  if (!job) {
+    bar.value = 0;
+    $("#ota-percent").textContent = "";
+    $("#ota-state").textContent = "no job";
+    return;
+  }
+  const pct = job.state === "done" ? 100 : job.percent || 0;
+  bar.value = pct;
+  bar.dataset.state = job.state;
+  $("#ota-percent").textContent = pct + " %";
+  let s = job.state + " → " + job.target_version;
+  if (job.state === "fail") s += " (code " + job.result_code + (job.result_msg ? ": " + job.result_msg : "") + ")";
+  if (job.reported_version) s += " · device reports " + job.reported_version;
+  $("#ota-state").textContent = s;
+  $("#ota-state").dataset.state = job.state;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Gateway topology and the sections other features contribute
+
+async function renderGateway(doc) {
+  const box = $("#gateway");
+  const parts = [];
+  if (doc.gateway) {
+    parts.push(el("p", {}, "Sub-device of gateway ", deviceLink(doc.gateway.product_id, doc.gateway.device_name)));
+  }
+  try {
+    const { data } = await api("GET", devicePath("").replace("/api/devices/", "/api/gateways/") + "/subdevices");
+    if (data && data.length) {
+      parts.push(el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Sub-device"), el("th", {}, "State"))),
+        el("tbody", {}, data.map((s) => el("tr", { class: s.online ? "online" : "" },
+          el("td", {}, el("span", { class: "dot" }), deviceLink(s.product_id, s.device_name)),
+          el("td", {}, s.online ? "online" : "offline"))))));
+    }
+  } catch (e) { /* not a gateway or not reachable: nothing to show */ }
+  if (parts.length === 0) parts.push(el("p", { class: "muted" }, "No gateway relations."));
+  box.replaceChildren(...parts);
+}
+
+function deviceLink(pid, dn) {
+  return el("a", { href: "#/device/" + encodeURIComponent(pid) + "/" + encodeURIComponent(dn) }, pid + "/" + dn);
+}
+
+const shownKeys = new Set(["product_id", "device_name", "online", "last_seen", "reported", "reported_at",
+  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects"]);
+
+function renderExtra(doc) {
+  const box = $("#extra");
+  box.replaceChildren();
+  for (const [k, v] of Object.entries(doc)) {
+    if (shownKeys.has(k)) continue;
+    box.append(el("h4", {}, k), el("pre", { class: "json", dataset: { section: k } }, JSON.stringify(v, null, 1)));
+  }
+  $("#extra-card").hidden = box.childElementCount === 0;
+}
+
+$("#device-delete").addEventListener("click", async () => {
+  if (!confirm("Delete " + state.current.pid + "/" + state.current.dn + "? Its connection is closed and its state removed.")) return;
+  try {
+    await api("DELETE", devicePath());
+    location.hash = "#/";
+    await loadDevices();
+  } catch (e) { alert("HTTP " + e.status + ": " + e.message); }
+});
+
+// ---------------------------------------------------------------------------------------------
+// Platform log
+
+const maxLogLines = 500;
+
+function addLog(ev) {
+  const d = ev.data || {};
+  const li = el("li", { class: d.level || "INFO", dataset: { device: ev.device || "" } },
+    fmtTime(ev.at) + " " + (d.level || "") + " " + (d.msg || "") + " " +
+    Object.entries(d.attrs || {}).map(([k, v]) => k + "=" + (typeof v === "object" ? JSON.stringify(v) : v)).join(" "));
+  const ol = $("#log");
+  ol.append(li);
+  while (ol.childElementCount > maxLogLines) ol.firstElementChild.remove();
+  applyLogFilter(li);
+  ol.scrollTop = ol.scrollHeight;
+}
+
+function applyLogFilter(li) {
+  const only = $("#log-this-device").checked && state.current;
+  li.hidden = !!only && li.dataset.device !== state.current.pid + "/" + state.current.dn;
+}
+$("#log-this-device").addEventListener("change", () => document.querySelectorAll("#log li").forEach(applyLogFilter));
+
+function logError(e) { addLog({ at: Date.now(), data: { level: "ERROR", msg: "console: " + e.message } }); }
+
+// ---------------------------------------------------------------------------------------------
+// Live stream
+
+function startStream() {
+  if (state.stream) state.stream.close();
+  const url = "/api/stream" + (state.token ? "?access_token=" + encodeURIComponent(state.token) : "");
+  const es = new EventSource(url);
+  state.stream = es;
+  const pill = $("#stream-state");
+  es.addEventListener("open", () => { pill.textContent = "live"; pill.className = "pill on"; });
+  es.addEventListener("error", () => { pill.textContent = "reconnecting…"; pill.className = "pill off"; });
+  es.addEventListener("hello", () => { pill.textContent = "live"; pill.className = "pill on"; });
+  es.addEventListener("reset", () => refreshAll());
+  const on = (type, fn) => es.addEventListener(type, (m) => {
+    let ev;
+    try { ev = JSON.parse(m.data); } catch { return; }
+    fn(ev);
+  });
+  on("device", (ev) => { patchDevice(ev.device, ev.data); if (isCurrent(ev)) scheduleReload(); });
+  on("devices", () => loadDevices().catch(logError));
+  on("reported", (ev) => { patchDevice(ev.device, { last_seen: ev.at }); if (isCurrent(ev)) applyReported(ev); });
+  on("event", (ev) => { if (isCurrent(ev)) applyEvent(ev); });
+  for (const t of ["pending", "control", "action", "gateway"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  on("ota", (ev) => { if (isCurrent(ev)) renderOTA(ev.data); });
+  on("log", addLog);
+  on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
+}
+
+function isCurrent(ev) {
+  return state.current && ev.device === state.current.pid + "/" + state.current.dn;
+}
+
+function patchDevice(id, patch) {
+  const d = state.devices.find((x) => x.product_id + "/" + x.device_name === id);
+  if (!d) { loadDevices().catch(logError); return; }
+  Object.assign(d, patch || {});
+  renderDevices();
+}
+
+function applyReported(ev) {
+  if (!state.doc) return;
+  const params = (ev.data && ev.data.params) || {};
+  state.doc.reported = Object.assign(state.doc.reported || {}, params);
+  state.doc.reported_at = state.doc.reported_at || {};
+  for (const k of Object.keys(params)) state.doc.reported_at[k] = ev.at;
+  renderProperties(state.templates.get(state.current.pid), state.doc);
+}
+
+function applyEvent(ev) {
+  if (!state.doc) return;
+  state.doc.events = (state.doc.events || []).concat([ev.data]);
+  if (state.doc.events.length > 100) state.doc.events = state.doc.events.slice(-100);
+  renderEvents(state.templates.get(state.current.pid), state.doc.events);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Routing
+
+async function route() {
+  const m = /^#\/device\/([^/]+)\/([^/]+)$/.exec(location.hash);
+  try {
+    if (m) {
+      await openDevice(decodeURIComponent(m[1]), decodeURIComponent(m[2]));
+    } else {
+      state.current = null;
+      state.doc = null;
+      $("#home").hidden = false;
+      $("#device").hidden = true;
+      renderDevices();
+    }
+  } catch (e) { logError(e); }
+}
+
+async function refreshAll() {
+  try {
+    await loadDevices();
+    await loadProducts();
+    await route();
+  } catch (e) { if (e.status !== 401) logError(e); }
+}
+
+window.addEventListener("hashchange", route);
+setInterval(() => { if (state.devices.some((d) => !d.online)) renderDevices(); }, 15000); // "x min ago"
+startStream();
+refreshAll();
