@@ -72,6 +72,7 @@ func (s *Server) initFeatures() error {
 		{"httppub", s.initHTTPPublish},
 		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
+		{"resources", s.initResources},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)
