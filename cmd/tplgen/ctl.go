@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -71,10 +72,11 @@ func ctlCommand() *cli.Command {
 		Description: `Talks to the JSON API of tplgen emulate on --api (default http://127.0.0.1:8080, or $TPLGEN_API).
 Errors answered by the API are printed as the API says them, with the HTTP status, and exit 1.
 
-KEY=VALUE arguments are parsed by the product's data template when --template gives it
-(bool: 1/0/true/false/on/off or a label; enum and stringenum: a key or a label; timestamp:
-seconds, now or RFC 3339; struct and array: JSON) and checked before sending. Without a
-template a VALUE that is JSON is sent as such, anything else as a string.
+KEY=VALUE arguments are parsed by the product's data template (--template, else the one the
+emulator serves on GET /api/products/{pid}): bool: 1/0/true/false/on/off or a label; enum and
+stringenum: a key or a label; timestamp: seconds, now or RFC 3339; struct and array: JSON; and
+checked before sending. Without a template a VALUE that is JSON is sent as such, anything else
+as a string, and the emulator checks it.
 
 Examples:
    tplgen ctl devices
@@ -116,6 +118,33 @@ func newCtlEnv(c *cli.Context) (*ctlEnv, error) {
 		env.templates[pid] = tpl
 	}
 	return env, nil
+}
+
+// template returns the data template of product pid: the one given with --template, else the
+// emulator's (GET /api/products/{pid}), else nil: the values are then sent untyped and the
+// emulator checks them.
+func (e *ctlEnv) template(ctx context.Context, pid string) (*template.Template, error) {
+	if t, ok := e.templates[pid]; ok {
+		return t, nil
+	}
+	ctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	var v productView
+	err := e.api.getJSON(ctx, &v, "api", "products", pid)
+	var aerr *apiError
+	if errors.As(err, &aerr) && aerr.Status == http.StatusNotFound {
+		e.templates[pid] = nil // no template there (or an emulator without this route)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.Parse("template of "+pid+" from the emulator", v.templateJSON())
+	if err != nil {
+		return nil, fmt.Errorf("the emulator's template of %s: %w", pid, err)
+	}
+	e.templates[pid] = t
+	return t, nil
 }
 
 // parseDeviceArg parses PID/DN.
@@ -225,7 +254,10 @@ func ctlControl(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tpl := env.templates[pid]
+	tpl, err := env.template(c.Context, pid)
+	if err != nil {
+		return err
+	}
 	params, err := paramsJSON(as, func(key string) (*template.Define, error) {
 		if tpl == nil {
 			return nil, nil
@@ -307,7 +339,10 @@ func ctlAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tpl := env.templates[pid]
+	tpl, err := env.template(c.Context, pid)
+	if err != nil {
+		return err
+	}
 	var action *template.Action
 	if tpl != nil {
 		if action = tpl.Action(actionID); action == nil {
@@ -372,6 +407,11 @@ type eventRecord struct {
 	Method      string          `json:"method"`
 }
 
+// key identifies an event record (for printing each once).
+func (e eventRecord) key() string {
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%s", e.EventID, e.Timestamp, e.ClientToken, e.Method)
+}
+
 func (e eventRecord) same(o eventRecord) bool {
 	return e.EventID == o.EventID && e.Timestamp == o.Timestamp && e.ClientToken == o.ClientToken && e.Method == o.Method
 }
@@ -400,19 +440,63 @@ func ctlEvents(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !c.Bool("follow") {
+		events, err := fetch(ctx)
+		for _, e := range events {
+			printEvent(env.out, e, asJSON)
+		}
+		return err
+	}
+	interval := c.Duration("interval")
+	if interval <= 0 {
+		return usagef("ctl events: --interval must be positive")
+	}
+	// Live: the emulator's stream, each event printed once whether it comes from the
+	// history fetched when the stream opens or from the stream.
+	seen := newRecentKeys(2 * maxEventsKept)
+	show := func(e eventRecord) {
+		if seen.add(e.key()) {
+			printEvent(env.out, e, asJSON)
+		}
+	}
+	err = env.api.follow(ctx, url.Values{"device": {pid + "/" + dn}, "type": {"event"}},
+		func() error {
+			events, err := fetch(ctx)
+			for _, e := range events {
+				show(e)
+			}
+			return err
+		},
+		func(ev sseEvent) error {
+			var d streamData
+			var e eventRecord
+			if json.Unmarshal(ev.Data, &d) != nil || json.Unmarshal(d.Data, &e) != nil {
+				return fmt.Errorf("stream: unexpected event data %.200s", ev.Data)
+			}
+			show(e)
+			return nil
+		})
+	if !errors.Is(err, errNoStream) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	return pollEvents(ctx, c.App.ErrWriter, interval, fetch, show)
+}
+
+// maxEventsKept is the emulator's per-device event history.
+const maxEventsKept = 10000
+
+// pollEvents follows the events of an emulator without /api/stream by fetching the device's
+// history every interval.
+func pollEvents(ctx context.Context, errw io.Writer, interval time.Duration, fetch func(context.Context) ([]eventRecord, error), show func(eventRecord)) error {
 	events, err := fetch(ctx)
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
-		printEvent(env.out, e, asJSON)
-	}
-	if !c.Bool("follow") {
-		return nil
-	}
-	interval := c.Duration("interval")
-	if interval <= 0 {
-		return usagef("ctl events: --interval must be positive")
+		show(e)
 	}
 	var last *eventRecord
 	if len(events) > 0 {
@@ -436,11 +520,11 @@ func ctlEvents(c *cli.Context) error {
 		fresh := newSince(events, last)
 		if fresh == nil && last != nil && len(events) > 0 {
 			// The last event seen fell out of the emulator's bounded history.
-			fmt.Fprintln(c.App.ErrWriter, "tplgen: events: history wrapped; some events may have been missed")
+			fmt.Fprintln(errw, "tplgen: events: history wrapped; some events may have been missed")
 			fresh = events
 		}
 		for _, e := range fresh {
-			printEvent(env.out, e, asJSON)
+			show(e)
 		}
 		if len(events) > 0 {
 			last = &events[len(events)-1]
