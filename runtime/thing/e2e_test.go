@@ -833,3 +833,47 @@ func TestResyncDefault(t *testing.T) {
 		th.Close(context.Background())
 	}
 }
+
+// TestTimestampsFromConnectionClock: a device whose own clock says 1970 stamps its events with
+// the platform's time, because the Thing takes "now" from the connection's corrected clock
+// (explorer.Conn.Now, learnt from $sys/operation after connecting). The platform's clock runs
+// two hours ahead of this machine's, so a timestamp from time.Now would be caught too.
+func TestTimestampsFromConnectionClock(t *testing.T) {
+	const skew = 2 * time.Hour
+	srv, err := explorertest.NewServer(explorertest.WithClock(func() time.Time { return time.Now().Add(skew) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tpl := loadLight(t)
+	if err := srv.AddProductAs(testPID, tpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddDevice(testPID, testDN); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	boot := time.Now()
+	conn, err := explorer.Dial(ctx, srv.DeviceConfig(testPID, testDN), append(srv.DialOptions(),
+		explorer.WithClock(func() time.Time { return time.Unix(0, 0).Add(time.Since(boot)) }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	th, err := New(conn, tpl, WithResyncOnConnect(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close(context.Background())
+	if err := th.PostEvent(ctx, tpl.Events[0].ID, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Events(testPID, testDN)
+	if len(got) != 1 {
+		t.Fatalf("events %v", got)
+	}
+	want := time.Now().Add(skew)
+	if d := time.UnixMilli(got[0].Timestamp).Sub(want); d < -time.Minute || d > time.Minute {
+		t.Fatalf("event stamped %v, %v from the platform's time (conn.Now %v)", time.UnixMilli(got[0].Timestamp), d, conn.Now())
+	}
+}

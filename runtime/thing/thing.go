@@ -38,11 +38,10 @@ type Transport interface {
 	DeviceName() string
 	// Logger is the connection's logger (nil for none).
 	Logger() *slog.Logger
-}
-
-// clock is implemented by a Transport that knows the platform's time (explorer.Conn.Now,
-// corrected by the offset learnt after each connect); message timestamps then come from it.
-type clock interface {
+	// Now is the connection's clock, corrected to the platform's time (explorer.Conn.Now
+	// follows the offset learnt from $sys/operation after each connect, so a device whose
+	// own clock is wrong still stamps messages the platform accepts). Every timestamp the
+	// Thing writes comes from it unless WithClock is given.
 	Now() time.Time
 }
 
@@ -148,10 +147,7 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 			o.wantProduct, how, o.pid, o.dn, o.pid)
 	}
 	if o.now == nil {
-		o.now = time.Now
-		if c, ok := conn.(clock); ok {
-			o.now = c.Now
-		}
+		o.now = conn.Now
 	}
 	log := o.logger
 	if log == nil {
