@@ -69,6 +69,8 @@ func (s *Server) initFeatures() error {
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
 		{"devlog", s.initDevLog},
+		{"console", s.initConsole}, // after every feature: it wraps their routes and state
+		{"persist", s.initPersist}, // last: restores the sections the features registered
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)

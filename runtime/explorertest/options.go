@@ -15,6 +15,7 @@ type config struct {
 	fwAddr, fwTLSAddr                      string
 	logger                                 *slog.Logger
 	clock                                  func() time.Time
+	dataDir, apiToken                      string // console.go, persist.go
 }
 
 func defaultConfig() config {

@@ -63,6 +63,8 @@ type Server struct {
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
+	cons   *consoleState        // web console, /api/stream, change feed, API token (console.go)
+	data   *persister           // --data persistence (persist.go); nil keeps state in memory
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
@@ -124,6 +126,9 @@ func NewServer(opts ...Option) (*Server, error) {
 		fwTLSAddr:  cfg.fwTLSAddr,
 	}
 	s.feat.init()
+	if err := s.openData(cfg); err != nil {
+		return nil, err
+	}
 	if err := s.initFeatures(); err != nil {
 		s.runClosers()
 		return nil, err
