@@ -93,7 +93,7 @@ func TestVersionGuard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	future := strings.Replace(string(src), "tplwire.MaxVersion - 1", "tplwire.MaxVersion - 99", 1)
+	future := strings.Replace(string(src), "tplwire.MaxVersion - 2", "tplwire.MaxVersion - 99", 1)
 	if future == string(src) {
 		t.Fatal("guard expression not found in generated code")
 	}

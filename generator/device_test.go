@@ -7,10 +7,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/tplgen/tplgen/runtime/template"
+	"github.com/tplgen/tplgen/runtime/thing"
 )
 
 // deviceDecls generates src for tplJSON and returns the names of its top-level declarations
@@ -82,24 +84,47 @@ func vetGenerated(t *testing.T, name string, src []byte) {
 
 func TestDeviceShape(t *testing.T) {
 	src, decls, methods := deviceDecls(t, `{"version":"1.0","profile":{"ProductId":"ABCDEFGHIJ"},
-	  "properties":[{"id":"power","name":"p","mode":"rw","define":{"type":"bool"}}],
+	  "properties":[{"id":"power","name":"p","mode":"rw","define":{"type":"bool"}},
+	                {"id":"status","name":"s","mode":"r","define":{"type":"enum","mapping":{"0":"ok","1":"fault"}}},
+	                {"id":"uv_index","name":"u","mode":"r","define":{"type":"int","min":"0","max":"15"}}],
 	  "events":[{"id":"event","name":"an event","desc":"evil\n//go:generate rm -rf /","type":"info","params":[]},
+	            {"id":"events","name":"clash","type":"info","params":[]},
 	            {"id":"alarm","name":"a","type":"alert","params":[{"id":"level","name":"l","define":{"type":"int","min":"0","max":"9"}}]}],
 	  "actions":[{"id":"blink","name":"b","input":[],"output":[]}]}`)
-	for _, want := range []string{"Template", "Device", "New", "Status", "Event", "Event2", "Alarm", "controlHandler", "actionHandler"} {
+	for _, want := range []string{"Template", "Device", "New", "Event", "Alarm", "spec",
+		"Status", "StatusOk", "Events2"} {
 		if !decls[want] {
 			t.Errorf("no top-level %s", want)
 		}
 	}
-	for _, want := range []string{"Report", "GetStatus", "GetPendingControl", "ClearControl", "ReportInfo",
-		"PostEvent", "PostAlarm", "PostEvents", "Thing", "Close"} {
+	for _, absent := range []string{"Status2", "controlHandler", "actionHandler"} {
+		if decls[absent] {
+			t.Errorf("unexpected top-level %s", absent)
+		}
+	}
+	// Only the template-dependent methods are generated; the rest come from the embedded
+	// *thing.Device. An event called "events" must not shadow its PostEvents.
+	for _, want := range []string{"PostEvent", "PostAlarm", "PostEvents2"} {
 		if !methods[want] {
 			t.Errorf("Device has no method %s", want)
 		}
 	}
-	// The event called "event" keeps type Event; the interface steps aside.
-	if !strings.Contains(string(src), "func (d *Device) PostEvents(ctx context.Context, events ...Event2) error") {
-		t.Error("PostEvents does not take the renamed Event2 interface")
+	for _, absent := range []string{"Report", "GetStatus", "Close", "PostEvents"} {
+		if methods[absent] {
+			t.Errorf("Device generates template-independent method %s", absent)
+		}
+	}
+	for _, want := range []string{
+		"Status *Status `json:\"status,omitempty\"`", // "status" keeps its natural name
+		"UVIndex *int64", // initialisms read as Go does
+		"func (x *Properties) GetUVIndex() int64",
+		"*thing.Device[Properties, ControlProperties]",
+		"thing.ActionOf(\"blink\", Handler.Blink)",
+		"// versions:",
+	} {
+		if !strings.Contains(string(src), want) {
+			t.Errorf("generated code lacks %q", want)
+		}
 	}
 	for _, line := range strings.Split(string(src), "\n") {
 		if strings.HasPrefix(strings.TrimSpace(line), "//go:generate") {
@@ -112,16 +137,35 @@ func TestDeviceShape(t *testing.T) {
 func TestDeviceWithoutEventsOrActions(t *testing.T) {
 	src, decls, methods := deviceDecls(t, `{"version":"1.0","properties":[
 	  {"id":"temp","name":"t","mode":"r","define":{"type":"float","min":"-40","max":"80"}}]}`)
-	for _, absent := range []string{"Event", "actionHandler"} {
-		if decls[absent] {
-			t.Errorf("unexpected %s without events/actions", absent)
-		}
+	if len(methods) != 0 {
+		t.Errorf("Device methods without events: %v", methods)
 	}
-	if methods["PostEvents"] {
-		t.Error("PostEvents without events")
+	if !decls["New"] || !decls["Device"] {
+		t.Error("Device/New missing")
 	}
-	if !methods["Report"] || !decls["New"] {
-		t.Error("Report/New missing")
+	if strings.Contains(string(src), "Actions:") {
+		t.Error("Actions listed without actions")
 	}
 	vetGenerated(t, "bare", src)
 }
+
+// TestReservedDeviceNames: every method of thing.Device (promoted onto the generated Device)
+// is reserved, so no Post<Event> method can shadow it.
+func TestReservedDeviceNames(t *testing.T) {
+	reserved := map[string]bool{}
+	for _, n := range reservedDevice {
+		reserved[n] = true
+	}
+	typ := reflect.TypeOf(&thing.Device[params, params]{})
+	for i := 0; i < typ.NumMethod(); i++ {
+		if name := typ.Method(i).Name; !reserved[name] {
+			t.Errorf("thing.Device method %s is not in reservedDevice", name)
+		}
+	}
+}
+
+// params is a minimal thing.Params for instantiating thing.Device in tests.
+type params struct{}
+
+func (params) Validate() error            { return nil }
+func (params) AppendJSON(b []byte) []byte { return b }

@@ -14,10 +14,13 @@ func (e *emitter) properties() {
 	p := e.p
 	e.f.Line()
 	e.f.Comment("Properties holds property values of the product. Every field is a pointer: nil means")
-	e.f.Comment("\"not present\", so a report or control carries only the fields that are set.")
+	e.f.Comment("\"not present\", so a report carries only the fields that are set. Get<Name> methods read")
+	e.f.Comment("a field nil-safely.")
 	e.f.Type().Id("Properties").Struct(structFields(p.props, true, "property")...)
-	e.f.Line()
-	e.validateMethods("Properties", p.props, true, "the properties that are set")
+	e.getters("Properties", p.props)
+	e.validateMethods("Properties", p.props, true, "the properties that are set", "params")
+	e.appendJSONMethod("Properties", p.props, true)
+	e.stringAndLogValue("Properties", p.props)
 
 	var writable []*field
 	for _, f := range p.props {
@@ -29,20 +32,30 @@ func (e *emitter) properties() {
 	e.f.Comment("ControlProperties holds the writable (mode \"rw\") properties: the only ones the cloud can")
 	e.f.Comment("set with a control message, and what Handler.Control receives. nil means \"not sent\".")
 	e.f.Type().Id("ControlProperties").Struct(structFields(writable, true, "property")...)
+	e.getters("ControlProperties", writable)
 	e.f.Line()
 	e.f.Comment("Properties returns the control values as Properties, e.g. to report them back.")
-	e.f.Func().Params(jen.Id("c").Id("ControlProperties")).Id("Properties").Params().Id("Properties").Block(
-		jen.Return(jen.Id("Properties").Values(jen.DictFunc(func(d jen.Dict) {
+	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("Properties").Params().Id("Properties").Block(
+		jen.Return(jen.Id("Properties").ValuesFunc(func(g *jen.Group) {
 			for _, f := range writable {
-				d[jen.Id(f.name)] = jen.Id("c").Dot(f.name)
+				g.Line().Id(f.name).Op(":").Id("x").Dot(f.name)
 			}
-		}))),
+			if len(writable) > 0 {
+				g.Line()
+			}
+		})),
 	)
 	e.f.Line()
-	e.f.Comment("Validate checks the values that are set against the template's limits.")
-	e.f.Func().Params(jen.Id("c").Id("ControlProperties")).Id("Validate").Params().Error().Block(
-		jen.Return(jen.Id("c").Dot("Properties").Call().Dot("Validate").Call()),
+	e.f.Comment("Validate checks the values that are set against the template's limits (see Properties.Validate).")
+	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("Validate").Params().Error().Block(
+		jen.Return(jen.Id("x").Dot("Properties").Call().Dot("Validate").Call()),
 	)
+	e.f.Line()
+	e.f.Comment("AppendJSON appends the values that are set as a JSON object (see Properties.AppendJSON).")
+	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("AppendJSON").Params(jen.Id("b").Index().Byte()).Index().Byte().Block(
+		jen.Return(jen.Id("x").Dot("Properties").Call().Dot("AppendJSON").Call(jen.Id("b"))),
+	)
+	e.stringAndLogValue("ControlProperties", writable)
 }
 
 // namedTypes emits the enum, stringenum and struct types in the order they were named.
@@ -58,8 +71,10 @@ func (e *emitter) namedTypes() {
 			e.f.Commentf("%s is the struct type of %s.", nt.name, nt.doc)
 			e.f.Comment("Members are pointers because the platform accepts partial structs (nil = not present).")
 			e.f.Type().Id(nt.name).Struct(structFields(nt.fields, true, "member")...)
-			e.f.Line()
-			e.validateMethods(nt.name, nt.fields, true, "the members that are set")
+			e.getters(nt.name, nt.fields)
+			e.validateMethods(nt.name, nt.fields, true, "the members that are set", "")
+			e.appendJSONMethod(nt.name, nt.fields, true)
+			e.stringAndLogValue(nt.name, nt.fields)
 		}
 	}
 }
@@ -139,8 +154,8 @@ func (e *emitter) events() {
 		e.f.Line()
 		e.f.Comment("EventType returns the event's type (info, alert or fault).")
 		e.f.Func().Params(jen.Id(ep.name)).Id("EventType").Params().String().Block(jen.Return(jen.Lit(string(ev.Type))))
-		e.f.Line()
-		e.validateMethods(ep.name, ep.fields, false, "the params")
+		e.validateMethods(ep.name, ep.fields, false, "the params", "params")
+		e.appendJSONMethod(ep.name, ep.fields, false)
 	}
 }
 
@@ -158,8 +173,8 @@ func (e *emitter) actions() {
 			e.f.Line()
 			e.f.Comment("ActionID returns the template id of the action.")
 			e.f.Func().Params(jen.Id(name)).Id("ActionID").Params().String().Block(jen.Return(jen.Lit(a.ID)))
-			e.f.Line()
-			e.validateMethods(name, part.fields, false, "the "+strings.Fields(part.what)[0])
+			e.validateMethods(name, part.fields, false, "the "+strings.Fields(part.what)[0], "params")
+			e.appendJSONMethod(name, part.fields, false)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"go/format"
 	"go/token"
+	"runtime/debug"
 	"strings"
 
 	"github.com/dave/jennifer/jen"
@@ -28,13 +29,23 @@ const (
 type Options struct {
 	// Package is the package name of the generated file; required, a Go identifier.
 	Package string
+	// Source is the template's path as the user gave it (relative, as in a go:generate line);
+	// it is written into the header. Empty leaves the source line out.
+	Source string
+	// Version is the tool version written into the header; empty means the version of this
+	// module from the build information ("(devel)" for a build inside the repository).
+	// Golden tests pass a fixed string so the goldens do not change with every release.
+	Version string
 	// OnWarning, when set, receives located notes about the generated names (for example a
 	// property renamed PowerSwitch2 because PowerSwitch was taken). Generation still succeeds.
+	// Notes about the template itself (members the platform accepts but that make no sense,
+	// which are ignored) are in the template's Warnings.
 	OnWarning func(template.Diagnostic)
 }
 
-// Generate returns the gofmt'ed Go source for t: typed properties, events, actions, their
-// Validate methods and the Handler interface (see the package documentation for the shape).
+// Generate returns the gofmt'ed Go source for t: typed properties, events and actions with
+// their Validate and AppendJSON methods, the Handler interface and the typed Device (see the
+// package documentation for the shape).
 //
 // Problems in the model (an unusable id, a duplicate enum value, ...) are returned as a
 // template.ErrorList, each located as FILE:LINE:COL. Output is deterministic: the same model
@@ -58,12 +69,17 @@ func Generate(t *template.Template, opts Options) ([]byte, error) {
 
 	f := jen.NewFile(opts.Package)
 	f.HeaderComment(Header)
+	f.HeaderComment("versions:")
+	f.HeaderComment("  tplgen " + commentText(toolVersion(opts.Version)))
+	if opts.Source != "" {
+		f.HeaderComment("source: " + commentText(opts.Source))
+	}
 	f.ImportName(tplwirePath, "tplwire")
 	f.ImportName(contextPath, "context")
 	f.ImportName(mathPath, "math")
 	f.NoFormat = true // formatted below, so a failure can show numbered source
 
-	e := &emitter{p: p, f: f}
+	e := &emitter{p: p, f: f, source: opts.Source}
 	e.preamble()
 	e.properties()
 	e.namedTypes()
@@ -82,6 +98,27 @@ func Generate(t *template.Template, opts Options) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// toolVersion is the version written into the header: v, else this module's version from
+// the build information, else "(devel)".
+func toolVersion(v string) string {
+	if v != "" {
+		return v
+	}
+	if bi, ok := debug.ReadBuildInfo(); ok {
+		if bi.Main.Path == modulePath && bi.Main.Version != "" {
+			return bi.Main.Version
+		}
+		for _, d := range bi.Deps {
+			if d.Path == modulePath && d.Version != "" {
+				return d.Version
+			}
+		}
+	}
+	return "(devel)"
+}
+
+const modulePath = "github.com/tplgen/tplgen"
 
 // groupImports splits jennifer's single import block into standard-library imports and the
 // rest, separated by a blank line, as goimports does (gofmt then sorts each group).
@@ -138,8 +175,9 @@ func numbered(src []byte) string {
 
 // emitter writes the planned declarations into a jennifer file.
 type emitter struct {
-	p *plan
-	f *jen.File
+	p      *plan
+	f      *jen.File
+	source string
 }
 
 func (e *emitter) preamble() {
@@ -158,8 +196,23 @@ func (e *emitter) preamble() {
 	}
 	e.f.Line()
 	e.f.Comment("templateJSON is the data template this file was generated from, in canonical form")
-	e.f.Comment("(see generator.CanonicalJSON); the device runtime parses it to check values.")
-	e.f.Const().Id("templateJSON").Op("=").Lit(string(CanonicalJSON(t)))
+	e.f.Comment("(see generator.CanonicalJSON), one feature per line; the runtime parses it on first use")
+	e.f.Comment("to check control and action input as the platform does.")
+	e.f.Const().Id("templateJSON").Op("=").Add(lineLiterals(CanonicalJSON(t)))
+}
+
+// lineLiterals renders text as a concatenation of one quoted literal per line, so a diff of
+// the generated file shows which feature changed.
+func lineLiterals(text []byte) *jen.Statement {
+	lines := strings.SplitAfter(string(text), "\n")
+	st := jen.Lit(lines[0])
+	for _, l := range lines[1:] {
+		if l == "" {
+			continue
+		}
+		st = st.Op("+").Line().Lit(l)
+	}
+	return st
 }
 
 // typeExpr is the Go type of g.
@@ -201,49 +254,74 @@ func structFields(fields []*field, optional bool, kind string) []jen.Code {
 	return out
 }
 
-// validateMethods emits Validate and validate for a struct type whose members are fields.
-func (e *emitter) validateMethods(typeName string, fields []*field, optional bool, what string) {
-	e.f.Commentf("Validate checks %s against the template's limits.", what)
-	e.f.Comment("The error lists every problem, each naming the value's JSON path;")
-	e.f.Comment("errors.Is(err, tplwire.ErrInvalidValue) holds for it.")
+// validateMethods emits Validate (and its validate helper when there is something to check)
+// for a struct type whose members are fields. root is the JSON path of the value in its
+// message ("params" for the top-level types, "" for struct types).
+func (e *emitter) validateMethods(typeName string, fields []*field, optional bool, what, root string) {
+	e.f.Line()
+	if !fieldsHaveChecks(fields) {
+		e.f.Commentf("Validate checks %s against the template's limits; the template sets none here", what)
+		e.f.Comment("(bools and timestamps have no limits), so it always returns nil.")
+		e.f.Func().Params(jen.Id("x").Id(typeName)).Id("Validate").Params().Error().Block(jen.Return(jen.Nil()))
+		return
+	}
+	e.f.Commentf("Validate checks %s against the template's limits. The error lists every", what)
+	e.f.Comment("problem, each a *tplwire.ValueError naming the value's JSON path, and matches")
+	e.f.Comment("tplwire.ErrInvalidValue (errors.Is): the runtime's raw checks use the same vocabulary.")
 	e.f.Func().Params(jen.Id("x").Id(typeName)).Id("Validate").Params().Error().Block(
 		jen.Var().Id("e").Qual(tplwirePath, "Errors"),
-		jen.Id("x").Dot("validate").Call(jen.Lit(""), jen.Op("&").Id("e")),
+		jen.Id("x").Dot("validate").Call(jen.Lit(root), jen.Op("&").Id("e")),
 		jen.Return(jen.Id("e").Dot("Err").Call()),
 	)
 	e.f.Line()
 	var body []jen.Code
 	for _, f := range fields {
-		path := jen.Qual(tplwirePath, "Join").Call(jen.Id("path"), jen.Lit(f.id))
-		val := jen.Id("x").Dot(f.name)
-		if optional {
-			checks := checkValue(f.typ, val, true, path)
-			if len(checks) > 0 {
-				body = append(body, jen.If(val.Clone().Op("!=").Nil()).Block(checks...))
-			}
+		if !hasChecks(f.typ) {
 			continue
 		}
-		body = append(body, checkValue(f.typ, val, false, path)...)
+		fv := jen.Id("x").Dot(f.name)
+		if optional {
+			body = append(body, jen.If(fv.Clone().Op("!=").Nil()).Block(
+				checkValue(f.typ, jen.Op("*").Add(fv.Clone()), fv.Clone(), jen.Id("path"), f.id, jen.Lit(-1))...))
+			continue
+		}
+		body = append(body, checkValue(f.typ, fv.Clone(), fv.Clone(), jen.Id("path"), f.id, jen.Lit(-1))...)
 	}
 	e.f.Func().Params(jen.Id("x").Id(typeName)).Id("validate").
 		Params(jen.Id("path").String(), jen.Id("e").Op("*").Qual(tplwirePath, "Errors")).Block(body...)
 }
 
-// checkValue returns the statements that add the problems of the value v to e; ptr says v
-// is a (non-nil) pointer to it; path is the JSON path expression.
-func checkValue(g *goType, v *jen.Statement, ptr bool, path *jen.Statement) []jen.Code {
-	d := g.def
-	add := func(call jen.Code) []jen.Code {
-		return []jen.Code{jen.Id("e").Dot("Add").Call(call)}
+// hasChecks reports whether values of g have limits to check.
+func hasChecks(g *goType) bool {
+	switch g.def.Type {
+	case template.TypeBool, template.TypeTimestamp:
+		return false
+	case template.TypeStruct:
+		return fieldsHaveChecks(g.named.fields)
 	}
-	// val is the value itself; method calls auto-dereference, so they use v.Clone() as is.
-	val := v.Clone()
-	if ptr {
-		val = jen.Op("*").Add(v.Clone())
+	return true // numbers, strings, enums; arrays (a nil slice is missing)
+}
+
+func fieldsHaveChecks(fields []*field) bool {
+	for _, f := range fields {
+		if hasChecks(f.typ) {
+			return true
+		}
+	}
+	return false
+}
+
+// checkValue returns the statements that record the problems of one value: val is the value,
+// recv the expression to call its methods on, and path/key/index its location (the
+// tplwire.Errors methods join them only when the value fails).
+func checkValue(g *goType, val, recv *jen.Statement, path jen.Code, key string, index jen.Code) []jen.Code {
+	d := g.def
+	call := func(method string, args ...jen.Code) []jen.Code {
+		return []jen.Code{jen.Id("e").Dot(method).Call(append([]jen.Code{path, jen.Lit(key), index}, args...)...)}
 	}
 	switch d.Type {
 	case template.TypeInt:
-		return add(jen.Qual(tplwirePath, "CheckInt").Call(path, val, intBound(d.HasMin, d.Min, "MinInt64"), intBound(d.HasMax, d.Max, "MaxInt64")))
+		return call("CheckInt", val, intBound(d.HasMin, d.Min, "MinInt64"), intBound(d.HasMax, d.Max, "MaxInt64"))
 	case template.TypeFloat:
 		lo := jen.Op("-").Qual(mathPath, "MaxFloat64")
 		if d.HasMin {
@@ -253,7 +331,7 @@ func checkValue(g *goType, v *jen.Statement, ptr bool, path *jen.Statement) []je
 		if d.HasMax {
 			hi = floatLit(d.Max)
 		}
-		return add(jen.Qual(tplwirePath, "CheckFloat").Call(path, val, lo, hi))
+		return call("CheckFloat", val, lo, hi)
 	case template.TypeString:
 		lo := jen.Lit(0)
 		if d.HasMin && d.Min > 0 {
@@ -263,23 +341,36 @@ func checkValue(g *goType, v *jen.Statement, ptr bool, path *jen.Statement) []je
 		if d.HasMax && d.Max < 1<<31 {
 			hi = jen.Id(fmt.Sprint(int64(max(d.Max, 0))))
 		}
-		return add(jen.Qual(tplwirePath, "CheckString").Call(path, val, lo, hi))
+		return call("CheckString", val, lo, hi)
 	case template.TypeEnum:
-		return add(jen.Qual(tplwirePath, "CheckEnum").Call(path, jen.Int64().Call(val), v.Clone().Dot("Valid").Call(), jen.Lit(allowedKeys(d))))
+		return call("CheckEnum", jen.Int64().Call(val), recv.Clone().Dot("Valid").Call(), jen.Lit(allowedKeys(d)))
 	case template.TypeStringEnum:
-		return add(jen.Qual(tplwirePath, "CheckStringEnum").Call(path, jen.String().Call(val), v.Clone().Dot("Valid").Call(), jen.Lit(allowedKeys(d))))
+		return call("CheckStringEnum", jen.String().Call(val), recv.Clone().Dot("Valid").Call(), jen.Lit(allowedKeys(d)))
 	case template.TypeStruct:
-		return []jen.Code{v.Clone().Dot("validate").Call(path, jen.Id("e"))}
+		if !hasChecks(g) {
+			return nil
+		}
+		return []jen.Code{recv.Clone().Dot("validate").Call(valuePath(path, key, index), jen.Id("e"))}
 	case template.TypeArray:
-		// Arrays are checked wherever they are present: a nil slice would go out as null.
-		out := []jen.Code{jen.If(val.Clone().Op("==").Nil()).Block(jen.Id("e").Dot("Add").Call(jen.Qual(tplwirePath, "Missing").Call(path)))}
-		elem := checkValue(g.elem, jen.Id("el"), false, jen.Qual(tplwirePath, "Index").Call(path.Clone(), jen.Id("i")))
-		if len(elem) > 0 {
-			out = append(out, jen.For(jen.List(jen.Id("i"), jen.Id("el")).Op(":=").Range().Add(val.Clone())).Block(elem...))
+		// A nil slice would go on the wire as null.
+		out := []jen.Code{jen.If(val.Clone().Op("==").Nil()).Block(jen.Id("e").Dot("Missing").Call(path, jen.Lit(key)))}
+		if hasChecks(g.elem) {
+			out = append(out, jen.For(jen.List(jen.Id("i"), jen.Id("el")).Op(":=").Range().Add(val.Clone())).Block(
+				checkValue(g.elem, jen.Id("el"), jen.Id("el"), path, key, jen.Id("i"))...))
 		}
 		return out
 	}
-	return nil // bool and timestamp have no limits
+	return nil
+}
+
+// valuePath is the JSON path expression of a nested struct value (built eagerly: it is passed
+// down to the struct's validate).
+func valuePath(path jen.Code, key string, index jen.Code) jen.Code {
+	p := jen.Qual(tplwirePath, "Join").Call(path, jen.Lit(key))
+	if st, ok := index.(*jen.Statement); ok && st.GoString() == "-1" {
+		return p
+	}
+	return jen.Qual(tplwirePath, "Index").Call(p, index)
 }
 
 func intBound(has bool, v float64, open string) jen.Code {
@@ -293,15 +384,12 @@ func floatLit(v float64) *jen.Statement {
 	return jen.Id(formatFloat(v))
 }
 
-// allowedKeys lists the mapping keys for "is not one of" messages.
+// allowedKeys lists the mapping keys for "is not one of" messages, as the template package's
+// raw checks list them.
 func allowedKeys(d *template.Define) string {
 	keys := make([]string, len(d.Mapping))
 	for i, m := range d.Mapping {
-		if d.Type == template.TypeStringEnum {
-			keys[i] = fmt.Sprintf("%q", m.Key)
-		} else {
-			keys[i] = m.Key
-		}
+		keys[i] = m.Key
 	}
 	return strings.Join(keys, ",")
 }

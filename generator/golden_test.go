@@ -43,7 +43,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got, err := Generate(tpl, Options{Package: PackageName(name)})
+			got, err := Generate(tpl, Options{Package: PackageName(name), Source: "schemas/" + name + ".json", Version: "devel"})
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -7,14 +7,19 @@ import (
 	"unicode"
 )
 
-// initialisms are words rendered all upper-case in Go names (Go review style: ID, URL).
-// PM25/PM10/CO2 cover air-quality templates ("pm25" -> "PM25").
+// initialisms are words rendered all upper-case in Go names, as Go's own style has them
+// (ID, URL, HTTP, JSON, ...), plus the ones data templates of devices use: UV, RGB, PM25,
+// CO2, IMEI, ... ("uv_index" -> "UVIndex", "pm25" -> "PM25").
 var initialisms = map[string]bool{
-	"API": true, "CO2": true, "CPU": true, "GPS": true, "HCHO": true, "HTTP": true,
+	"ACL": true, "API": true, "ASCII": true, "CO2": true, "CPU": true, "CSS": true, "DNS": true,
+	"EOF": true, "GPS": true, "GUID": true, "HCHO": true, "HTML": true, "HTTP": true,
 	"HTTPS": true, "ICCID": true, "ID": true, "IMEI": true, "IMSI": true, "IP": true,
-	"JSON": true, "LED": true, "MAC": true, "OTA": true, "PM10": true, "PM25": true,
-	"RSSI": true, "SDK": true, "SN": true, "SSID": true, "TDS": true, "TVOC": true,
-	"URI": true, "URL": true, "UTC": true, "UUID": true,
+	"JSON": true, "LED": true, "MAC": true, "NFC": true, "OTA": true, "PM10": true,
+	"PM25": true, "QPS": true, "RAM": true, "RGB": true, "RPC": true, "RSSI": true, "SDK": true,
+	"SMTP": true, "SN": true, "SQL": true, "SSH": true, "SSID": true, "TCP": true, "TDS": true,
+	"TLS": true, "TTL": true, "TVOC": true, "UDP": true, "UI": true, "UID": true, "URI": true,
+	"URL": true, "USB": true, "UTC": true, "UTF8": true, "UUID": true, "UV": true, "VM": true,
+	"XML": true, "XMPP": true, "XSRF": true, "XSS": true,
 }
 
 // GoName turns a template identifier (or label) into an exported Go identifier. It is total

@@ -7,25 +7,28 @@ import (
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
-// Package-level names the generated API uses (or will use once Device exists). They are
-// reserved before any template element is named, so a property called "Device" or "handler"
-// can never shadow them; it gets "Device2" instead.
+// Package-level names the generated API uses. They are reserved before any template element
+// is named, so a property called "Device" or "handler" can never shadow them; it gets
+// "Device2" instead. The list is kept short on purpose: a common id like "status" keeps its
+// natural name.
 var reservedPackage = []string{
-	"ProductID", "Properties", "ControlProperties", "Handler", "Device", "New", "Option",
-	"Options", "Template", "Status",
+	"ProductID", "Properties", "ControlProperties", "Handler", "Device", "New", "Template",
 }
 
 // Field scopes hold method names of the generated types, which fields must not reuse.
 var (
-	reservedPropertyFields = []string{"Validate", "Properties"}
-	reservedStructFields   = []string{"Validate"}
-	reservedEventFields    = []string{"Validate", "EventID", "EventType"}
-	reservedActionFields   = []string{"Validate", "ActionID"}
+	reservedPropertyFields = []string{"Validate", "Properties", "AppendJSON", "String", "LogValue"}
+	reservedStructFields   = []string{"Validate", "AppendJSON", "String", "LogValue"}
+	reservedEventFields    = []string{"Validate", "AppendJSON", "EventID", "EventType"}
+	reservedActionFields   = []string{"Validate", "AppendJSON", "ActionID"}
 	// Handler methods: Control is fixed; every action adds one.
 	reservedHandler = []string{"Control"}
-	// Device methods planned for genDevice (report/get_status/...); Post<Event> per event.
-	reservedDevice = []string{"Report", "GetStatus", "ClearControl", "ReportInfo", "Close",
-		"Thing", "PostEvents"}
+	// The generated Device embeds *thing.Device (field name Device) and gets its methods;
+	// Post<Event> methods must not shadow them. TestReservedDeviceNames keeps this list in
+	// step with thing.Device's method set.
+	reservedDevice = []string{"Device", "Report", "GetStatus", "GetPendingControl", "ClearControl",
+		"SyncPendingControl", "ReportInfo", "PostEvents", "Thing", "ProductID", "DeviceName",
+		"Template", "Close", "BindAppToken", "RequestUnbind", "Now"}
 )
 
 // plan is the fully named shape of the generated file, computed before any code is emitted
@@ -69,6 +72,7 @@ type enumConst struct {
 // field is one member of a generated struct, keyed on the wire by id.
 type field struct {
 	id, name, label, desc string
+	getter                string // Get<Name> for pointer fields; "" for value fields
 	typ                   *goType
 	pos                   template.Pos
 	writable              bool // properties only
@@ -99,7 +103,7 @@ func newPlan(t *template.Template) *plan {
 		if !p.checkID(prop.ID, prop.Pos, where) {
 			continue
 		}
-		f := p.field(fields, "", "property", prop.ID, prop.Name, prop.Desc, prop.Define, prop.Pos, where)
+		f := p.field(fields, true, "", "property", prop.ID, prop.Name, prop.Desc, prop.Define, prop.Pos, where)
 		if f == nil {
 			continue
 		}
@@ -115,7 +119,7 @@ func newPlan(t *template.Template) *plan {
 		name := claimGroup(base, affix{scope: p.pkg}, affix{scope: p.device, prefix: "Post"})
 		p.noteRename(name, base, ev.Pos, where, ev.ID)
 		ep := &eventPlan{ev: ev, name: name}
-		ep.fields = p.params(name, "param", ev.Params, where+".params", reservedEventFields)
+		ep.fields = p.params(name, "param", ev.Params, where+".params", false, reservedEventFields)
 		p.events = append(p.events, ep)
 	}
 	for i, act := range t.Actions {
@@ -128,15 +132,15 @@ func newPlan(t *template.Template) *plan {
 			affix{scope: p.pkg, suffix: "Output"}, affix{scope: p.handler})
 		p.noteRename(name, base, act.Pos, where, act.ID)
 		ap := &actionPlan{act: act, base: name}
-		ap.input = p.params(name+"Input", "param", act.Input, where+".input", reservedActionFields)
-		ap.output = p.params(name+"Output", "param", act.Output, where+".output", reservedActionFields)
+		ap.input = p.params(name+"Input", "param", act.Input, where+".input", false, reservedActionFields)
+		ap.output = p.params(name+"Output", "param", act.Output, where+".output", false, reservedActionFields)
 		p.actions = append(p.actions, ap)
 	}
 	return p
 }
 
 // params names the members of an event's params or an action's input/output struct.
-func (p *plan) params(parent, kind string, ps []*template.Param, where string, reserved []string) []*field {
+func (p *plan) params(parent, kind string, ps []*template.Param, where string, getters bool, reserved []string) []*field {
 	fields := newScope(reserved...)
 	var out []*field
 	for i, pa := range ps {
@@ -144,7 +148,7 @@ func (p *plan) params(parent, kind string, ps []*template.Param, where string, r
 		if !p.checkID(pa.ID, pa.Pos, w) {
 			continue
 		}
-		if f := p.field(fields, parent, kind, pa.ID, pa.Name, pa.Desc, pa.Define, pa.Pos, w); f != nil {
+		if f := p.field(fields, getters, parent, kind, pa.ID, pa.Name, pa.Desc, pa.Define, pa.Pos, w); f != nil {
 			out = append(out, f)
 		}
 	}
@@ -153,11 +157,20 @@ func (p *plan) params(parent, kind string, ps []*template.Param, where string, r
 
 // field names one struct member and plans its type. parent is the Go name of the enclosing
 // type ("" for Properties, whose member types are named after the property alone).
-func (p *plan) field(fields *scope, parent, kind, id, label, desc string, d *template.Define, pos template.Pos, where string) *field {
+func (p *plan) field(fields *scope, getter bool, parent, kind, id, label, desc string, d *template.Define, pos template.Pos, where string) *field {
 	base := GoName(id)
-	name := fields.claim(base)
+	var name string
+	if getter {
+		// The field and its Get<Name> getter share one base.
+		name = claimGroup(base, affix{scope: fields}, affix{scope: fields, prefix: "Get"})
+	} else {
+		name = fields.claim(base)
+	}
 	p.noteRename(name, base, pos, where, id)
 	f := &field{id: id, name: name, label: label, desc: desc, pos: pos}
+	if getter {
+		f.getter = "Get" + name
+	}
 	origin := fmt.Sprintf("%s %q", kind, id)
 	if parent != "" {
 		origin += " of " + parent
@@ -191,7 +204,7 @@ func (p *plan) goType(typeName, origin string, d *template.Define, pos template.
 	case template.TypeStruct:
 		nt := &namedType{name: p.claimType(typeName, pos, where), def: d, doc: origin}
 		p.types = append(p.types, nt)
-		nt.fields = p.params(nt.name, "member", d.Specs, where+".specs", reservedStructFields)
+		nt.fields = p.params(nt.name, "member", d.Specs, where+".specs", true, reservedStructFields)
 		g.named = nt
 	case template.TypeArray:
 		if inArray {

@@ -50,6 +50,8 @@ func generateCommand() *cli.Command {
 			printWarnings(c.App.ErrWriter, tpl.Warnings)
 			src, err := generator.Generate(tpl, generator.Options{
 				Package:   pkg,
+				Source:    sourceName(path),
+				Version:   buildVersion(),
 				OnWarning: func(d template.Diagnostic) { printWarnings(c.App.ErrWriter, []template.Diagnostic{d}) },
 			})
 			if err != nil {
@@ -138,4 +140,19 @@ func writeIfChanged(path string, src []byte) error {
 		return fmt.Errorf("generate: %w", err)
 	}
 	return nil
+}
+
+// sourceName is the template path written into the generated header: as given when relative
+// (the usual go:generate form), else relative to the working directory, else the base name
+// (the header never carries an absolute path of the machine it was generated on).
+func sourceName(path string) string {
+	if !filepath.IsAbs(path) {
+		return filepath.ToSlash(path)
+	}
+	if cwd, err := os.Getwd(); err == nil {
+		if rel, err := filepath.Rel(cwd, path); err == nil && !strings.HasPrefix(rel, "..") {
+			return filepath.ToSlash(rel)
+		}
+	}
+	return filepath.Base(path)
 }

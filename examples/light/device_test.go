@@ -3,14 +3,17 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/tplgen/tplgen/examples/light/light"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
+	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
@@ -112,13 +115,62 @@ func TestTypedGetStatusAndThing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Reported.Brightness == nil || *st.Reported.Brightness != 7 || *st.Reported.Color != light.ColorBlue || st.Reported.Name != nil {
-		t.Fatalf("status %+v", st.Reported)
+	if st.GetBrightness() != 7 || st.GetColor() != light.ColorBlue || st.Name != nil {
+		t.Fatalf("status %v", st)
 	}
 	if dev.Thing().Template() != light.Template() || dev.Thing().ProductID() != light.ProductID {
 		t.Fatal("Thing escape hatch")
 	}
 	if _, err := light.New(nil, newLamp(io.Discard)); err == nil {
 		t.Fatal("nil conn accepted")
+	}
+}
+
+// TestTypedNewRefusesOtherProduct: the package generated for one product refuses a device of
+// another on New, instead of failing with a 403 at the first report.
+func TestTypedNewRefusesOtherProduct(t *testing.T) {
+	srv, ctx, _ := startLight(t)
+	tpl, err := template.Parse("other.json", []byte(`{"version":"1.0","profile":{"ProductId":"OTHERPROD1"},"properties":[]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := srv.AddProduct(tpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddDevice("OTHERPROD1", "o1"); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := explorer.Dial(ctx, srv.DeviceConfig("OTHERPROD1", "o1"), srv.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	_, err = light.New(conn, newLamp(io.Discard))
+	if err == nil || !strings.Contains(err.Error(), "generated for product "+light.ProductID) || !strings.Contains(err.Error(), "OTHERPROD1/o1") {
+		t.Fatalf("New on another product's device: %v", err)
+	}
+	// The same for a sub-device named with WithDevice.
+	_, err = light.New(conn, newLamp(io.Discard), thing.WithDevice("OTHERPROD1", "sub"))
+	if err == nil || !strings.Contains(err.Error(), "WithDevice") {
+		t.Fatalf("New with WithDevice of another product: %v", err)
+	}
+}
+
+// TestTypedValidateIsInvalidValue: Validate and Report speak one error vocabulary.
+func TestTypedValidateIsInvalidValue(t *testing.T) {
+	_, ctx, connect := startLight(t)
+	dev := connect()
+	p := light.Properties{Brightness: tplwire.Ptr[int64](150)}
+	verr := p.Validate()
+	rerr := dev.Report(ctx, p)
+	if !thing.IsInvalidValue(verr) || !thing.IsInvalidValue(rerr) || !strings.Contains(rerr.Error(), verr.Error()) {
+		t.Fatalf("Validate: %v; Report: %v", verr, rerr)
+	}
+	var ve *tplwire.ValueError
+	if !errors.As(rerr, &ve) || ve.Path != "params.brightness" {
+		t.Fatalf("Report error %v is not a *tplwire.ValueError at params.brightness", rerr)
+	}
+	if got := fmt.Sprintf("%+v", light.Properties{Brightness: tplwire.Ptr[int64](5)}); got != `{"brightness":5}` {
+		t.Errorf("%%+v of Properties = %s", got)
 	}
 }

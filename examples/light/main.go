@@ -237,12 +237,12 @@ func emulated(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	}
 	fmt.Fprintf(out, "cloud: event %s type %s params %s\n", evs[0].EventID, evs[0].Type, evs[0].Params)
 
-	st, err := dev.GetStatus(ctx)
+	reported, err := dev.GetStatus(ctx)
 	if err != nil {
 		return fmt.Errorf("get_status: %w", err)
 	}
-	fmt.Fprintf(out, "device: get_status reported %s\n", describe(st.Reported))
-	if st.Reported.Brightness == nil || *st.Reported.Brightness != 80 {
+	fmt.Fprintf(out, "device: get_status reported %s\n", describe(reported))
+	if reported.GetBrightness() != 80 {
 		return errors.New("get_status does not show the controlled brightness")
 	}
 	fmt.Fprintln(out, "done")

@@ -44,7 +44,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	want, err := generator.Generate(tpl, generator.Options{Package: "light"})
+	want, err := generator.Generate(tpl, generator.Options{Package: "light", Source: "../../schemas/light.json", Version: "devel"})
 	if err != nil {
 		t.Fatal(err)
 	}

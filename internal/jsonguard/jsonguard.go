@@ -78,6 +78,19 @@ func UnmarshalLimit(data []byte, v any, max int) error {
 	return guard(func() error { return json.Unmarshal(data, v) })
 }
 
+// UnmarshalStrict is UnmarshalLimit that also refuses object keys v has no field for (at any
+// depth); the error names the key. For request bodies whose shape is documented.
+func UnmarshalStrict(data []byte, v any, max int) error {
+	if err := CheckLimit(data, max); err != nil {
+		return err
+	}
+	return guard(func() error {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		dec.DisallowUnknownFields()
+		return dec.Decode(v)
+	})
+}
+
 // Compact appends to dst the compacted form of src after Check.
 func Compact(dst *bytes.Buffer, src []byte) error {
 	if err := Check(src); err != nil {

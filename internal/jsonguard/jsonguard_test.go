@@ -50,6 +50,23 @@ func TestLimit(t *testing.T) {
 	}
 }
 
+func TestUnmarshalStrict(t *testing.T) {
+	var v struct {
+		A struct {
+			B int `json:"b"`
+		} `json:"a"`
+	}
+	if err := UnmarshalStrict([]byte(`{"a":{"b":1}}`), &v, 100); err != nil || v.A.B != 1 {
+		t.Fatalf("known fields: %v", err)
+	}
+	if err := UnmarshalStrict([]byte(`{"a":{"b":1,"c":2}}`), &v, 100); err == nil || !strings.Contains(err.Error(), `"c"`) {
+		t.Fatalf("unknown nested field: %v", err)
+	}
+	if err := UnmarshalStrict([]byte(`{"a":`), &v, 100); !errors.Is(err, ErrInvalid) {
+		t.Fatalf("invalid: %v", err)
+	}
+}
+
 func TestCompact(t *testing.T) {
 	var b bytes.Buffer
 	if err := Compact(&b, []byte("{ \"a\" : [1, 2] }")); err != nil || b.String() != `{"a":[1,2]}` {

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/url"
 	"strings"
@@ -53,13 +54,55 @@ type Config struct {
 // ClientID is the MQTT client id the platform expects: ProductID followed by DeviceName.
 func (c Config) ClientID() string { return c.ProductID + c.DeviceName }
 
-// String describes the device without any secret.
-func (c Config) String() string {
-	kind := "key"
+// redacted replaces secrets in every printed or logged form of a Config.
+const redacted = "[redacted]"
+
+func (c Config) kind() string {
 	if c.Certificate != nil {
-		kind = "certificate"
+		return "certificate"
 	}
-	return fmt.Sprintf("%s/%s (%s device)", c.ProductID, c.DeviceName, kind)
+	return "key"
+}
+
+// String describes the device without any secret; %v and %+v use it.
+func (c Config) String() string {
+	return fmt.Sprintf("%s/%s (%s device)", c.ProductID, c.DeviceName, c.kind())
+}
+
+// GoString is the %#v form: every field, with DeviceSecret and Certificate redacted.
+func (c Config) GoString() string {
+	secret, cert := `""`, "nil"
+	if c.DeviceSecret != "" {
+		secret = `"` + redacted + `"`
+	}
+	if c.Certificate != nil {
+		cert = redacted
+	}
+	return fmt.Sprintf("explorer.Config{ProductID:%q, DeviceName:%q, DeviceSecret:%s, Certificate:%s, Region:%q, Broker:%q}",
+		c.ProductID, c.DeviceName, secret, cert, c.Region, c.Broker)
+}
+
+// LogValue makes slog (text and JSON handlers alike) log the identity and endpoint, never
+// the secret or the certificate's key.
+func (c Config) LogValue() slog.Value {
+	attrs := []slog.Attr{
+		slog.String("product_id", c.ProductID),
+		slog.String("device_name", c.DeviceName),
+		slog.String("kind", c.kind()),
+	}
+	if c.DeviceSecret != "" {
+		attrs = append(attrs, slog.String("device_secret", redacted))
+	}
+	if c.Certificate != nil {
+		attrs = append(attrs, slog.String("certificate", redacted))
+	}
+	if c.Region != "" {
+		attrs = append(attrs, slog.String("region", c.Region))
+	}
+	if c.Broker != "" {
+		attrs = append(attrs, slog.String("broker", c.Broker))
+	}
+	return slog.GroupValue(attrs...)
 }
 
 // brokerAddr is a resolved broker endpoint.

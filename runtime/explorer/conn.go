@@ -48,6 +48,8 @@ type Conn struct {
 	timeSub   *subscription
 
 	reconnects, dropped, panics, overruns, droppedPubs atomic.Uint64
+	clockOffset                                        atomic.Int64 // server − device clock, ns
+	clockKnown                                         atomic.Bool
 }
 
 // Dial validates cfg and opts, connects, and returns a live Conn. It makes one connection
@@ -98,6 +100,11 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 	c.established(sess, true)
 	c.wg.Add(1)
 	go c.supervise(sess)
+	if c.clockSuspect() {
+		// A device without a real-time clock: learn the time before the caller stamps
+		// anything (bounded by ctx and the ack timeout; a failure is only logged).
+		c.syncClock(ctx)
+	}
 	return c, nil
 }
 
@@ -318,8 +325,19 @@ func (c *Conn) established(sess *session, first bool) bool {
 				hooks = append(hooks, c.sortedHooks()...)
 			}
 			c.mu.Unlock()
-			for _, h := range hooks {
-				c.goSafe("OnConnect", func() { h(sess.ctx) })
+			// Learn the clock offset after every connect. With a clock that was never set the
+			// hooks (which re-report state with timestamps) wait for it; otherwise they do not.
+			suspect := c.clockSuspect()
+			if !first || !suspect { // Dial syncs a suspect clock itself before returning
+				c.goSafe("clock sync", func() {
+					c.syncClock(sess.ctx)
+					if suspect {
+						c.runHooks(sess, hooks)
+					}
+				})
+			}
+			if first || !suspect {
+				c.runHooks(sess, hooks)
 			}
 			return true
 		}
@@ -334,6 +352,13 @@ func (c *Conn) established(sess *session, first bool) bool {
 			c.markDown(sess)
 			return c.ctx.Err() == nil // the supervisor waits for paho's loss report
 		}
+	}
+}
+
+// runHooks starts each OnConnect hook on its own goroutine.
+func (c *Conn) runHooks(sess *session, hooks []func(context.Context)) {
+	for _, h := range hooks {
+		c.goSafe("OnConnect", func() { h(sess.ctx) })
 	}
 }
 

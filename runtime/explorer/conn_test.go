@@ -140,7 +140,7 @@ func TestDialFailures(t *testing.T) {
 			c.DeviceSecret = "d3Jvbmctc2VjcmV0LTEyMw=="
 			return c
 		}, []explorer.Option{explorer.WithPlainTCP()}, explorer.ErrBadCredentials, "check DeviceSecret"},
-		{"expired", func() explorer.Config { return b.config() }, []explorer.Option{explorer.WithPlainTCP(), withClockSkew(-2 * time.Hour)}, explorer.ErrBadCredentials, "expiry"},
+		{"expired", func() explorer.Config { return b.config() }, []explorer.Option{explorer.WithPlainTCP(), explorer.WithSignatureExpiry(time.Hour), withClockSkew(-2 * time.Hour)}, explorer.ErrBadCredentials, "expiry"},
 		{"unknown-device", func() explorer.Config {
 			c := b.config()
 			c.DeviceName = "ghost"

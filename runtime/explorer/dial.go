@@ -132,7 +132,11 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 	}
 	po.AddBroker(scheme + c.addr.hostPort())
 	po.SetClientID(c.cfg.ClientID())
-	user := Username(c.cfg.ProductID, c.cfg.DeviceName, c.opts.sdkAppID, newConnID(), c.opts.now().Add(c.opts.expiry).Unix())
+	expiry := SignatureExpiryNever
+	if c.opts.expiry > 0 {
+		expiry = c.Now().Add(c.opts.expiry).Unix()
+	}
+	user := Username(c.cfg.ProductID, c.cfg.DeviceName, c.opts.sdkAppID, newConnID(), expiry)
 	po.SetUsername(user)
 	if c.cfg.DeviceSecret != "" {
 		pw, err := Password(c.cfg.DeviceSecret, user, c.opts.signMethod)

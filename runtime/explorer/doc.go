@@ -4,8 +4,12 @@
 //
 // A [Conn] is created with [Dial] and stays usable until [Conn.Close]:
 //
-//   - Every (re)connect signs fresh credentials, so an expiry in the username never strands
-//     a reconnecting device.
+//   - Every (re)connect signs fresh credentials. The username's expiry is a fixed far-future
+//     value by default ([SignatureExpiryNever]), so the login does not depend on the device
+//     clock; [WithSignatureExpiry] opts into "now + d".
+//   - Time: [WithClock] is the device clock; after every connect the Conn learns the offset to
+//     the platform's clock over $sys/operation and [Conn.Now] returns the corrected time (a
+//     clock before 2024 is taken as never set: Dial then waits for the platform's time).
 //   - After a reconnect every subscription is re-sent (clean session; the broker's session is
 //     never relied on; several SUBSCRIBEs in flight at a time), then the offline queue is
 //     flushed in publish order, then the [Conn.OnConnect] hooks run.
@@ -39,5 +43,5 @@
 //	setReconnectInterval                  WithReconnectBackoff
 //	setMessageTimout                      WithAckTimeout
 //	setKeepaliveInterval                  WithKeepAlive
-//	getNtpAccurateTime                    Conn.ServerTime
+//	getNtpAccurateTime                    Conn.ServerTime (and Conn.Now, kept corrected)
 package explorer

@@ -20,8 +20,15 @@ const (
 	DefaultHandlerConcurrency = 16
 	DefaultHandlerBacklog     = 256
 	DefaultHandlerTimeout     = 30 * time.Second
-	DefaultSignatureExpiry    = time.Hour
 )
+
+// SignatureExpiryNever is the username expiry sent by default: 2147483647 (2038-01-19), the
+// value the Java SDK uses with auto-reconnect (the C SDK sends LONG_MAX by default). A fixed
+// far-future expiry makes the login independent of the device clock, so a board that boots
+// at 1970 without a real-time clock still connects and can then learn the time from the
+// platform (docs/PROTOCOL.md §1.3, §7.1). The password still changes on every connect (the
+// connid part of the username is random). WithSignatureExpiry opts into clock-based expiry.
+const SignatureExpiryNever int64 = 2147483647
 
 // Platform limits enforced before anything is sent (protocol.md §8.1).
 const (
@@ -36,6 +43,16 @@ const (
 // Option configures a Conn. Options are validated by Dial; an invalid one makes Dial fail
 // with an error wrapping ErrInvalidConfig.
 type Option func(*options) error
+
+// String hides what an Option holds (root CAs, callbacks): options are printed or logged
+// only as their type.
+func (Option) String() string { return "explorer.Option" }
+
+// GoString is the %#v form of String.
+func (o Option) GoString() string { return o.String() }
+
+// LogValue logs an Option as its type only.
+func (o Option) LogValue() slog.Value { return slog.StringValue(o.String()) }
 
 type options struct {
 	keepAlive          time.Duration
@@ -72,7 +89,6 @@ func defaultOptions() options {
 		handlerTimeout:     DefaultHandlerTimeout,
 		signMethod:         HMACSHA256,
 		sdkAppID:           SDKAppIDDoc,
-		expiry:             DefaultSignatureExpiry,
 		now:                time.Now,
 	}
 }
@@ -246,8 +262,10 @@ func WithSDKAppID(id string) Option {
 	}
 }
 
-// WithSignatureExpiry sets how far in the future the username's expiry lies at each connect
-// (default 1 h). The signature is renewed on every reconnect.
+// WithSignatureExpiry makes the username's expiry "now + d" at each connect instead of the
+// default SignatureExpiryNever. "Now" is the Conn's corrected clock (Conn.Now), which on the
+// first connect is the device clock alone: a device whose clock is wrong by more than d then
+// gets CONNACK 4 (ErrBadCredentials). Use it only on devices with a trustworthy clock.
 func WithSignatureExpiry(d time.Duration) Option {
 	return func(o *options) error {
 		if d < time.Second {
@@ -279,9 +297,15 @@ func WithPlainTCP() Option {
 	}
 }
 
-// withClock replaces time.Now (tests).
-func withClock(now func() time.Time) Option {
+// WithClock sets the device's wall clock (default time.Now); it is the one source of "now"
+// for the Conn and the layers built on it. The Conn corrects it with the platform's time
+// after every connect (see Conn.Now), so a device whose clock starts at 1970 still stamps
+// its messages with the right time once connected.
+func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
+		if now == nil {
+			return optErr("nil clock")
+		}
 		o.now = now
 		return nil
 	}

@@ -11,7 +11,47 @@ import (
 // timeWaiter is one ServerTime call waiting for the platform's answer.
 type timeWaiter struct {
 	sent time.Time
-	ch   chan time.Time
+	ch   chan timeSample
+}
+
+// timeSample is the server's time and the device clock's reading when the reply arrived.
+type timeSample struct{ server, local time.Time }
+
+// plausibleSince: a device clock before this instant is taken as never set (a board without
+// a real-time clock boots at 1970), so Dial and the OnConnect hooks wait for the server time
+// before anything is stamped.
+var plausibleSince = time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+
+// Now returns the device clock (WithClock) corrected by the offset to the platform's clock
+// learnt over $sys/operation after the latest connect (docs/PROTOCOL.md §7.1). Until the
+// first answer it is the device clock alone. Every timestamp the runtime writes should come
+// from here.
+func (c *Conn) Now() time.Time {
+	return c.opts.now().Add(time.Duration(c.clockOffset.Load()))
+}
+
+// ClockOffset returns the correction Now applies to the device clock (server − device) and
+// whether it has been learnt from the platform yet.
+func (c *Conn) ClockOffset() (offset time.Duration, known bool) {
+	return time.Duration(c.clockOffset.Load()), c.clockKnown.Load()
+}
+
+// clockSuspect reports whether the device clock looks never set.
+func (c *Conn) clockSuspect() bool { return c.opts.now().Before(plausibleSince) }
+
+// syncClock learns the clock offset from the platform, bounded by ctx and the ack timeout.
+// A platform or broker that does not answer only leaves the offset as it was.
+func (c *Conn) syncClock(ctx context.Context) {
+	ctx, cancel := context.WithTimeout(ctx, c.opts.ackTimeout)
+	defer cancel()
+	if _, err := c.ServerTime(ctx); err != nil {
+		if c.ctx.Err() == nil {
+			c.log.Warn("server time unavailable; timestamps use the device clock", "err", err, "offset_known", c.clockKnown.Load())
+		}
+		return
+	}
+	off, _ := c.ClockOffset()
+	c.log.Debug("clock synchronised with the platform", "offset", off.String())
 }
 
 // timeReply is the platform's answer on $sys/operation/result/{pid}/{dn} (protocol.md §7.1).
@@ -30,7 +70,8 @@ func (c *Conn) sysOperationTopics() (up, down string) {
 // ServerTime asks the platform for its clock over $sys/operation and returns it corrected
 // for the round trip: (ntptime1 + ntptime2 + recvMs − sendMs) / 2. It waits for ctx and at
 // most the ack timeout (ErrTimeout); while disconnected it fails at once with ErrNotConnected.
-// The reply subscription is made on first use and kept.
+// The reply subscription is made on first use and kept. Every answer also updates the
+// offset Now applies (the Conn asks by itself after every connect).
 func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	up, down := c.sysOperationTopics()
 	what := "server time on " + quote(down)
@@ -51,7 +92,7 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 		c.timeSub = s
 		c.mu.Unlock()
 	}
-	w := &timeWaiter{sent: c.opts.now(), ch: make(chan time.Time, 1)}
+	w := &timeWaiter{sent: c.opts.now(), ch: make(chan timeSample, 1)}
 	c.mu.Lock()
 	c.timeReq = append(c.timeReq, w)
 	c.mu.Unlock()
@@ -64,7 +105,9 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	defer t.Stop()
 	select {
 	case st := <-w.ch:
-		return st, nil
+		c.clockOffset.Store(int64(st.server.Sub(st.local)))
+		c.clockKnown.Store(true)
+		return st.server, nil
 	case <-ctx.Done():
 		return time.Time{}, newError(ctx.Err(), nil, what)
 	case <-c.ctx.Done():
@@ -105,7 +148,7 @@ func (c *Conn) handleTimeReply(_ context.Context, m Message) {
 	c.timeReq = nil
 	c.mu.Unlock()
 	for _, w := range waiters {
-		w.ch <- serverTime(r, w.sent, recv)
+		w.ch <- timeSample{server: serverTime(r, w.sent, recv), local: recv}
 	}
 }
 

@@ -34,6 +34,10 @@ func TestCheckTopicRules(t *testing.T) {
 		{"$log/operation/result/PID0000001/dev1", S},
 		{"$shadow/operation/PID0000001/dev1", P},
 		{"$shadow/operation/result/PID0000001/dev1", S},
+		{"$config/operation/PID0000001/dev1", P}, // remote config, Java SDK (docs/PROTOCOL.md §7.8)
+		{"$config/operation/result/PID0000001/dev1", S},
+		{"$template/operation/PID0000001/dev1", P},
+		{"$template/operation/result/PID0000001/dev1", S},
 		{"$rrpc/rxd/PID0000001/dev1/+", S},
 		{"$rrpc/rxd/PID0000001/dev1/12345", S},
 		{"$rrpc/txd/PID0000001/dev1/12345", P},

@@ -165,7 +165,7 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 // apiStatus maps a cloud API error to an HTTP status.
 func apiStatus(err error) int {
 	switch {
-	case errors.Is(err, ErrUnknownThingDevice), errors.Is(err, ErrNoTemplate):
+	case errors.Is(err, ErrUnknownDevice), errors.Is(err, ErrNoTemplate):
 		return http.StatusNotFound
 	case errors.Is(err, ErrDeviceOffline):
 		return http.StatusConflict

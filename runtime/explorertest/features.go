@@ -68,6 +68,7 @@ func (s *Server) initFeatures() error {
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
+		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
 		{"console", s.initConsole}, // after every feature: it wraps their routes and state
 		{"persist", s.initPersist}, // last: restores the sections the features registered

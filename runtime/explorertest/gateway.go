@@ -14,9 +14,9 @@ import (
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"hash"
-	"net/http"
 	"slices"
 	"strconv"
 	"strings"
@@ -56,8 +56,8 @@ type gatewayCloud struct {
 	mu     sync.Mutex
 	bound  map[DeviceID]DeviceID // sub-device -> gateway
 	online map[DeviceID]bool     // sub-devices that went online (until offline/unbind)
-	acks   map[DeviceID][]json.RawMessage
-	ackCh  chan struct{} // closed and replaced on every ack
+	acks   map[DeviceID]*ackLog  // the newest maxGatewayAcks acknowledgements of each gateway
+	ackCh  chan struct{}         // closed and replaced on every ack
 }
 
 func (s *Server) initGateway() error {
@@ -65,14 +65,14 @@ func (s *Server) initGateway() error {
 		s:      s,
 		bound:  map[DeviceID]DeviceID{},
 		online: map[DeviceID]bool{},
-		acks:   map[DeviceID][]json.RawMessage{},
+		acks:   map[DeviceID]*ackLog{},
 		ackCh:  make(chan struct{}),
 	}
 	s.gw = g
 	s.handleUplink("$gateway/operation/", g.handle)
 	s.proxyAllowed = g.proxyAllowed
 	s.proxiedOnline = g.proxiedOnline
-	s.mux.HandleFunc("GET /api/gateways/{pid}/{dn}/subdevices", s.apiSubDevices)
+	s.mountGatewayAPI()
 	return nil
 }
 
@@ -145,7 +145,14 @@ func (g *gatewayCloud) handle(u uplink) {
 		g.reply(gw, map[string]any{"type": m.Type, "payload": map[string]any{"devices": out}})
 	case "change", "unbind_all", "search_devices":
 		g.mu.Lock()
-		g.acks[gw] = append(g.acks[gw], append(json.RawMessage(nil), u.Payload...))
+		log := g.acks[gw]
+		if log == nil {
+			log = &ackLog{}
+			g.acks[gw] = log
+		}
+		if dropped := log.add(append(json.RawMessage(nil), u.Payload...)); dropped {
+			g.s.log.Warn("explorertest: gateway: acknowledgement log full, oldest dropped", "gateway", gw.String(), "dropped", log.base)
+		}
 		close(g.ackCh)
 		g.ackCh = make(chan struct{})
 		g.mu.Unlock()
@@ -298,19 +305,23 @@ func (s *Server) UnbindSubDevices(gwPID, gwDN string, subs ...DeviceID) error {
 
 func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
 	if _, ok := s.lookupDevice(gw); !ok {
-		return fmt.Errorf("explorertest: unknown gateway %s", gw)
+		return fmt.Errorf("explorertest: gateway %s: %w", gw, ErrUnknownDevice)
+	}
+	for _, sub := range subs {
+		if _, ok := s.lookupDevice(sub); !ok {
+			return fmt.Errorf("explorertest: sub-device %s: %w", sub, ErrUnknownDevice)
+		}
 	}
 	devs := make([]gwDevice, len(subs))
 	s.gw.mu.Lock()
-	for i, sub := range subs {
-		if _, ok := s.lookupDevice(sub); !ok {
-			s.gw.mu.Unlock()
-			return fmt.Errorf("explorertest: unknown sub-device %s", sub)
-		}
+	// All checked before any is changed: a refused request changes nothing.
+	for _, sub := range subs {
 		if owner, ok := s.gw.bound[sub]; ok && owner != gw {
 			s.gw.mu.Unlock()
-			return fmt.Errorf("explorertest: %s is bound to gateway %s", sub, owner)
+			return fmt.Errorf("explorertest: %s is bound to gateway %s: %w", sub, owner, ErrBoundElsewhere)
 		}
+	}
+	for i, sub := range subs {
 		if bind {
 			s.gw.bound[sub] = gw
 		} else {
@@ -330,6 +341,9 @@ func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
 // UnbindAllSubDevices removes every sub-device of a gateway and sends it unbind_all.
 func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
 	gw := DeviceID{gwPID, gwDN}
+	if _, ok := s.lookupDevice(gw); !ok {
+		return fmt.Errorf("explorertest: gateway %s: %w", gw, ErrUnknownDevice)
+	}
 	s.gw.mu.Lock()
 	for sub, owner := range s.gw.bound {
 		if owner == gw {
@@ -343,7 +357,71 @@ func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
 
 // SearchSubDevices asks a gateway to start (status 1) or stop (0) searching for new sub-devices.
 func (s *Server) SearchSubDevices(gwPID, gwDN string, status int) error {
-	return s.publishJSON(DeviceID{gwPID, gwDN}, map[string]any{"type": "search_devices", "payload": map[string]any{"status": status}})
+	gw := DeviceID{gwPID, gwDN}
+	if _, ok := s.lookupDevice(gw); !ok {
+		return fmt.Errorf("explorertest: gateway %s: %w", gw, ErrUnknownDevice)
+	}
+	return s.publishJSON(gw, map[string]any{"type": "search_devices", "payload": map[string]any{"status": status}})
+}
+
+// DescribeSubDevices pushes describe_sub_devices to a gateway, listing the sub-devices the
+// platform has bound to it (docs/PROTOCOL.md §5.2). The C SDK answers a cloud-sent describe with
+// a change message listing its local bind list (acknowledgement type "change" in
+// WaitGatewayAck), which lets a test compare the two topologies.
+func (s *Server) DescribeSubDevices(gwPID, gwDN string) error {
+	gw := DeviceID{gwPID, gwDN}
+	if _, ok := s.lookupDevice(gw); !ok {
+		return fmt.Errorf("explorertest: gateway %s: %w", gw, ErrUnknownDevice)
+	}
+	subs := s.SubDevices(gwPID, gwDN)
+	devs := make([]gwDevice, len(subs))
+	for i, sd := range subs {
+		devs[i] = gwDevice{ProductID: sd.ID.ProductID, DeviceName: sd.ID.DeviceName}
+	}
+	return s.publishJSON(gw, map[string]any{"type": "describe_sub_devices", "payload": map[string]any{"devices": devs}})
+}
+
+// ErrBoundElsewhere: the sub-device is bound to another gateway.
+var ErrBoundElsewhere = errors.New("sub-device bound to another gateway")
+
+// maxGatewayAcks bounds the acknowledgements kept per gateway (a gateway may send any number).
+const maxGatewayAcks = 256
+
+// ackLog is a gateway's recent acknowledgements. Sequence numbers are absolute: msgs[0] is
+// number base (the count of dropped ones), so a WaitGatewayAck index stays valid after drops.
+type ackLog struct {
+	base int
+	msgs []json.RawMessage
+}
+
+// add appends m, dropping the oldest beyond maxGatewayAcks; it reports whether one was dropped.
+func (l *ackLog) add(m json.RawMessage) bool {
+	dropped := false
+	if len(l.msgs) >= maxGatewayAcks {
+		n := copy(l.msgs, l.msgs[1:])
+		l.msgs[n] = nil
+		l.msgs = l.msgs[:n]
+		l.base++
+		dropped = true
+	}
+	l.msgs = append(l.msgs, m)
+	return dropped
+}
+
+// next returns the total count (base + len).
+func (l *ackLog) next() int {
+	if l == nil {
+		return 0
+	}
+	return l.base + len(l.msgs)
+}
+
+// gatewayAcks returns the sequence number the gateway's next acknowledgement will get (the
+// since to pass to WaitGatewayAck to wait for an answer to something sent now).
+func (s *Server) gatewayAcks(gw DeviceID) int {
+	s.gw.mu.Lock()
+	defer s.gw.mu.Unlock()
+	return s.gw.acks[gw].next()
 }
 
 func (s *Server) publishJSON(gw DeviceID, v any) error {
@@ -355,42 +433,33 @@ func (s *Server) publishJSON(gw DeviceID, v any) error {
 }
 
 // WaitGatewayAck waits for the gateway's next acknowledgement of the given type (change,
-// unbind_all, search_devices) that arrived after index since, and returns it with the
-// index to pass next time. Start with since = 0.
+// unbind_all, search_devices; a cloud-sent describe_sub_devices is answered with change) whose
+// sequence number is since or later, and returns it with the sequence number to pass next
+// time. Start with since = 0. The platform keeps each gateway's newest 256 acknowledgements;
+// older ones are dropped (and logged) and can no longer be waited for.
 func (s *Server) WaitGatewayAck(ctx context.Context, gwPID, gwDN, typ string, since int) (json.RawMessage, int, error) {
 	gw := DeviceID{gwPID, gwDN}
 	for {
 		s.gw.mu.Lock()
-		acks, ch := s.gw.acks[gw], s.gw.ackCh
+		var acks []json.RawMessage
+		base := 0
+		if l := s.gw.acks[gw]; l != nil {
+			acks, base = append([]json.RawMessage(nil), l.msgs...), l.base // add shifts l.msgs in place
+		}
+		ch := s.gw.ackCh
 		s.gw.mu.Unlock()
-		for i := since; i < len(acks); i++ {
+		since = max(since, base)
+		for i := since - base; i < len(acks); i++ {
 			var m gwMessage
-			if json.Unmarshal(acks[i], &m) == nil && m.Type == typ {
-				return acks[i], i + 1, nil
+			if unmarshalUntrusted(acks[i], &m) == nil && m.Type == typ {
+				return acks[i], base + i + 1, nil
 			}
 		}
-		since = len(acks)
+		since = base + len(acks)
 		select {
 		case <-ch:
 		case <-ctx.Done():
 			return nil, since, fmt.Errorf("explorertest: no %s acknowledgement from %s: %w", typ, gw, ctx.Err())
 		}
 	}
-}
-
-func (s *Server) apiSubDevices(w http.ResponseWriter, r *http.Request) {
-	id, ok := s.pathDevice(w, r)
-	if !ok {
-		return
-	}
-	type row struct {
-		ProductID  string `json:"product_id"`
-		DeviceName string `json:"device_name"`
-		Online     bool   `json:"online"`
-	}
-	out := []row{}
-	for _, sd := range s.SubDevices(id.ProductID, id.DeviceName) {
-		out = append(out, row{sd.ID.ProductID, sd.ID.DeviceName, sd.Online})
-	}
-	writeJSON(w, http.StatusOK, out)
 }

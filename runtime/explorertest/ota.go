@@ -42,11 +42,8 @@ const (
 	OTAFail        OTAState = "fail"        // device reported a failure code
 )
 
-// Errors of the OTA feature.
-var (
-	ErrUnknownDevice   = errors.New("unknown device")
-	ErrUnknownFirmware = errors.New("unknown firmware")
-)
+// ErrUnknownFirmware: no firmware of that version was uploaded for the product.
+var ErrUnknownFirmware = errors.New("unknown firmware")
 
 // MaxOTAHistory bounds an OTA job's History (oldest entries dropped and counted first).
 const MaxOTAHistory = 128

@@ -24,8 +24,13 @@ import (
 // MaxPayload is the platform's maximum PUBLISH payload (docs/PROTOCOL.md §8.1), in bytes.
 const MaxPayload = 16 * 1024
 
-// ErrClosed is returned by operations on a closed Server.
-var ErrClosed = errors.New("explorertest: server closed")
+// Errors shared by every feature, matched with errors.Is.
+var (
+	// ErrClosed is returned by operations on a closed Server.
+	ErrClosed = errors.New("explorertest: server closed")
+	// ErrUnknownDevice: the device (or gateway, or sub-device) is not registered (AddDevice).
+	ErrUnknownDevice = errors.New("unknown device")
+)
 
 // Listener ids; a session records which one it came through.
 const (
@@ -62,6 +67,7 @@ type Server struct {
 	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
+	bind   *bindCloud           // app-user binding (binding.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
 	cons   *consoleState        // web console, /api/stream, change feed, API token (console.go)
 	data   *persister           // --data persistence (persist.go); nil keeps state in memory

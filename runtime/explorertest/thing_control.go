@@ -58,7 +58,7 @@ func toObject(params any) (json.RawMessage, error) {
 // lookup returns the template for a device the cloud API addresses.
 func (tc *thingCloud) lookup(id DeviceID) (*template.Template, error) {
 	if tc.exists != nil && !tc.exists(id) {
-		return nil, fmt.Errorf("explorertest: %s: %w", id, ErrUnknownThingDevice)
+		return nil, fmt.Errorf("explorertest: %s: %w", id, ErrUnknownDevice)
 	}
 	tpl := tc.template(id.ProductID)
 	if tpl == nil {

@@ -242,7 +242,7 @@ func TestSendControlRefusals(t *testing.T) {
 		{"read-only property", "P9FCB4V9V1", "purifier", `{"tvoc":3}`, template.ErrReadOnly},
 		{"unknown property", thLightPID, "lamp", map[string]int{"nope": 1}, template.ErrUnknownID},
 		{"wrong type", thLightPID, "lamp", map[string]any{"color": "red"}, template.ErrInvalidValue},
-		{"unregistered device", thLightPID, "ghost", `{"color":1}`, ErrUnknownThingDevice},
+		{"unregistered device", thLightPID, "ghost", `{"color":1}`, ErrUnknownDevice},
 		{"product without template", "NOTEMPLATE", "dev", `{"x":1}`, ErrNoTemplate},
 	}
 	for _, c := range cases {

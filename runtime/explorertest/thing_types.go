@@ -24,8 +24,6 @@ var (
 	ErrNoReply = fmt.Errorf("sent, but the device went offline before replying: outcome unknown, not stored as pending; retry when it is back online: %w", ErrDeviceOffline)
 	// ErrNoTemplate: no data template was added for the product (AddProduct).
 	ErrNoTemplate = errors.New("product has no data template")
-	// ErrUnknownThingDevice: the device is not registered (AddDevice).
-	ErrUnknownThingDevice = errors.New("device not registered")
 
 	// errBadReply: the device's control_reply/action_reply could not be read (e.g. no code).
 	errBadReply = errors.New("malformed device reply")

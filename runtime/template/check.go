@@ -5,6 +5,8 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
 // The wire rules are listed in the package documentation (model.go).
@@ -62,14 +64,7 @@ func (d *Define) inRange(f float64) bool {
 // rangeErr is the message for a value outside the bounds; what names the checked quantity
 // ("101", "length 70"). Only called on failure, so the success path builds no strings.
 func (d *Define) rangeErr(f float64, what string) *ValueError {
-	switch {
-	case d.HasMin && d.HasMax:
-		return invalid(what + " out of range [" + fmtNum(d.Min) + "," + fmtNum(d.Max) + "]")
-	case d.HasMin && f < d.Min:
-		return invalid(what + " is below the minimum " + fmtNum(d.Min))
-	default:
-		return invalid(what + " is above the maximum " + fmtNum(d.Max))
-	}
+	return invalid(tplwire.RangeMessage(what, f, d.HasMin, d.Min, d.HasMax, d.Max))
 }
 
 // parseInt parses an integer literal without allocating; ok is false on overflow.
@@ -228,7 +223,7 @@ func allDigits(b []byte) bool {
 }
 
 // prefix prepends a path segment to e's path (".x" or "[2]"), used as errors bubble up.
-func (e *ValueError) prefix(seg string) *ValueError {
+func prefix(e *ValueError, seg string) *ValueError {
 	if e != nil {
 		e.Path = seg + e.Path
 	}

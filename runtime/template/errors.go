@@ -1,11 +1,12 @@
 package template
 
 import (
-	"errors"
 	"fmt"
 	"sort"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
 // Error is one located problem in a template file.
@@ -106,41 +107,24 @@ func (li *lineIndex) pos(off int) Pos {
 	return Pos{Line: line + 1, Col: col, Offset: off}
 }
 
-// Sentinel errors wrapped by the value checks, so callers can map them to reply codes.
+// Sentinel errors wrapped by the value checks, so callers can map them to reply codes. They
+// are the project's one value-error vocabulary, defined in runtime/tplwire (which generated
+// code uses) and re-exported here: errors.Is matches the same values either way.
 var (
 	// ErrUnknownID: a property, event, action or struct member id not in the template
 	// (the platform answers 403).
-	ErrUnknownID = errors.New("unknown id")
+	ErrUnknownID = tplwire.ErrUnknownID
 	// ErrInvalidValue: a value of the wrong type or out of its range, or a required parameter
 	// missing (the platform answers 406).
-	ErrInvalidValue = errors.New("invalid value")
+	ErrInvalidValue = tplwire.ErrInvalidValue
 	// ErrMalformed: the params payload is not JSON or not an object (the platform answers 400).
-	ErrMalformed = errors.New("malformed params")
+	ErrMalformed = tplwire.ErrMalformed
 	// ErrReadOnly: a control tried to set a read-only ("r") property. Errors wrapping it also
 	// wrap ErrInvalidValue.
-	ErrReadOnly = errors.New("read-only property")
+	ErrReadOnly = tplwire.ErrReadOnly
 )
 
 // ValueError is a value-check failure: Path names the offending value (params.color,
-// params.pos.x, params.list[2]) and Err is one of the sentinels above.
-type ValueError struct {
-	Path string
-	Msg  string
-	Err  error
-}
-
-// Error formats the failure as "path: message".
-func (e *ValueError) Error() string {
-	if e.Path == "" {
-		return e.Msg
-	}
-	return e.Path + ": " + e.Msg
-}
-
-// Unwrap returns the sentinel (and ErrInvalidValue for ErrReadOnly).
-func (e *ValueError) Unwrap() []error {
-	if e.Err == ErrReadOnly {
-		return []error{ErrReadOnly, ErrInvalidValue}
-	}
-	return []error{e.Err}
-}
+// params.pos.x, params.list[2]) and Err is one of the sentinels above. It is
+// tplwire.ValueError, the type generated Validate methods return too.
+type ValueError = tplwire.ValueError

@@ -83,6 +83,13 @@ func (p *parser) str(obj *node, key, where string) (string, bool) {
 		return "", false
 	}
 	if v.kind != kindString {
+		if uiOnly[key] {
+			if v.kind == kindNumber {
+				return v.str, true // a unit written as a number ("unit": 1) is still its text
+			}
+			p.warnf(v.off, "%s%s must be a string, got %s (ignored: it only drives the console UI)", where, key, v.kind)
+			return "", false
+		}
 		p.errorf(v.off, "%s%s must be a string, got %s", where, key, v.kind)
 		return "", false
 	}
@@ -420,26 +427,38 @@ type num struct {
 	off  int
 }
 
+// uiOnly lists the define members that only drive the console's UI (slider start and step,
+// unit text). The platform stores whatever they hold, and templates in the wild put "undefined"
+// or the unit in "step", so a bad value there is a warning and the member is ignored; it never
+// stops parsing or generation.
+var uiOnly = map[string]bool{"start": true, "step": true, "unit": true, "unitDesc": true}
+
 // number reads an optional numeric member given as a JSON number or a numeric string.
 func (p *parser) number(n *node, key, ctx, label string) (num, bool) {
 	v := present(n, key)
 	if v == nil {
 		return num{}, false
 	}
+	report := p.errorf
+	if uiOnly[key] {
+		report = func(off int, format string, args ...any) {
+			p.warnf(off, format+" (ignored: it only drives the console UI)", args...)
+		}
+	}
 	switch v.kind {
 	case kindNumber:
 	case kindString:
 		if !isJSONNumber(v.str) {
-			p.errorf(v.off, "%s: %s.%s %q is not a number", ctx, label, key, v.str)
+			report(v.off, "%s: %s.%s %q is not a number", ctx, label, key, v.str)
 			return num{}, false
 		}
 	default:
-		p.errorf(v.off, "%s: %s.%s must be a number or numeric string, got %s", ctx, label, key, v.kind)
+		report(v.off, "%s: %s.%s must be a number or numeric string, got %s", ctx, label, key, v.kind)
 		return num{}, false
 	}
 	f, err := strconv.ParseFloat(v.str, 64)
 	if err != nil || math.IsInf(f, 0) {
-		p.errorf(v.off, "%s: %s.%s %s is out of range", ctx, label, key, v.str)
+		report(v.off, "%s: %s.%s %s is out of range", ctx, label, key, v.str)
 		return num{}, false
 	}
 	return num{v: f, text: v.str, off: v.off}, true
@@ -473,7 +492,11 @@ func (p *parser) numeric(d *Define, n *node, ctx, label string) {
 	isInt := d.Type == TypeInt
 	get := func(key string) (num, bool) {
 		x, ok := p.number(n, key, ctx, label)
-		if ok && isInt && key != "step" && !p.integral(x, key, ctx, label) {
+		if ok && isInt && key == "start" && x.v != math.Trunc(x.v) {
+			p.warnf(x.off, "%s: %s.start %s is not an integer (ignored: it only drives the console UI)", ctx, label, x.text)
+			return num{}, false
+		}
+		if ok && isInt && key != "step" && key != "start" && !p.integral(x, key, ctx, label) {
 			return num{}, false
 		}
 		return x, ok
@@ -551,8 +574,10 @@ func (p *parser) mapping(d *Define, n *node, ctx, label string) {
 			k, err := strconv.ParseInt(mem.key, 10, 64)
 			switch {
 			case d.Type == TypeBool && (err != nil || k != 0 && k != 1):
-				// One message per mapping: the usual cause is a stringenum typed as bool.
-				p.errorf(mem.keyOff, "%s: %s.mapping key %q: bool mapping keys must be 0 or 1 (named values need type stringenum)", ctx, label, mem.key)
+				// One message per mapping. On the wire a bool is 0 or 1 whatever its labels,
+				// so the mapping only names the values: keep the type, drop the mapping.
+				p.warnf(mem.keyOff, "%s: %s.mapping key %q: bool mapping keys should be 0 or 1; the mapping is ignored and the value is still sent as 0/1 (named values need type stringenum)", ctx, label, mem.key)
+				d.Mapping = nil
 				return
 			case err != nil:
 				p.errorf(mem.keyOff, "%s: %s.mapping key %q is not an integer", ctx, label, mem.key)

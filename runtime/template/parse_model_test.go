@@ -3,6 +3,7 @@ package template
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -126,5 +127,44 @@ func TestParseWarnings(t *testing.T) {
 		if w.String() != want[i] {
 			t.Errorf("warning %d = %q, want %q", i, w.String(), want[i])
 		}
+	}
+}
+
+// TestParseLenientUIFields: start, step and unit only drive the console's UI, so values the
+// platform stores but that make no sense (templates in the wild have step "undefined", the
+// unit in step, a fractional start) are located warnings and the member is ignored; a bool
+// whose mapping keys are labels keeps its type and loses the mapping. None stops parsing.
+func TestParseLenientUIFields(t *testing.T) {
+	src := "{\"properties\":[\n" +
+		"{\"id\":\"a\",\"name\":\"A\",\"mode\":\"rw\",\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"10\",\"step\":\"undefined\"}},\n" +
+		"{\"id\":\"b\",\"name\":\"B\",\"mode\":\"rw\",\"define\":{\"type\":\"float\",\"min\":\"0\",\"max\":\"10\",\"step\":\"℃\",\"start\":true,\"unit\":[]}},\n" +
+		"{\"id\":\"c\",\"name\":\"C\",\"mode\":\"rw\",\"define\":{\"type\":\"int\",\"min\":\"0\",\"max\":\"10\",\"start\":\"0.5\",\"unit\":5}},\n" +
+		"{\"id\":\"d\",\"name\":\"D\",\"mode\":\"rw\",\"define\":{\"type\":\"bool\",\"mapping\":{\"off\":\"关\",\"on\":\"开\"}}}\n" +
+		"]}"
+	tpl, err := Parse("w.json", []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		`w.json:2:85: properties[0] "a": define.step "undefined" is not a number (ignored: it only drives the console UI)`,
+		`w.json:3:87: properties[1] "b": define.step "℃" is not a number (ignored: it only drives the console UI)`,
+		`w.json:3:99: properties[1] "b": define.start must be a number or numeric string, got a boolean (ignored: it only drives the console UI)`,
+		`w.json:3:111: properties[1] "b": define.unit must be a string, got an array (ignored: it only drives the console UI)`,
+		`w.json:4:86: properties[2] "c": define.start 0.5 is not an integer (ignored: it only drives the console UI)`,
+		`w.json:5:69: properties[3] "d": define.mapping key "off": bool mapping keys should be 0 or 1; the mapping is ignored and the value is still sent as 0/1 (named values need type stringenum)`,
+	}
+	var got []string
+	for _, w := range tpl.Warnings {
+		got = append(got, w.String())
+	}
+	if strings.Join(got, "\n") != strings.Join(want, "\n") {
+		t.Errorf("warnings:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
+	}
+	a, b, c, d := tpl.Properties[0].Define, tpl.Properties[1].Define, tpl.Properties[2].Define, tpl.Properties[3].Define
+	if a.HasStep || b.HasStep || b.HasStart || b.Unit != "" || c.HasStart || c.Unit != "5" || d.Mapping != nil {
+		t.Errorf("ignored members kept: a=%+v b=%+v c=%+v d=%+v", a, b, c, d)
+	}
+	if err := tpl.CheckProperties([]byte(`{"a":3,"b":2.5,"c":1,"d":1}`), false); err != nil {
+		t.Errorf("values of the lenient template: %v", err)
 	}
 }

@@ -47,8 +47,12 @@ func TestParseRealTemplates(t *testing.T) {
 			}},
 		"h5-freepanels__docs_model__laundry-rack.json": {props: 14, productID: "P9FCB4V9V1"},
 		// A bool whose mapping has named keys: the platform only produces 0/1 bool keys.
-		"h5-freepanels__docs_model__multifunction-alarm-host.json": {errors: []string{
-			`26:11: properties[1] "woke_mode": define.mapping key "disarmed": bool mapping keys must be 0 or 1`}},
+		// A bool whose mapping keys are labels: generated with a warning (issue 12 leniency).
+		"h5-freepanels__docs_model__multifunction-alarm-host.json": {props: 28, productID: "P9FCB4V9V1",
+			warnings: []string{
+				`26:11: properties[1] "woke_mode": define.mapping key "disarmed": bool mapping keys should be 0 or 1; the mapping is ignored and the value is still sent as 0/1 (named values need type stringenum)`,
+				`129:18: properties[7] "alarm_time": define.start 0 is outside [1,60]`,
+			}},
 		"h5-freepanels__docs_model__pet-feeding-device.json": {props: 11, productID: "P9FCB4V9V1",
 			warnings: []string{`142:18: properties[9] "manual_feed": define.start 0 is outside [1,12]`}},
 		"h5-freepanels__docs_model__router.json": {props: 8, productID: "P9FCB4V9V1"},

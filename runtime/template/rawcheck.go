@@ -93,7 +93,7 @@ func (d *Define) checkArrayRaw(s *scanner, depth int) (*ValueError, *syntaxError
 			return nil, err
 		}
 		if ve != nil {
-			first = ve.prefix("[" + strconv.Itoa(i) + "]")
+			first = prefix(ve, "["+strconv.Itoa(i)+"]")
 		}
 	}
 }
@@ -134,7 +134,7 @@ func (d *Define) checkStructRaw(s *scanner, depth int) (*ValueError, *syntaxErro
 				return nil, err
 			}
 			if ve != nil {
-				first = ve.prefix("." + d.Specs[i].ID)
+				first = prefix(ve, "."+d.Specs[i].ID)
 			}
 			continue
 		}
@@ -304,11 +304,11 @@ func (r *resolver) check(params []byte) error {
 				return malformed(err)
 			}
 			if ve != nil {
-				first = ve.prefix("params" + memberSeg(keyString(key, esc)))
+				first = prefix(ve, "params"+memberSeg(keyString(key, esc)))
 			}
 			continue
 		}
-		first = ve.prefix("params" + memberSeg(keyString(key, esc)))
+		first = prefix(ve, "params"+memberSeg(keyString(key, esc)))
 		if err := skip(s, 1); err != nil {
 			return malformed(err)
 		}

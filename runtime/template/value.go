@@ -79,7 +79,7 @@ func (d *Define) checkDecoded(v any, depth int) *ValueError {
 				ve = d.Elem.checkDecoded(e, depth+1)
 			}
 			if ve != nil {
-				return ve.prefix("[" + strconv.Itoa(i) + "]")
+				return prefix(ve, "["+strconv.Itoa(i)+"]")
 			}
 		}
 		return nil
@@ -115,7 +115,7 @@ func (d *Define) checkStructDecoded(m map[string]any, depth int) *ValueError {
 			continue
 		}
 		if ve := sp.Define.checkDecoded(v, depth+1); ve != nil {
-			return ve.prefix("." + sp.ID)
+			return prefix(ve, "."+sp.ID)
 		}
 	}
 	if known == len(m) {

@@ -257,6 +257,12 @@ func TestConformancePythonSDK(t *testing.T) {
 	ctl := received(t, lines, "control")
 	rec.deliver(ctl.Topic, ctl.Payload)
 	reply := next()
+	// Documented difference: replies go at QoS 1, as the C SDK sends them (the Python SDK
+	// uses 0, so a reply lost on a flaky link leaves the app with a timeout).
+	if reply.QoS != 1 {
+		t.Errorf("control_reply at QoS %d, want 1", reply.QoS)
+	}
+	reply.QoS = 0
 	assertSame(t, "control_reply", reply, sent(t, lines, "control_reply"), func(theirs map[string]any) {
 		theirs["method"] = "control_reply"
 	})
@@ -274,6 +280,10 @@ func TestConformancePythonSDK(t *testing.T) {
 	act := received(t, lines, "action")
 	rec.deliver(act.Topic, act.Payload)
 	reply = next()
+	if reply.QoS != 1 {
+		t.Errorf("action_reply at QoS %d, want 1", reply.QoS)
+	}
+	reply.QoS = 0
 	assertSame(t, "action_reply", reply, sent(t, lines, "action_reply"), nil)
 	if !strings.Contains(string(reply.Payload), `"clientToken":"clientToken-act-0001"`) {
 		t.Errorf("action_reply must echo the action's clientToken: %s", reply.Payload)

@@ -1,6 +1,12 @@
 // Package thing is the data-template (物模型) protocol engine of Tencent Cloud IoT Explorer
-// for one device on an explorer.Conn. Generated code wraps a *Thing and adds types; it can
-// also be used directly with raw JSON.
+// for one device on a connection (a Transport; *explorer.Conn is the usual one).
+//
+// Thing is the untyped engine: raw JSON in and out, every value checked against the template.
+// Device is its typed face, parameterised by the types tplgen generates: code generated for a
+// product holds only what depends on its template (types, Validate and AppendJSON methods, a
+// Spec binding the Handler's methods) and embeds *Device, which carries everything else. A
+// typed Report is checked by the generated Validate and encoded by the generated AppendJSON,
+// with no reflection and no second pass over the bytes.
 //
 // # Uplink
 //
@@ -21,6 +27,8 @@
 // ActionHandler, its output checked, and answered with action_reply whose "response" is the
 // output. Controls are applied one at a time in arrival order; actions run concurrently up
 // to WithMaxConcurrentActions. Handlers never run on the connection's delivery goroutine.
+// control_reply and action_reply go out at QoS 1 (as the C SDK sends them), so a reply is
+// not lost on a flaky link while the control or action it answers was applied.
 //
 // Reply codes the device sends:
 //
@@ -79,5 +87,4 @@
 //	clearControl                            Thing.ClearControl
 //	templateControlReply                    the ControlHandler's return value
 //	templateActionReply                     the ActionHandler's return values
-
 package thing

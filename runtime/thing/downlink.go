@@ -2,6 +2,7 @@ package thing
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
@@ -198,7 +199,7 @@ func (t *Thing) startAction(topic string, msg *downMsg) {
 		t.sendActionReply(msg.ClientToken, codeFor(err), err.Error(), nil)
 		return
 	}
-	if t.opts.action == nil {
+	if t.opts.action == nil && t.opts.actionEncoded == nil {
 		t.log.Warn("action received but no action handler is set", "topic", topic, "actionId", msg.ActionID)
 		t.sendActionReply(msg.ClientToken, CodeFailed, "no action handler", nil)
 		return
@@ -225,6 +226,26 @@ func (t *Thing) startAction(topic string, msg *downMsg) {
 // runAction runs the handler and checks its output; it returns the action_reply's code,
 // status and response.
 func (t *Thing) runAction(topic, actionID string, input json.RawMessage) (int, string, json.RawMessage) {
+	if t.opts.actionEncoded != nil {
+		// Typed (generated) actions: the output was checked by its Validate method and
+		// encoded by its AppendJSON.
+		var raw []byte
+		err := t.callHandler(func(ctx context.Context) error {
+			var err error
+			raw, err = t.opts.actionEncoded(ctx, actionID, input)
+			return err
+		})
+		var oe *outputError
+		switch {
+		case errors.As(err, &oe):
+			t.log.Error("action handler returned invalid output", "topic", topic, "actionId", actionID, "error", err)
+			return CodeFailed, err.Error(), nil
+		case err != nil:
+			t.log.Warn("action handler failed", "topic", topic, "actionId", actionID, "error", err)
+			return failureCode(err), failureStatus(err), nil
+		}
+		return CodeOK, actionSuccessStatus, raw
+	}
 	var out any
 	err := t.callHandler(func(ctx context.Context) error {
 		var err error
@@ -266,10 +287,13 @@ func (t *Thing) sendActionReply(token string, code int, status string, response 
 	}
 }
 
+// publishReply sends a control_reply or action_reply at QoS 1, as the C SDK does: on a
+// flaky link a reply lost at QoS 0 makes the app see a timeout for a control or action that
+// ran (docs/PROTOCOL.md §2.1).
 func (t *Thing) publishReply(topic string, payload []byte) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.handlerTimeout)
 	defer cancel()
-	return t.conn.Publish(ctx, topic, 0, payload)
+	return t.conn.Publish(ctx, topic, 1, payload)
 }
 
 func (t *Thing) handleService(topic string, msg *downMsg) {

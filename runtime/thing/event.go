@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strconv"
 	"time"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/tplgen/tplgen/runtime/template"
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
 // Event is one event of a batch sent with PostEvents.
@@ -31,17 +31,14 @@ func (t *Thing) PostEvent(ctx context.Context, id string, params any) error {
 	if err != nil {
 		return fmt.Errorf("thing: PostEvent: %w", err)
 	}
-	token := t.nextToken()
-	payload, err := json.Marshal(eventPostMsg{
-		Method: methodEventPost, ClientToken: token,
-		EventID: we.EventID, Type: we.Type, Timestamp: we.Timestamp, Params: we.Params,
-	})
-	if err != nil {
-		return fmt.Errorf("thing: PostEvent: %w", err)
-	}
+	seq := t.nextSeq()
+	b := t.appendHead(make([]byte, 0, 128+len(we.Params)), methodEventPost, seq)
+	b = append(b, ',')
+	b = we.appendMembers(b)
+	b = append(b, '}')
 	// events_reply is accepted too: the platform answers the official Python SDK's
 	// array-form event_post with it.
-	_, err = t.request(ctx, t.topics.upEvent, 1, methodEventPost, token, payload,
+	_, err = t.request(ctx, t.topics.upEvent, 1, methodEventPost, seq, b,
 		methodEventReply, methodEventsReply)
 	return err
 }
@@ -52,22 +49,42 @@ func (t *Thing) PostEvents(ctx context.Context, events []Event) error {
 	if len(events) == 0 {
 		return errors.New("thing: PostEvents: no events")
 	}
-	msg := eventsPostMsg{Method: methodEventsPost, Events: make([]wireEvent, 0, len(events))}
+	wes := make([]wireEvent, 0, len(events))
+	size := 64
 	for i, e := range events {
 		we, err := t.wireEvent(e)
 		if err != nil {
 			return fmt.Errorf("thing: PostEvents: events[%d]: %w", i, err)
 		}
-		msg.Events = append(msg.Events, we)
+		wes = append(wes, we)
+		size += 96 + len(we.Params)
 	}
-	msg.ClientToken = t.nextToken()
-	payload, err := json.Marshal(msg)
-	if err != nil {
-		return fmt.Errorf("thing: PostEvents: %w", err)
+	seq := t.nextSeq()
+	b := t.appendHead(make([]byte, 0, size), methodEventsPost, seq)
+	b = append(b, `,"events":[`...)
+	for i, we := range wes {
+		if i > 0 {
+			b = append(b, ',')
+		}
+		b = append(b, '{')
+		b = we.appendMembers(b)
+		b = append(b, '}')
 	}
-	_, err = t.request(ctx, t.topics.upEvent, 1, methodEventsPost, msg.ClientToken, payload,
-		methodEventsReply)
+	b = append(b, "]}"...)
+	_, err := t.request(ctx, t.topics.upEvent, 1, methodEventsPost, seq, b, methodEventsReply)
 	return err
+}
+
+// appendMembers appends `"eventId":…,"type":…,"timestamp":…,"params":{…}`.
+func (we wireEvent) appendMembers(b []byte) []byte {
+	b = append(b, `"eventId":`...)
+	b = tplwire.AppendString(b, we.EventID)
+	b = append(b, `,"type":`...)
+	b = tplwire.AppendString(b, we.Type)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, we.Timestamp, 10)
+	b = append(b, `,"params":`...)
+	return append(b, we.Params...)
 }
 
 // wireEvent checks one event against the template and renders it.

@@ -273,16 +273,18 @@ func marshalObject(what string, v any) (json.RawMessage, error) {
 	return json.RawMessage(raw), nil
 }
 
-// truncateStatus keeps a reply status within the length devices and the platform accept.
+// truncateStatus keeps a reply status within the length devices and the platform accept
+// (maxReplyStatusBytes), cutting at a rune boundary and marking the cut with "…".
 func truncateStatus(s string) string {
 	if len(s) <= maxReplyStatusBytes {
 		return s
 	}
-	s = s[:maxReplyStatusBytes]
-	for !utf8.ValidString(s) {
-		s = s[:len(s)-1]
+	const ellipsis = "…"
+	cut := maxReplyStatusBytes - len(ellipsis)
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
 	}
-	return s
+	return s[:cut] + ellipsis
 }
 
 // splitDownTopic returns the kind (property, event, action, service) of a

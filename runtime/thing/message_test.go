@@ -102,8 +102,15 @@ func TestMarshalObject(t *testing.T) {
 func TestTruncateStatus(t *testing.T) {
 	s := strings.Repeat("é", 40) // 80 bytes
 	got := truncateStatus(s)
-	if len(got) > maxReplyStatusBytes || !utf8.ValidString(got) || len(got) != 64 {
-		t.Fatalf("truncateStatus = %q (%d bytes)", got, len(got))
+	// 30 two-byte runes (60 bytes) and the 3-byte ellipsis: cut at a rune boundary.
+	if want := strings.Repeat("é", 30) + "…"; got != want || len(got) > maxReplyStatusBytes || !utf8.ValidString(got) {
+		t.Fatalf("truncateStatus = %q (%d bytes), want %q", got, len(got), want)
+	}
+	if got := truncateStatus(strings.Repeat("a", 70)); got != strings.Repeat("a", 61)+"…" {
+		t.Errorf("truncateStatus(ASCII) = %q", got)
+	}
+	if got := truncateStatus(strings.Repeat("a", 64)); len(got) != 64 || strings.Contains(got, "…") {
+		t.Errorf("a status of exactly the limit was cut: %q", got)
 	}
 	if truncateStatus("ok") != "ok" {
 		t.Fatal("short status changed")

@@ -31,6 +31,8 @@ type options struct {
 	pid, dn         string
 	control         ControlHandler
 	action          ActionHandler
+	actionEncoded   func(ctx context.Context, actionID string, input []byte) ([]byte, error) // typed (NewDevice)
+	wantProduct     string                                                                   // NewDevice: the generated product
 	service         ServiceHandler
 	logger          *slog.Logger
 	resync          *bool // nil: on for the connection's own device, off for WithDevice
@@ -44,7 +46,6 @@ func defaultOptions() options {
 	return options{
 		handlerTimeout:  30 * time.Second,
 		maxActions:      4,
-		now:             time.Now,
 		controlQueueLen: 64,
 	}
 }
@@ -134,8 +135,10 @@ func WithMaxConcurrentActions(n int) Option {
 	}
 }
 
-// WithClock sets the clock used for message timestamps (default time.Now); useful for
-// deterministic output in tests and examples.
+// WithClock sets the clock used for message timestamps. The default is the connection's
+// corrected clock when it has one (explorer.Conn.Now, which follows the platform's time even
+// on a device whose own clock is wrong), else time.Now. Useful for deterministic output in
+// tests and examples.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

@@ -3,15 +3,20 @@ package thing
 import (
 	"context"
 	"fmt"
-	"slices"
+	"strconv"
+	"sync"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
-// waiter is one request waiting for its reply.
+// waiter is one request waiting for its reply. Waiters are pooled: a report round trip
+// then costs no channel or waiter allocation.
 type waiter struct {
-	method  string   // request method, for errors
-	accept  []string // reply methods that answer it
+	method  string // request method, for errors
+	accept1 string // reply method that answers it
+	accept2 string // a second accepted reply method, or ""
 	result  chan waitResult
 	settled bool // guarded by Thing.mu
 }
@@ -19,6 +24,12 @@ type waiter struct {
 type waitResult struct {
 	msg *downMsg
 	err error
+}
+
+var waiterPool = sync.Pool{New: func() any { return &waiter{result: make(chan waitResult, 1)} }}
+
+func (w *waiter) accepts(method string) bool {
+	return method == w.accept1 || (w.accept2 != "" && method == w.accept2)
 }
 
 // finish hands the result to the waiting caller; the caller's Thing.mu must be held.
@@ -30,49 +41,73 @@ func (w *waiter) finish(msg *downMsg, err error) {
 	w.result <- waitResult{msg, err} // buffered: never blocks
 }
 
-// request publishes payload and waits for the reply carrying token. A non-zero reply code
-// becomes a *ReplyError; no reply ends with ctx's error.
-func (t *Thing) request(ctx context.Context, topic string, qos byte, method, token string, payload []byte, accept ...string) (*downMsg, error) {
-	w := &waiter{method: method, accept: accept, result: make(chan waitResult, 1)}
+// request publishes payload and waits for the reply whose clientToken is "{pid}-{seq}". A
+// non-zero reply code becomes a *ReplyError; no reply ends with ctx's error. accept lists
+// the one or two reply methods that answer it.
+func (t *Thing) request(ctx context.Context, topic string, qos byte, method string, seq uint64, payload []byte, accept ...string) (*downMsg, error) {
+	w := waiterPool.Get().(*waiter)
+	w.method, w.accept1, w.accept2, w.settled = method, accept[0], "", false
+	if len(accept) > 1 {
+		w.accept2 = accept[1]
+	}
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
+		waiterPool.Put(w)
 		return nil, fmt.Errorf("thing: %s: %w", method, ErrClosed)
 	}
-	t.waiters[token] = w
+	t.waiters[seq] = w
 	t.mu.Unlock()
-	defer t.dropWaiter(token, w)
 
-	if err := t.conn.Publish(ctx, topic, qos, payload); err != nil {
-		return nil, fmt.Errorf("thing: %s %s: publish: %w", method, token, err)
-	}
-	select {
-	case r := <-w.result:
-		if r.err != nil {
-			return nil, fmt.Errorf("thing: %s %s: %w", method, token, r.err)
+	var r waitResult
+	err := t.conn.Publish(ctx, topic, qos, payload)
+	if err == nil {
+		select {
+		case r = <-w.result:
+		case <-ctx.Done():
 		}
-		if r.msg.Code != CodeOK {
-			return r.msg, &ReplyError{Code: r.msg.Code, Status: r.msg.Status, Method: r.msg.Method, ClientToken: token}
-		}
-		return r.msg, nil
-	case <-ctx.Done():
-		return nil, fmt.Errorf("thing: %s %s: waiting for %s: %w", method, token, accept[0], ctx.Err())
 	}
+	// Remove the waiter; a reply that raced with ctx may have settled it meanwhile.
+	t.mu.Lock()
+	delete(t.waiters, seq)
+	settled := w.settled
+	t.mu.Unlock()
+	if settled && r.msg == nil && r.err == nil {
+		r = <-w.result
+	}
+	waiterPool.Put(w)
+
+	switch {
+	case err != nil:
+		return nil, fmt.Errorf("thing: %s %s: publish: %w", method, t.token(seq), err)
+	case r.err != nil:
+		return nil, fmt.Errorf("thing: %s %s: %w", method, t.token(seq), r.err)
+	case r.msg == nil:
+		return nil, fmt.Errorf("thing: %s %s: waiting for %s: %w", method, t.token(seq), accept[0], ctx.Err())
+	case r.msg.Code != CodeOK:
+		return r.msg, &ReplyError{Code: r.msg.Code, Status: r.msg.Status, Method: r.msg.Method, ClientToken: t.token(seq)}
+	}
+	return r.msg, nil
 }
 
-func (t *Thing) dropWaiter(token string, w *waiter) {
-	t.mu.Lock()
-	if t.waiters[token] == w {
-		delete(t.waiters, token)
+// token renders the clientToken of seq (for errors).
+func (t *Thing) token(seq uint64) string { return t.pid + "-" + strconv.FormatUint(seq, 10) }
+
+// seqOf returns the sequence number of one of our clientTokens ("{pid}-{n}").
+func (t *Thing) seqOf(token string) (uint64, bool) {
+	if len(token) <= len(t.pid)+1 || token[:len(t.pid)] != t.pid || token[len(t.pid)] != '-' {
+		return 0, false
 	}
-	t.mu.Unlock()
+	n, err := strconv.ParseUint(token[len(t.pid)+1:], 10, 64)
+	return n, err == nil
 }
 
 // deliverReply routes a *_reply message (or the error found parsing it) to its waiter.
 func (t *Thing) deliverReply(topic string, msg *downMsg, perr error) {
+	seq, ours := t.seqOf(msg.ClientToken)
 	t.mu.Lock()
-	w := t.waiters[msg.ClientToken]
-	if w == nil {
+	w := t.waiters[seq]
+	if !ours || w == nil {
 		t.mu.Unlock()
 		t.log.Debug("reply without a waiting request (late or not ours)", "topic", topic,
 			"method", msg.Method, "clientToken", msg.ClientToken)
@@ -81,10 +116,10 @@ func (t *Thing) deliverReply(topic string, msg *downMsg, perr error) {
 	switch {
 	case perr != nil:
 		w.finish(nil, fmt.Errorf("malformed %s on %s: %w", msg.Method, topic, perr))
-	case !slices.Contains(w.accept, msg.Method):
+	case !w.accepts(msg.Method):
 		t.mu.Unlock()
 		t.log.Warn("reply method does not match the request; ignored", "topic", topic,
-			"method", msg.Method, "want", w.accept[0], "clientToken", msg.ClientToken)
+			"method", msg.Method, "want", w.accept1, "clientToken", msg.ClientToken)
 		return
 	case !msg.HasCode:
 		w.finish(nil, fmt.Errorf("malformed %s on %s: %w", msg.Method, topic, &fieldError{"code", "missing"}))
@@ -97,7 +132,9 @@ func (t *Thing) deliverReply(topic string, msg *downMsg, perr error) {
 // Report sends a property report (method "report") and waits for report_reply. params is a
 // struct, map, []byte/json.RawMessage of a JSON object; it is checked against the template
 // first, and an invalid or unknown property is returned as a local error (wrapping
-// template.ErrInvalidValue / ErrUnknownID) without sending anything.
+// template.ErrInvalidValue / ErrUnknownID) without sending anything. Generated code uses
+// Device.Report, which checks and encodes without reflection. See Device.Report for what
+// happens to a report made while offline.
 func (t *Thing) Report(ctx context.Context, params any) error {
 	raw, err := marshalObject("thing: Report: params", params)
 	if err != nil {
@@ -106,12 +143,15 @@ func (t *Thing) Report(ctx context.Context, params any) error {
 	if err := t.tpl.CheckProperties(raw, false); err != nil {
 		return fmt.Errorf("thing: Report: %w", err)
 	}
-	token := t.nextToken()
-	payload, err := json.Marshal(requestMsg{Method: methodReport, ClientToken: token, Timestamp: t.nowMillis(), Params: raw})
-	if err != nil {
-		return fmt.Errorf("thing: Report: %w", err)
-	}
-	_, err = t.request(ctx, t.topics.upProperty, 0, methodReport, token, payload, methodReport+replySuffix)
+	seq := t.nextSeq()
+	b := make([]byte, 0, 96+len(raw))
+	b = t.appendHead(b, methodReport, seq)
+	b = append(b, `,"timestamp":`...)
+	b = strconv.AppendInt(b, t.nowMillis(), 10)
+	b = append(b, `,"params":`...)
+	b = append(b, raw...)
+	b = append(b, '}')
+	_, err = t.request(ctx, t.topics.upProperty, 0, methodReport, seq, b, methodReport+replySuffix)
 	return err
 }
 
@@ -145,20 +185,19 @@ func (t *Thing) GetStatus(ctx context.Context, typ StatusType, showmeta bool) (*
 	if typ != StatusReport && typ != StatusControl {
 		return nil, fmt.Errorf("thing: GetStatus: type %q is not %q or %q", typ, StatusReport, StatusControl)
 	}
-	token := t.nextToken()
-	req := requestMsg{Method: methodGetStatus, ClientToken: token}
+	seq := t.nextSeq()
+	b := make([]byte, 0, 96)
+	b = t.appendHead(b, methodGetStatus, seq)
 	// "report" is the platform's default; omitting it matches what the official SDKs send.
 	if typ != StatusReport {
-		req.Type = string(typ)
+		b = append(b, `,"type":`...)
+		b = tplwire.AppendString(b, string(typ))
 	}
 	if showmeta {
-		req.ShowMeta = 1
+		b = append(b, `,"showmeta":1`...)
 	}
-	payload, err := json.Marshal(req)
-	if err != nil {
-		return nil, fmt.Errorf("thing: GetStatus: %w", err)
-	}
-	msg, err := t.request(ctx, t.topics.upProperty, 0, methodGetStatus, token, payload, methodGetStatus+replySuffix)
+	b = append(b, '}')
+	msg, err := t.request(ctx, t.topics.upProperty, 0, methodGetStatus, seq, b, methodGetStatus+replySuffix)
 	if err != nil {
 		return nil, err
 	}
@@ -195,12 +234,10 @@ func parseStatus(topic string, msg *downMsg, typ StatusType) (*Status, error) {
 // ClearControl tells the platform the pending control was consumed (clear_control) and
 // waits for clear_control_reply.
 func (t *Thing) ClearControl(ctx context.Context) error {
-	token := t.nextToken()
-	payload, err := json.Marshal(requestMsg{Method: methodClearControl, ClientToken: token})
-	if err != nil {
-		return fmt.Errorf("thing: ClearControl: %w", err)
-	}
-	_, err = t.request(ctx, t.topics.upProperty, 0, methodClearControl, token, payload, methodClearControl+replySuffix)
+	seq := t.nextSeq()
+	b := t.appendHead(make([]byte, 0, 64), methodClearControl, seq)
+	b = append(b, '}')
+	_, err := t.request(ctx, t.topics.upProperty, 0, methodClearControl, seq, b, methodClearControl+replySuffix)
 	return err
 }
 
@@ -225,11 +262,11 @@ func (t *Thing) ReportInfo(ctx context.Context, info DeviceInfo) error {
 	if err != nil {
 		return fmt.Errorf("thing: ReportInfo: %w", err)
 	}
-	token := t.nextToken()
-	payload, err := json.Marshal(requestMsg{Method: methodReportInfo, ClientToken: token, Params: raw})
-	if err != nil {
-		return fmt.Errorf("thing: ReportInfo: %w", err)
-	}
-	_, err = t.request(ctx, t.topics.upProperty, 0, methodReportInfo, token, payload, methodReportInfo+replySuffix)
+	seq := t.nextSeq()
+	b := t.appendHead(make([]byte, 0, 96+len(raw)), methodReportInfo, seq)
+	b = append(b, `,"params":`...)
+	b = append(b, raw...)
+	b = append(b, '}')
+	_, err = t.request(ctx, t.topics.upProperty, 0, methodReportInfo, seq, b, methodReportInfo+replySuffix)
 	return err
 }

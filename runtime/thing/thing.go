@@ -5,13 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/template"
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
 // setupTimeout bounds the subscriptions New makes (New has no ctx by contract).
@@ -20,16 +20,30 @@ const setupTimeout = 30 * time.Second
 // resyncTimeout bounds one pending-control re-sync (get_status, handler, clear_control).
 const resyncTimeout = 30 * time.Second
 
-// transport is the part of *explorer.Conn the engine uses. It exists so FuzzDownlink can
-// drive the dispatcher without a broker; everything else runs over a real connection.
-type transport interface {
+// Transport is the connection a Thing runs on. *explorer.Conn implements it; wrap it (to
+// log, count or fault-inject) or fake it in a test. Publish must copy payload if it keeps it
+// after returning; the Thing builds a new payload for every message.
+type Transport interface {
+	// Publish sends payload to topic at QoS 0 or 1 (see explorer.Conn.Publish, also for the
+	// offline queue).
 	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
-	Subscribe(ctx context.Context, topic string, qos byte, h explorer.Handler) error
-	Unsubscribe(ctx context.Context, topics ...string) error
+	// Subscribe routes messages matching filter to h.
+	Subscribe(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	// Unsubscribe removes subscriptions.
+	Unsubscribe(ctx context.Context, filters ...string) error
+	// OnConnect registers fn to run after every reconnect; remove unregisters it.
 	OnConnect(fn func(ctx context.Context)) (remove func())
+	// ProductID and DeviceName name the connection's own device.
 	ProductID() string
 	DeviceName() string
+	// Logger is the connection's logger (nil for none).
 	Logger() *slog.Logger
+}
+
+// clock is implemented by a Transport that knows the platform's time (explorer.Conn.Now,
+// corrected by the offset learnt after each connect); message timestamps then come from it.
+type clock interface {
+	Now() time.Time
 }
 
 // topics holds the eight data-template topics of one device.
@@ -57,7 +71,7 @@ func (t topics) down() []string {
 // clientToken, and it answers control and action messages from the cloud through the
 // handlers given as options. All methods are safe for concurrent use.
 type Thing struct {
-	conn   transport
+	conn   Transport
 	tpl    *template.Template
 	opts   options
 	log    *slog.Logger
@@ -66,6 +80,9 @@ type Thing struct {
 	topics topics
 
 	seq atomic.Uint64
+	// tokenPrefix is the product ID as it appears inside a JSON string (clientTokens are
+	// "{ProductID}-{n}").
+	tokenPrefix []byte
 
 	// ctx is cancelled by Close; handler and re-sync contexts derive from it.
 	ctx    context.Context
@@ -73,7 +90,7 @@ type Thing struct {
 
 	mu       sync.Mutex
 	closed   bool
-	waiters  map[string]*waiter
+	waiters  map[uint64]*waiter
 	removeCB func()
 
 	controlQ     chan func()        // serialises controls, pending control and service notifications
@@ -90,14 +107,15 @@ type Thing struct {
 // WithResyncOnConnect(false), starts a background re-sync of pending control now and after
 // every reconnect. The device is the connection's own unless WithDevice is given. One Thing
 // per device may run on a connection at a time (Close it before making another).
-func New(conn *explorer.Conn, tpl *template.Template, opts ...Option) (*Thing, error) {
+// *explorer.Conn is the usual conn.
+func New(conn Transport, tpl *template.Template, opts ...Option) (*Thing, error) {
 	if conn == nil {
 		return nil, errors.New("thing: New: nil connection")
 	}
 	return newThing(conn, tpl, opts...)
 }
 
-func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, error) {
+func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, error) {
 	if tpl == nil {
 		return nil, errors.New("thing: New: nil template")
 	}
@@ -121,6 +139,20 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 	if o.pid == "" || o.dn == "" {
 		return nil, errors.New("thing: New: connection has no product ID/device name; use WithDevice")
 	}
+	if o.wantProduct != "" && o.pid != o.wantProduct {
+		how := "the connection's device"
+		if !own {
+			how = "the device given with WithDevice"
+		}
+		return nil, fmt.Errorf("thing: New: this code is generated for product %s, but %s %s/%s is of product %s; use the package generated from that product's template",
+			o.wantProduct, how, o.pid, o.dn, o.pid)
+	}
+	if o.now == nil {
+		o.now = time.Now
+		if c, ok := conn.(clock); ok {
+			o.now = c.Now
+		}
+	}
 	log := o.logger
 	if log == nil {
 		log = conn.Logger()
@@ -129,17 +161,19 @@ func newThing(conn transport, tpl *template.Template, opts ...Option) (*Thing, e
 		log = slog.New(slog.DiscardHandler)
 	}
 	t := &Thing{
-		conn:      conn,
-		tpl:       tpl,
-		opts:      o,
-		log:       log.With("thing", o.pid+"/"+o.dn),
-		pid:       o.pid,
-		dn:        o.dn,
-		topics:    makeTopics(o.pid, o.dn),
-		waiters:   make(map[string]*waiter),
-		controlQ:  make(chan func(), o.controlQueueLen),
-		actionSem: make(chan struct{}, o.maxActions),
-		done:      make(chan struct{}),
+		conn:   conn,
+		tpl:    tpl,
+		opts:   o,
+		log:    log.With("thing", o.pid+"/"+o.dn),
+		pid:    o.pid,
+		dn:     o.dn,
+		topics: makeTopics(o.pid, o.dn),
+		// The prefix is a JSON string's content: escape what JSON needs escaped.
+		tokenPrefix: func() []byte { q := tplwire.AppendString(nil, o.pid); return q[1 : len(q)-1] }(),
+		waiters:     make(map[uint64]*waiter),
+		controlQ:    make(chan func(), o.controlQueueLen),
+		actionSem:   make(chan struct{}, o.maxActions),
+		done:        make(chan struct{}),
 	}
 	// The connection keeps one handler per topic: a second Thing for the same device would
 	// silently take the first one's subscriptions, and its Close would leave the first deaf.
@@ -220,11 +254,11 @@ var running = struct {
 }{m: map[runningKey]bool{}}
 
 type runningKey struct {
-	conn    transport
+	conn    Transport
 	pid, dn string
 }
 
-func claimDevice(conn transport, pid, dn string) bool {
+func claimDevice(conn Transport, pid, dn string) bool {
 	running.Lock()
 	defer running.Unlock()
 	k := runningKey{conn, pid, dn}
@@ -235,7 +269,7 @@ func claimDevice(conn transport, pid, dn string) bool {
 	return true
 }
 
-func releaseDevice(conn transport, pid, dn string) {
+func releaseDevice(conn Transport, pid, dn string) {
 	running.Lock()
 	delete(running.m, runningKey{conn, pid, dn})
 	running.Unlock()
@@ -269,10 +303,8 @@ func (t *Thing) isClosed() bool {
 	return t.closed
 }
 
-// nextToken returns a fresh clientToken in the SDKs' "{pid}-{n}" form.
-func (t *Thing) nextToken() string {
-	return t.pid + "-" + strconv.FormatUint(t.seq.Add(1)-1, 10)
-}
+// nextSeq returns a fresh request number; the clientToken is "{pid}-{seq}", the SDKs' form.
+func (t *Thing) nextSeq() uint64 { return t.seq.Add(1) - 1 }
 
 func (t *Thing) nowMillis() int64 { return t.opts.now().UnixMilli() }
 

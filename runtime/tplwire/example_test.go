@@ -36,5 +36,5 @@ func ExampleErrors() {
 	e.Add(tplwire.CheckInt("brightness", 150, 0, 100))
 	e.Add(tplwire.CheckString(tplwire.Join("struct", "name"), "ok", 0, 64))
 	fmt.Println(e.Err())
-	// Output: brightness: 150 is out of range [0, 100]
+	// Output: brightness: 150 out of range [0,100]
 }

@@ -106,13 +106,13 @@ func TestChecks(t *testing.T) {
 	e.Add(tplwire.Missing("arr"))
 	err := e.Err()
 	want := []string{
-		"brightness: 101 is out of range [0, 100]",
+		"brightness: 101 out of range [0,100]",
 		"struct.f: NaN is not a finite number",
-		"v: -0.5 is out of range [0, +inf]",
-		"names[2]: length 5 is out of range [0, 4] characters",
+		"v: -0.5 is below the minimum 0",
+		"names[2]: length 5 out of range [0,4]",
 		"bad: string is not valid UTF-8",
 		"color: 7 is not one of 0,1,2",
-		"arr: is missing",
+		"arr: missing",
 	}
 	for _, w := range want {
 		if !strings.Contains(err.Error(), w) {

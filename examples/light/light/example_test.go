@@ -78,7 +78,7 @@ func ExampleNew() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println("status: color", *st.Reported.Color, "brightness", *st.Reported.Brightness)
+	fmt.Println("status: color", st.GetColor(), "brightness", st.GetBrightness())
 	// Output:
 	// report: <nil>
 	// event: <nil>

@@ -209,14 +209,14 @@ func TestValidateMessages(t *testing.T) {
 		t.Fatalf("errors.Is(ErrInvalidValue) = false: %v", err)
 	}
 	for _, want := range []string{
-		"brightness: 101 is out of range [0, 100]",
-		"color: 7 is not one of 0,1,2",
-		"name: length 65 is out of range [0, 64] characters",
-		"arrInt[1]: -1 is out of range [0, 100]",
-		"arrString: is missing",
-		"struct.float_param: 100.5 is out of range [0, 100]",
-		"struct.enum_param: 9 is not one of 0,1",
-		"arrStruct[1].intM: -3 is out of range [0, 100]",
+		"params.brightness: 101 out of range [0,100]",
+		"params.color: 7 is not one of 0,1,2",
+		"params.name: length 65 out of range [0,64]",
+		"params.arrInt[1]: -1 out of range [0,100]",
+		"params.arrString: missing",
+		"params.struct.float_param: 100.5 out of range [0,100]",
+		"params.struct.enum_param: 9 is not one of 0,1",
+		"params.arrStruct[1].intM: -3 out of range [0,100]",
 	} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("missing %q in:\n%v", want, err)
@@ -252,5 +252,32 @@ func TestEnumMethods(t *testing.T) {
 	}
 	if (light.LightOnInput{}).ActionID() != "light_on" {
 		t.Error("action metadata")
+	}
+}
+
+// TestOneVocabulary: a value the generated Validate refuses is refused by the template's raw
+// check (what the untyped API and the platform use) with the same error type, sentinel and
+// message.
+func TestOneVocabulary(t *testing.T) {
+	tpl := structtorture.Template()
+	for _, p := range []structtorture.Properties{
+		{Brightness: tplwire.Ptr[int64](101)},
+		{Color: tplwire.Ptr(structtorture.Color(7))},
+		{Name: tplwire.Ptr(strings.Repeat("长", 65))},
+		{ArrInt: &[]int64{1, -1}},
+		{Struct: &structtorture.Struct{FloatParam: tplwire.Ptr(100.5)}},
+		{Struct: &structtorture.Struct{EnumParam: tplwire.Ptr(structtorture.StructEnumParam(9))}},
+		{ArrStruct: &[]structtorture.ArrStructItem{{}, {IntM: tplwire.Ptr[int64](-3)}}},
+	} {
+		typed := p.Validate()
+		raw := tpl.CheckProperties(p.AppendJSON(nil), false)
+		var tv, rv *tplwire.ValueError
+		if !errors.As(typed, &tv) || !errors.As(raw, &rv) {
+			t.Errorf("%v: typed %T %v, raw %T %v: want *tplwire.ValueError from both", p, typed, typed, raw, raw)
+			continue
+		}
+		if typed.Error() != raw.Error() || !errors.Is(typed, tplwire.ErrInvalidValue) || !errors.Is(raw, tplwire.ErrInvalidValue) {
+			t.Errorf("%v:\n typed: %v\n raw:   %v", p, typed, raw)
+		}
 	}
 }
