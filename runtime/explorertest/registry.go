@@ -143,13 +143,14 @@ func (s *Server) RemoveDevice(pid, dn string) error {
 	}
 	s.regMu.Unlock()
 	if !ok {
-		return fmt.Errorf("explorertest: RemoveDevice: no device %s", id)
+		return fmt.Errorf("explorertest: RemoveDevice %s: %w", id, ErrUnknownDevice)
 	}
 	s.changed(changeRegistry, id, nil)
 	if sess != nil {
 		s.emitState(id, false)
 		sess.kick()
 	}
+	s.emitRemoved(id)
 	return nil
 }
 
