@@ -72,6 +72,7 @@ func (s *Server) initFeatures() error {
 		{"httppub", s.initHTTPPublish},
 		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
+		{"resources", s.initResources},
 		{"console", s.initConsole}, // after every feature: it wraps their routes and state
 		{"persist", s.initPersist}, // last: restores the sections the features registered
 	} {
