@@ -129,3 +129,18 @@ func (s *Server) gatewayOf(id DeviceID) (DeviceID, bool) {
 	gw, ok := g.bound[id]
 	return gw, ok
 }
+
+// productKnown reports whether pid has a data template or at least one registered device.
+func (s *Server) productKnown(pid string) bool {
+	if _, ok := s.Product(pid); ok {
+		return true
+	}
+	s.regMu.Lock()
+	defer s.regMu.Unlock()
+	for id := range s.devices {
+		if id.ProductID == pid {
+			return true
+		}
+	}
+	return false
+}
