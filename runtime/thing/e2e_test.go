@@ -877,3 +877,25 @@ func TestTimestampsFromConnectionClock(t *testing.T) {
 		t.Fatalf("event stamped %v, %v from the platform's time (conn.Now %v)", time.UnixMilli(got[0].Timestamp), d, conn.Now())
 	}
 }
+
+// TestServiceTopicNotReplaced: a program subscribing the Thing's service topic on the
+// connection gets a clear error instead of silently taking the Thing's replies and notices.
+func TestServiceTopicNotReplaced(t *testing.T) {
+	e := newEnv(t, nil)
+	conn := e.dial(t)
+	th := e.thing(t, conn)
+	err := conn.Subscribe(testCtx(t), "$thing/down/service/"+testPID+"/"+testDN, 0, func(context.Context, explorer.Message) {})
+	if !errors.Is(err, explorer.ErrFilterOwned) || !strings.Contains(err.Error(), "WithServiceHandler") {
+		t.Fatalf("Subscribe on the Thing's service topic: %v", err)
+	}
+	// The Thing still works, and once it is closed the topic is free again.
+	if err := th.Report(testCtx(t), map[string]any{"brightness": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Subscribe(testCtx(t), "$thing/down/service/"+testPID+"/"+testDN, 0, func(context.Context, explorer.Message) {}); err != nil {
+		t.Fatalf("Subscribe after Close: %v", err)
+	}
+}
