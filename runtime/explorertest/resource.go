@@ -250,6 +250,16 @@ func checkResourceName(name string) error {
 	return nil
 }
 
+// checkUploadName checks the name a device gives its upload. It is only a label on the
+// platform (objects are stored under random keys), so paths are accepted: the official Python
+// SDK's samples pass a file path.
+func checkUploadName(name string) error {
+	if name == "" || len(name) > 255 || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("explorertest: upload name %q: want 1–255 bytes without NUL", clip([]byte(name)))
+	}
+	return nil
+}
+
 // Resources lists product pid's library, oldest first.
 func (s *Server) Resources(pid string) []ResourceInfo {
 	rc := s.liveRes()
@@ -505,7 +515,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 			rc.s.log.Warn("explorertest: request_url without a numeric request_id ignored", "device", id.String())
 			return
 		}
-		if err := checkResourceName(e.Name); err != nil {
+		if err := checkUploadName(e.Name); err != nil {
 			fail(err.Error())
 			return
 		}
@@ -636,7 +646,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 	switch m.Type {
 	case "create_upload_task":
 		size, ok := wireNum(m.Size)
-		rsp := map[string]any{"type": "create_upload_task_rsp", "name": clipText(m.Name), "size": size, "md5sum": clipText(m.MD5)}
+		rsp := map[string]any{"type": "create_upload_task_rsp", "name": m.Name, "size": size, "md5sum": clipText(m.MD5)}
 		var err error
 		switch {
 		case !ok || size <= 0:
@@ -644,7 +654,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 		case len(m.MD5) != 32:
 			err = fmt.Errorf("md5sum: want 32 hex characters")
 		default:
-			if err = checkResourceName(m.Name); err == nil {
+			if err = checkUploadName(m.Name); err == nil {
 				var key string
 				if key, err = rc.reserve(id, "tasks", m.Name, "", "", size, strings.ToLower(m.MD5)); err == nil {
 					rsp["url"] = rc.store.URL(rc.s.HTTPSURL(), key, http.MethodPut, rc.s.clock().Add(resURLTTL))
