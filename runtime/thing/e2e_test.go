@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/faultproxy"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
 	"github.com/tplgen/tplgen/runtime/template"
@@ -897,5 +898,55 @@ func TestServiceTopicNotReplaced(t *testing.T) {
 	}
 	if err := conn.Subscribe(testCtx(t), "$thing/down/service/"+testPID+"/"+testDN, 0, func(context.Context, explorer.Message) {}); err != nil {
 		t.Fatalf("Subscribe after Close: %v", err)
+	}
+}
+
+// TestReportWithdrawnWhenOffline: a report whose ctx ends while the link is down is withdrawn
+// from the offline queue and never sent (the error says so), so a caller's retry after the
+// reconnect makes no duplicate and the platform never sees the stale values.
+func TestReportWithdrawnWhenOffline(t *testing.T) {
+	e := newEnv(t, nil)
+	proxy, err := faultproxy.New(strings.TrimPrefix(e.srv.BrokerURL(), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	cfg := e.srv.DeviceConfig(testPID, testDN)
+	cfg.Broker = "tcp://" + proxy.Addr()
+	ctx := testCtx(t)
+	conn, err := explorer.Dial(ctx, cfg, explorer.WithPlainTCP(), explorer.WithReconnectBackoff(20*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	th := e.thing(t, conn)
+	if err := th.Report(ctx, map[string]any{"brightness": 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Refuse(true)
+	proxy.Reset()
+	for conn.IsConnected() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := th.Report(short, map[string]any{"name": "stale"})
+		cancel()
+		if !errors.Is(err, explorer.ErrNotSent) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("offline report %d: %v, want ErrNotSent and the deadline", i, err)
+		}
+	}
+
+	proxy.Refuse(false)
+	for !conn.IsConnected() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := th.Report(ctx, map[string]any{"brightness": 2}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.srv.Reported(testPID, testDN)
+	if string(got["brightness"]) != "2" || got["name"] != nil {
+		t.Fatalf("platform holds %v: a withdrawn report was sent", got)
 	}
 }
