@@ -84,7 +84,7 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 		return time.Time{}, newError(ErrNotConnected, nil, what)
 	}
 	if needSub {
-		s, err := c.subscribe(ctx, down, 0, c.handleTimeReply)
+		s, err := c.subscribe(ctx, down, 0, c.handleTimeReply, false)
 		if err != nil {
 			return time.Time{}, err
 		}
