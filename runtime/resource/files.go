@@ -154,7 +154,7 @@ func NewFiles(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 		up: "$thing/up/service/" + o.pid + "/" + o.dn, down: "$thing/down/service/" + o.pid + "/" + o.dn}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if !o.shared {
-		if err := conn.Subscribe(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
+		if err := conn.SubscribeOwned(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
 			var head struct {
 				Method string `json:"method"`
 			}

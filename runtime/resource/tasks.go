@@ -108,7 +108,7 @@ func NewTasks(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{},
 		up: "$resource/up/service/" + o.pid + "/" + o.dn, down: "$resource/down/service/" + o.pid + "/" + o.dn}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	if err := conn.Subscribe(ctx, t.down, 1, t.handle); err != nil {
+	if err := conn.SubscribeOwned(ctx, t.down, 1, t.handle); err != nil {
 		t.cancel()
 		return nil, fmt.Errorf("resource: %w", err)
 	}
