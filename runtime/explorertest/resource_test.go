@@ -51,6 +51,9 @@ func TestResourceTasksRawClient(t *testing.T) {
 	if rsp["type"] != "create_upload_task_rsp" || rsp["name"] != "/tmp/py dir/dump.bin" || url == "" || rsp["result_code"] != float64(0) {
 		t.Fatalf("create: %v", rsp)
 	}
+	if !strings.HasPrefix(url, s.HTTPURL()+"/") {
+		t.Fatalf("a device on plain MQTT got %s, want a URL on the plain HTTP listener %s", url, s.HTTPURL())
+	}
 	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.RootCAs()}}}
 	put := func(body []byte, md5b64 string) (int, string) {
 		req, _ := http.NewRequest(http.MethodPut, url, bytes.NewReader(body))
