@@ -85,6 +85,8 @@
 //     array. For the same reason PostEvent accepts an events_reply as well as event_reply.
 //   - report carries a millisecond "timestamp" (optional in the protocol; the Python SDK
 //     sends none).
+//   - control_reply and action_reply go at QoS 1, as the C SDK sends them (the Python SDK
+//     uses QoS 0).
 //
 // get_status omits "type" for the default "report" and "showmeta" when false, as the SDKs do.
 //
