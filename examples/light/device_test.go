@@ -181,7 +181,9 @@ type serviceLamp struct {
 	got chan string
 }
 
-func (s serviceLamp) Service(_ context.Context, method string, msg []byte) { s.got <- method + " " + string(msg) }
+func (s serviceLamp) Service(_ context.Context, method string, msg []byte) {
+	s.got <- method + " " + string(msg)
+}
 
 // TestTypedServiceObserver: a generated Handler with a Service method receives the
 // value-added methods of the service topic, untyped; replies nobody waits for do not reach it.
