@@ -28,7 +28,11 @@ defined by their data-template JSON: --template FILE uses profile.ProductId, PID
 
 JSON API on --http: GET /api/devices, GET /api/devices/{pid}/{dn},
 POST /api/devices/{pid}/{dn}/control {"params":{...}},
-POST /api/devices/{pid}/{dn}/actions/{actionId} {"params":{...}}.
+POST /api/devices/{pid}/{dn}/actions/{actionId} {"params":{...}},
+POST /api/devices/{pid}/{dn}/app-token {"user":"alice","ttl":"10m"} (token for app_bind_token),
+GET /api/devices/{pid}/{dn}/binding, POST /api/devices/{pid}/{dn}/bind {"user":...}, .../unbind,
+POST /api/gateways/{pid}/{dn}/change {"status":1|0,"devices":[{"product_id","device_name"}]},
+POST /api/gateways/{pid}/{dn}/{unbind_all|search_devices {"status":1}|describe_sub_devices}.
 Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`,
 		ArgsUsage: " ",
 		Flags: []cli.Flag{

@@ -6,6 +6,9 @@
 //	tplgen diff [--format text|json] OLD.json NEW.json
 //	tplgen diff [--format text|json] --against GIT-REV[:PATH] NEW.json
 //	tplgen emulate --mqtt ADDR --http ADDR --template [PID=]FILE... --device PID/DN[=SECRET]... [--dynreg PID[=SECRET]]
+//	tplgen ctl [--api URL] devices | get PID/DN | control PID/DN KEY=VALUE... | action PID/DN ID [KEY=VALUE...]
+//	tplgen ctl ota push --file F --version V [--watch] PID/DN...
+//	tplgen ctl events [--follow] PID/DN
 //	tplgen register --product ID --product-secret S --device NAME [--region R | --endpoint URL] --out FILE
 //	tplgen completion bash|zsh
 //	tplgen version   (or tplgen --version)
@@ -21,11 +24,13 @@
 // # Exit status
 //
 //	0  success (diff: no breaking change)
-//	1  failure: an invalid template, a breaking change found by diff, an I/O or network error
+//	1  failure: an invalid template, a breaking change found by diff, an error answered by
+//	   the emulator's API or a device's non-zero reply (ctl), an I/O or network error
 //	2  usage error: unknown command or flag, missing or extra arguments, a missing required flag
 package main
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -81,6 +86,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			diffCommand(),
 			versionCommand(),
 			emulateCommand(),
+			ctlCommand(),
 			registerCommand(),
 			completionCommand(),
 		},
@@ -117,8 +123,14 @@ func usagef(format string, args ...any) error {
 // run executes the CLI with args (args[0] is the program name) and returns the exit code
 // documented in the package comment.
 func run(args []string, stdout, stderr io.Writer) int {
+	return runContext(context.Background(), args, stdout, stderr)
+}
+
+// runContext is run with a context that long-running commands (ctl events --follow, ctl ota
+// push --watch, emulate) stop on.
+func runContext(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	app := newApp(stdout, stderr)
-	err := app.Run(intersperse(app, args))
+	err := app.RunContext(ctx, intersperse(app, args))
 	if err == nil {
 		return exitOK
 	}

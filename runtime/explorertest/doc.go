@@ -32,6 +32,13 @@
 //     WithUserDefined), OTAJob, WaitOTAJob, FirmwareVersion; download faults with
 //     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests.
 //   - Dynamic registration (§6): EnableDynamicRegistration, DisableDynamicRegistration.
+//   - Binding to an app user (§2.4.8, §7.10): IssueAppToken, Binding, BindDevice, UnbindDevice,
+//     AppTokenStats. The device sends the token in app_bind_token; app_bind_token_reply codes
+//     (the protocol documents only 0): BindCodeSuccess 0, BindCodeMalformed 400,
+//     BindCodeOtherDevice 403 (token of another device), BindCodeUnknownToken 404,
+//     BindCodeTokenUsed 409, BindCodeTokenExpired 410. unbind_device_request is answered
+//     unbind_device_reply 0 (403 when productId/deviceName name another device), then the
+//     device is unbound and gets an unbind_device notice.
 //   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //

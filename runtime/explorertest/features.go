@@ -68,6 +68,7 @@ func (s *Server) initFeatures() error {
 		{"dynreg", s.initDynreg},
 		{"rrpc", s.initRRPC},
 		{"httppub", s.initHTTPPublish},
+		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
 	} {
 		if err := f.init(); err != nil {

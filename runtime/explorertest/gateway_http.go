@@ -139,7 +139,7 @@ func (s *Server) apiGatewayChange(w http.ResponseWriter, r *http.Request) {
 			if d.ProductID == "" || d.DeviceName == "" {
 				return nil, fmt.Errorf("%w: devices[%d]: product_id and device_name are required", errBadGatewayRequest, i)
 			}
-			subs[i] = DeviceID{d.ProductID, d.DeviceName}
+			subs[i] = DeviceID(d)
 		}
 		var err error
 		if *body.Status == 1 {

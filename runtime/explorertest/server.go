@@ -67,6 +67,7 @@ type Server struct {
 	ota    *otaCloud            // firmware store and OTA jobs (ota*.go)
 	dynreg *registrar.Registrar // dynamic registration (dynreg.go)
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
+	bind   *bindCloud           // app-user binding (binding.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
 
 	regMu      sync.Mutex
