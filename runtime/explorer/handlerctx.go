@@ -19,6 +19,7 @@ var closedChan = func() chan struct{} { ch := make(chan struct{}); close(ch); re
 // msgCtx is the context.Context of one handler call.
 type msgCtx struct {
 	conn     *Conn
+	topic    string // for the overrun log
 	deadline time.Time
 	slotFree atomic.Bool // the concurrency slot was given back (at return or at overrun)
 
@@ -126,7 +127,6 @@ type handlerRun struct {
 	s     *subscription
 	timer *time.Timer
 	cur   atomic.Pointer[msgCtx]
-	topic atomic.Pointer[string]
 }
 
 // overrun fires at a call's deadline: the ctx ends and the slot is given back so that one
@@ -140,11 +140,7 @@ func (r *handlerRun) overrun() {
 		return
 	}
 	r.c.overruns.Add(1)
-	topic := ""
-	if p := r.topic.Load(); p != nil {
-		topic = *p
-	}
-	r.c.log.Warn("handler still running after its deadline; its slot is released", "topic", topic, "timeout", r.c.opts.handlerTimeout)
+	r.c.log.Warn("handler still running after its deadline; its slot is released", "topic", m.topic, "timeout", r.c.opts.handlerTimeout)
 	m.releaseSlot()
 }
 
@@ -158,23 +154,26 @@ func (r *handlerRun) stop() {
 // handle runs one handler call holding a concurrency slot (already taken by the caller).
 func (r *handlerRun) handle(m Message) {
 	c := r.c
-	mc := &msgCtx{conn: c, deadline: time.Now().Add(c.opts.handlerTimeout)}
+	mc := &msgCtx{conn: c, topic: m.Topic, deadline: time.Now().Add(c.opts.handlerTimeout)}
 	r.cur.Store(mc)
-	r.topic.Store(&m.Topic)
 	if r.timer == nil {
 		r.timer = time.AfterFunc(c.opts.handlerTimeout, r.overrun)
 	} else {
 		r.timer.Reset(c.opts.handlerTimeout)
 	}
-	defer func() {
-		r.timer.Stop()
-		r.cur.Store(nil)
-		mc.cancel(context.Canceled)
-		mc.releaseSlot()
-		if p := recover(); p != nil {
-			c.panics.Add(1)
-			c.log.Error("handler panicked; message dropped", "topic", m.Topic, "panic", p)
-		}
-	}()
+	defer r.finish(mc)
 	r.s.handler(mc, m)
+}
+
+// finish ends a handler call: stops the overrun timer, ends its ctx, frees the slot and
+// recovers a panic (logged with the topic, counted).
+func (r *handlerRun) finish(mc *msgCtx) {
+	r.timer.Stop()
+	r.cur.Store(nil)
+	mc.cancel(context.Canceled)
+	mc.releaseSlot()
+	if p := recover(); p != nil {
+		r.c.panics.Add(1)
+		r.c.log.Error("handler panicked; message dropped", "topic", mc.topic, "panic", p)
+	}
 }
