@@ -71,10 +71,10 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		}
 	}
 	if !addr.tls && !o.plainTCP {
-		return nil, configErr("Broker %q is plain TCP, which would send the password unencrypted; use tls:// or pass WithPlainTCP()", cfg.Broker)
+		return nil, configErr("Broker %q is not encrypted, so the password would cross the network in clear; use tls:// or wss://, or pass WithPlainTCP()", cfg.Broker)
 	}
 	if !addr.tls && cfg.Certificate != nil {
-		return nil, configErr("certificate device %s/%s needs a TLS broker, got %q", cfg.ProductID, cfg.DeviceName, cfg.Broker)
+		return nil, configErr("certificate device %s/%s needs a TLS broker (tls:// or wss://), got %q", cfg.ProductID, cfg.DeviceName, cfg.Broker)
 	}
 	if o.logger == nil {
 		o.logger = slog.Default()

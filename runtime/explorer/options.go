@@ -302,8 +302,8 @@ func WithConnectRetry() Option {
 	}
 }
 
-// WithPlainTCP allows a tcp:// or mqtt:// Broker. Without it such a broker is refused,
-// because the password would cross the network without TLS.
+// WithPlainTCP allows an unencrypted Broker (tcp://, mqtt:// or ws://). Without it such a
+// broker is refused, because the password would cross the network without TLS.
 func WithPlainTCP() Option {
 	return func(o *options) error {
 		o.plainTCP = true

@@ -98,7 +98,7 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	c.mu.Unlock()
 	defer c.dropTimeWaiter(w)
 
-	if err := c.Publish(ctx, up, 0, []byte(`{"type":"get","resource":["time"]}`)); err != nil {
+	if err := c.publish(ctx, up, 0, []byte(`{"type":"get","resource":["time"]}`), false); err != nil {
 		return time.Time{}, err
 	}
 	t := time.NewTimer(c.opts.ackTimeout)
