@@ -203,6 +203,14 @@ class Wire:
     def wait(self, pred, timeout=8.0):
         return wait_for(lambda: self.first(pred), timeout)
 
+    def count(self, kind):
+        with self.lock:
+            return sum(1 for k, _, _ in self.items if k == kind)
+
+    def wait_subacks(self, before, n, timeout=8.0):
+        """Waits until n more SUBACKs than `before` arrived (subscriptions are asynchronous)."""
+        return wait_for(lambda: self.count("suback") >= before + n, timeout)
+
 
 def mqtt_callbacks(wire):
     def on_connect(flags, rc, userdata):
@@ -238,7 +246,8 @@ def new_hub(cfg, pid, dn, secret, tls=False):
 def connect(c, hub, wire, api, pid, dn):
     hub.connect()
     ok = wait_for(hub.isMqttConnected, 10)
-    c.check("connect", ok and wire.first(lambda k, t, p: k == "connect" and p == 0) is not None
+    # on_connect reaches the user from the SDK's event thread, after isMqttConnected turns true.
+    c.check("connect", ok and wire.wait(lambda k, t, p: k == "connect" and p == 0) is not None
             and wait_for(lambda: online(api, pid, dn)),
             "SDK connected=%s, emulator online=%s" % (ok, online(api, pid, dn)))
     return ok
@@ -310,11 +319,11 @@ def group_template(c, cfg, api):
     def on_service(topic, qos, payload, userdata):
         pass
 
+    n0 = wire.count("suback")
     rc, mid = te.templateInit(pid, dn, on_property, on_action, on_event, on_service)
-    c.check("template init (subscribe)", rc == 0, "rc=%s" % rc)
+    c.check("template init (4 subscriptions acknowledged)", rc == 0 and wire.wait_subacks(n0, 4), "rc=%s" % rc)
     rc = te.templateSetup(pid, dn, cfg["template"])
     c.check("template setup (parse the data template)", rc == 0 and len(te.getPropertyList(pid, dn)) > 0, "rc=%s" % rc)
-    time.sleep(0.3)  # subscriptions in flight
 
     # get_status: the SDK sends {"method":"get_status","clientToken":...} without "type".
     te.templateGetStatus(pid, dn)
@@ -395,9 +404,9 @@ def group_gateway(c, cfg, api):
     te.connect()
     if not c.check("connect gateway", wait_for(te.isMqttConnected, 10), ""):
         return
+    n0 = wire.count("suback")
     rc, mid = te.gatewayInit()
-    c.check("gateway init (subscribe)", rc == 0, "rc=%s" % rc)
-    time.sleep(0.3)
+    c.check("gateway init (subscribe)", rc == 0 and wire.wait_subacks(n0, 1), "rc=%s" % rc)
     rc, mid = te.gatewaySubdevBind(SUB, sub_dn, cfg["secrets"]["%s/%s" % (SUB, sub_dn)])
     status, subs = api.call("GET", "/api/gateways/%s/%s/subdevices" % (GATEWAY, gw_dn))
     c.check("bind", rc == 0 and sub_dn in json.dumps(subs), "rc=%s, API %s %s" % (rc, status, subs))
@@ -414,9 +423,10 @@ def group_gateway(c, cfg, api):
             reply.code = 0
             reply.status_msg = "ok"
             te.templateControlReply(SUB, sub_dn, reply)
+    n0 = wire.count("suback")
     rc, mid = te.templateInit(SUB, sub_dn, on_sub_property, lambda *a: None, lambda *a: None, lambda *a: None)
     te.templateSetup(SUB, sub_dn, cfg["template"])
-    time.sleep(0.3)
+    wire.wait_subacks(n0, 4)
     params = te.templateJsonConstructReportArray(SUB, sub_dn, {"brightness": 33})
     rc, mid = te.templateReport(SUB, sub_dn, params)
     rr = wait_for(lambda: next((p for p in prop if p.get("method") == "report_reply"), None))
@@ -629,9 +639,9 @@ def group_rrpc(c, cfg, api):
     def on_rrpc(topic, qos, payload, userdata):
         got.append(payload)
         hub.rrpcReply(pid, dn, {"answer": payload.get("question", 0) * 2}, 0)
+    n0 = wire.count("suback")
     rc, mid = hub.rrpcInit(pid, dn, on_rrpc)
-    c.check("rrpc init (subscribe $rrpc/rxd/+)", rc == 0, "rc=%s" % rc)
-    time.sleep(0.3)
+    c.check("rrpc init (subscribe $rrpc/rxd/+)", rc == 0 and wire.wait_subacks(n0, 1), "rc=%s" % rc)
     status, doc = api.call("POST", "/api/devices/%s/%s/rrpc?timeout=5s" % (pid, dn), {"payload": json.dumps({"question": 21})})
     reply = json.loads(doc.get("payload", "null")) if isinstance(doc, dict) and doc.get("payload") else None
     c.check("rrpc request -> reply", status == 200 and got and got[0].get("question") == 21
@@ -646,9 +656,9 @@ def group_broadcast(c, cfg, api):
     if not connect(c, hub, wire, api, pid, dn):
         return
     got = []
+    n0 = wire.count("suback")
     rc, mid = hub.broadcastInit(pid, dn, lambda t, q, p, u: got.append(p))
-    c.check("broadcast init (subscribe $broadcast/rxd)", rc == 0, "rc=%s" % rc)
-    time.sleep(0.3)
+    c.check("broadcast init (subscribe $broadcast/rxd)", rc == 0 and wire.wait_subacks(n0, 1), "rc=%s" % rc)
     status, doc = api.call("POST", "/api/products/%s/broadcast" % pid, {"payload": json.dumps({"notice": "interop"})})
     c.check("broadcast delivered", status == 200 and dn in json.dumps(doc)
             and wait_for(lambda: got) and got[0] == {"notice": "interop"}, "API %s %s, wire %s" % (status, doc, got[:1]))

@@ -153,19 +153,48 @@ printf '%s\n' "${COMPREPLY[@]}"`
 	}
 }
 
-// TestZshCompletionSyntax checks the zsh script parses (zsh -n) when zsh is installed.
-func TestZshCompletionSyntax(t *testing.T) {
+// TestZshCompletion loads the printed script into a real zsh and completes, with compadd
+// and _files replaced by functions that print what they are given (compadd keeping, as zsh
+// does, the candidates that match the word being completed).
+func TestZshCompletion(t *testing.T) {
+	bin := builtTplgen(t)
 	zsh, err := exec.LookPath("zsh")
 	if err != nil {
 		t.Skip("zsh not installed")
 	}
-	_, script, _ := tplgen(t, "completion", "zsh")
-	f := filepath.Join(t.TempDir(), "_tplgen")
-	if err := os.WriteFile(f, []byte(script), 0o644); err != nil {
-		t.Fatal(err)
+	complete := func(words ...string) []string {
+		t.Helper()
+		script := `source <(tplgen completion zsh)
+compadd() {
+    [[ $1 == -- ]] && shift
+    local m r=1
+    for m in "$@"; do
+        if [[ $m == ${words[CURRENT]}* ]]; then print -r -- $m; r=0; fi
+    done
+    return r
+}
+_files() { print -r -- FILES }
+words=("$@"); CURRENT=$#
+_tplgen`
+		cmd := exec.Command(zsh, append([]string{"-f", "-c", script, "zsh"}, words...)...)
+		cmd.Env = append(os.Environ(), "PATH="+filepath.Dir(bin)+string(os.PathListSeparator)+os.Getenv("PATH"))
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("zsh: %v\n%s", err, out)
+		}
+		return strings.Fields(string(out))
 	}
-	if out, err := exec.Command(zsh, "-n", f).CombinedOutput(); err != nil {
-		t.Errorf("zsh -n: %v\n%s", err, out)
+	if got := complete("tplgen", "ge"); !reflect.DeepEqual(got, []string{"generate"}) {
+		t.Errorf("tplgen ge<TAB> = %q, want [generate]", got)
+	}
+	if got := complete("tplgen", "ctl", "ot"); !reflect.DeepEqual(got, []string{"ota"}) {
+		t.Errorf("tplgen ctl ot<TAB> = %q, want [ota]", got)
+	}
+	if got := complete("tplgen", "generate", "--o"); !contains(got, "--out") {
+		t.Errorf("tplgen generate --o<TAB> = %q, want --out", got)
+	}
+	if got := complete("tplgen", "validate", "sch"); !reflect.DeepEqual(got, []string{"FILES"}) {
+		t.Errorf("tplgen validate sch<TAB> = %q, want file completion", got)
 	}
 }
 

@@ -65,15 +65,14 @@ _tplgen() {
         typed+=("$cur")
     fi
     candidates=("${(@f)$(${words[1]} "${(@)typed}" --generate-bash-completion 2>/dev/null)}")
-    if (( ${#candidates} )) && [[ -n ${candidates[1]} ]]; then
-        compadd -- "${(@)candidates}"
-    else
+    # compadd keeps the candidates matching the word; none (a positional argument): files.
+    if ! { (( ${#candidates} )) && [[ -n ${candidates[1]} ]] && compadd -- "${(@)candidates}" }; then
         _files
     fi
 }
 if [[ $funcstack[1] == _tplgen ]]; then
     _tplgen "$@"
-else
+elif (( $+functions[compdef] )); then
     compdef _tplgen tplgen
 fi
 `

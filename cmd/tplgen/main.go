@@ -5,6 +5,7 @@
 //	tplgen validate TEMPLATE.json...
 //	tplgen diff [--format text|json] OLD.json NEW.json
 //	tplgen diff [--format text|json] --against GIT-REV[:PATH] NEW.json
+//	tplgen init [--template FILE] [--module PATH] DIR
 //	tplgen emulate --mqtt ADDR --http ADDR --template [PID=]FILE... --device PID/DN[=SECRET]... [--dynreg PID[=SECRET]]
 //	tplgen ctl [--api URL] devices | get PID/DN | control PID/DN KEY=VALUE... | action PID/DN ID [KEY=VALUE...]
 //	tplgen ctl ota push --file F --version V [--watch] PID/DN...
@@ -84,6 +85,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			generateCommand(),
 			validateCommand(),
 			diffCommand(),
+			initCommand(),
 			versionCommand(),
 			emulateCommand(),
 			ctlCommand(),

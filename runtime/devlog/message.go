@@ -1,13 +1,14 @@
 package devlog
 
 import (
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
 	"strings"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // Topics of the log level exchange.
@@ -34,16 +35,13 @@ var ErrBadMessage = errors.New("devlog: malformed log level message")
 // ParseLevelMessage decodes a message received on topic ($log/operation/result/...). The
 // error names the topic and the field.
 func ParseLevelMessage(topic string, payload []byte) (LevelMessage, error) {
-	if !stdjson.Valid(payload) { // goccy must only see well-formed JSON (see runtime/explorertest's guard)
-		return LevelMessage{}, fmt.Errorf("%w on %s: not valid JSON", ErrBadMessage, topic)
-	}
 	var raw struct {
 		Type        string          `json:"type"`
 		ClientToken string          `json:"clientToken"`
 		LogLevel    json.RawMessage `json:"log_level"`
 		Result      json.RawMessage `json:"result"`
 	}
-	if err := json.Unmarshal(payload, &raw); err != nil {
+	if err := jsonguard.Unmarshal(payload, &raw); err != nil {
 		return LevelMessage{}, fmt.Errorf("%w on %s: %v", ErrBadMessage, topic, err)
 	}
 	if raw.Type != "get_log_level" {

@@ -87,6 +87,16 @@ func (s *Server) initBinding() error {
 	s.bind = b
 	s.handleUplink("$thing/up/service/", b.handle)
 	s.addDeviceDetail("binding", func(id DeviceID) any { return s.bindingJSON(id) })
+	s.onDeviceRemoved(func(id DeviceID) {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		delete(b.bound, id)
+		for k, t := range b.tokens {
+			if t.ProductID == id.ProductID && t.DeviceName == id.DeviceName {
+				delete(b.tokens, k)
+			}
+		}
+	})
 	s.mountBindingAPI()
 	return nil
 }

@@ -17,8 +17,9 @@
 // Every method is on *Server; pid/dn name a device.
 //
 //   - Lifecycle and addresses: NewServer (Options: WithMQTTAddr, WithTLSAddr, WithHTTPAddr,
-//     WithHTTPSAddr, WithLogger, WithClock), Close, BrokerURL, TLSBrokerURL, HTTPURL,
-//     HTTPSURL, RootCAs, CACertPEM.
+//     WithHTTPSAddr, WithFirmwareAddr, WithFirmwareTLSAddr, WithLogger, WithClock), Close,
+//     BrokerURL, TLSBrokerURL, HTTPURL, HTTPSURL, FirmwareURL, FirmwareTLSURL, RootCAs,
+//     CACertPEM.
 //   - Devices: AddDevice (WithSecret, WithCertificate), RemoveDevice, IssueCertificate,
 //     Device, Devices, Online, DeviceConfig and DialOptions (ready-made runtime options).
 //   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
@@ -30,7 +31,7 @@
 //     SearchSubDevices, DescribeSubDevices, WaitGatewayAck.
 //   - OTA (§4): UploadFirmware, DeleteFirmware, PushUpdate (WithPlainHTTPURL, WithURLTTL,
 //     WithUserDefined), OTAJob, WaitOTAJob, FirmwareVersion; download faults with
-//     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests.
+//     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests, FirmwareRequestsDropped.
 //   - Dynamic registration (§6): EnableDynamicRegistration, DisableDynamicRegistration.
 //   - Binding to an app user (§2.4.8, §7.10): IssueAppToken, Binding, BindDevice, UnbindDevice,
 //     AppTokenStats. The device sends the token in app_bind_token; app_bind_token_reply codes
@@ -39,6 +40,7 @@
 //     BindCodeTokenUsed 409, BindCodeTokenExpired 410. unbind_device_request is answered
 //     unbind_device_reply 0 (403 when productId/deviceName name another device), then the
 //     device is unbound and gets an unbind_device notice.
+//   - Device logs (§7.2): SetLogLevel, DeviceLogs.
 //   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //

@@ -23,6 +23,8 @@ import (
 //     registers what the feature needs:
 //       - s.handleUplink(prefix, fn): device publishes whose topic starts with prefix;
 //       - s.onDeviceState(fn): a device going online or offline;
+//       - s.onDeviceRemoved(fn): forget a device RemoveDevice deleted (required for any
+//         per-device state: API clients may create and delete devices without end);
 //       - s.mux.HandleFunc(pattern, fn): HTTP(S) routes (Go 1.22 patterns; JSON API routes
 //         live under /api/ and answer with writeJSON/writeError, api.go);
 //       - s.addDeviceDetail(key, fn): a section of GET /api/devices/{pid}/{dn};
@@ -70,6 +72,7 @@ func (s *Server) initFeatures() error {
 		{"httppub", s.initHTTPPublish},
 		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
+		{"resources", s.initResources},
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)
@@ -99,14 +102,15 @@ type route struct {
 
 // features holds the registered extension callbacks and the per-connection serial queues.
 type features struct {
-	mu       sync.Mutex
-	routes   []route
-	stateFns []func(DeviceID, bool)
-	closers  []func()
-	details  []deviceDetail
-	queues   map[DeviceID]*serialQueue
-	closed   bool
-	wg       sync.WaitGroup
+	mu        sync.Mutex
+	routes    []route
+	stateFns  []func(DeviceID, bool)
+	removeFns []func(DeviceID)
+	closers   []func()
+	details   []deviceDetail
+	queues    map[DeviceID]*serialQueue
+	closed    bool
+	wg        sync.WaitGroup
 }
 
 type serialQueue struct{ items []func() }
@@ -129,6 +133,30 @@ func (s *Server) onDeviceState(fn func(id DeviceID, online bool)) {
 	s.feat.mu.Lock()
 	defer s.feat.mu.Unlock()
 	s.feat.stateFns = append(s.feat.stateFns, fn)
+}
+
+// onDeviceRemoved registers fn to drop everything the feature keeps about a device that
+// RemoveDevice deleted (so creating and deleting devices cannot grow the platform). fn runs once
+// when RemoveDevice returns and once more after the device's uplinks still in flight, so it
+// must be idempotent.
+func (s *Server) onDeviceRemoved(fn func(id DeviceID)) {
+	s.feat.mu.Lock()
+	defer s.feat.mu.Unlock()
+	s.feat.removeFns = append(s.feat.removeFns, fn)
+}
+
+// emitRemoved runs the removal callbacks for id now and again behind id's queued uplinks.
+func (s *Server) emitRemoved(id DeviceID) {
+	s.feat.mu.Lock()
+	fns := s.feat.removeFns
+	s.feat.mu.Unlock()
+	all := func() {
+		for _, fn := range fns {
+			fn(id)
+		}
+	}
+	s.feat.call(s, id, all)
+	s.feat.run(s, id, all)
 }
 
 // deviceDetail is one feature-contributed section of GET /api/devices/{pid}/{dn}.

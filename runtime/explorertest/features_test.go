@@ -1,8 +1,10 @@
 package explorertest
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"testing"
 )
 
@@ -148,5 +150,67 @@ func TestRemoveDeviceDisconnects(t *testing.T) {
 	}
 	if err := s.RemoveDevice("PID0000001", "dev1"); err == nil {
 		t.Fatal("second RemoveDevice succeeded")
+	}
+}
+
+// Deleting a device drops every feature's state about it, so an API client that creates and
+// deletes devices without end cannot grow the platform, and a device added again under the same
+// name starts clean.
+func TestRemoveDeviceDropsFeatureState(t *testing.T) {
+	s := newThingServer(t)
+	if _, err := s.UploadFirmware(thLightPID, "2.0.0", strings.NewReader("img")); err != nil {
+		t.Fatal(err)
+	}
+	addLight(t, s, "gw")
+	for i := range 50 {
+		dn := fmt.Sprintf("lamp%d", i%5)
+		d := thConnect(t, s, thLightPID, dn, addLight(t, s, dn))
+		d.call("property", `{"method":"report","clientToken":"r","params":{"brightness":7}}`)
+		if err := s.PushUpdate(thLightPID, dn, "2.0.0"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.IssueAppToken(thLightPID, dn, "", 0); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.BindDevice(thLightPID, dn, "alice"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.BindSubDevices(thLightPID, "gw", DeviceID{thLightPID, dn}); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RemoveDevice(thLightPID, dn); err != nil {
+			t.Fatal(err)
+		}
+		d.close()
+	}
+	if _, err := s.AddDevice(thLightPID, "lamp0"); err != nil {
+		t.Fatal(err)
+	}
+	if r := s.Reported(thLightPID, "lamp0"); len(r) != 0 {
+		t.Errorf("re-added device has old reported state: %s", mustJSON(r))
+	}
+	if _, ok := s.OTAJob(thLightPID, "lamp0"); ok {
+		t.Error("re-added device has the old OTA job")
+	}
+	if _, ok := s.Binding(thLightPID, "lamp0"); ok {
+		t.Error("re-added device is still bound")
+	}
+	if subs := s.SubDevices(thLightPID, "gw"); len(subs) != 0 {
+		t.Errorf("deleted devices still bound to the gateway: %v", subs)
+	}
+	// Uplinks of a removed device still in flight are dropped behind it: nothing reappears.
+	s.feat.wait()
+	s.thing.mu.Lock()
+	things := len(s.thing.devices)
+	s.thing.mu.Unlock()
+	s.ota.mu.Lock()
+	jobs := len(s.ota.jobs) + len(s.ota.versions)
+	s.ota.mu.Unlock()
+	kept, _ := s.AppTokenStats()
+	if things != 0 || jobs != 0 || kept != 0 {
+		t.Fatalf("state left after deleting every device: %d thing, %d ota, %d tokens", things, jobs, kept)
+	}
+	if err := s.RemoveDevice(thLightPID, "ghost"); !errors.Is(err, ErrUnknownDevice) {
+		t.Fatalf("removing an unknown device: %v", err)
 	}
 }

@@ -72,8 +72,25 @@ func (s *Server) initGateway() error {
 	s.handleUplink("$gateway/operation/", g.handle)
 	s.proxyAllowed = g.proxyAllowed
 	s.proxiedOnline = g.proxiedOnline
+	s.onDeviceRemoved(g.deviceRemoved)
 	s.mountGatewayAPI()
 	return nil
+}
+
+// deviceRemoved forgets a deleted device as a sub-device and as a gateway (its sub-devices are
+// unbound, as deleting a gateway on the platform does).
+func (g *gatewayCloud) deviceRemoved(id DeviceID) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	delete(g.bound, id)
+	delete(g.online, id)
+	delete(g.acks, id)
+	for sub, gw := range g.bound {
+		if gw == id {
+			delete(g.bound, sub)
+			delete(g.online, sub)
+		}
+	}
 }
 
 func (g *gatewayCloud) proxyAllowed(gw, sub DeviceID) bool {

@@ -98,7 +98,7 @@ func (s *Server) readGatewayRequest(r *http.Request, limit int64, v any) (Device
 	if ident.ProductID == "" || ident.DeviceName == "" {
 		return DeviceID{}, nil, gwErr(GWInvalidParameter, "request body needs ProductId and DeviceName")
 	}
-	id := DeviceID{ident.ProductID, ident.DeviceName}
+	id := DeviceID(ident)
 	cred, ok := s.gatewayCredentials(id)
 	if !ok {
 		return id, nil, gwErr(GWDeviceNotExist, "device %s does not exist", id)

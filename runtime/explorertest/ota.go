@@ -160,6 +160,13 @@ func (s *Server) initOTA() error {
 	})
 	s.handleUplink("$ota/report/", oc.handleReport)
 	s.addDeviceDetail("ota", s.otaJobJSON)
+	s.onDeviceRemoved(func(id DeviceID) {
+		oc.mu.Lock()
+		delete(oc.jobs, id)
+		delete(oc.versions, id)
+		oc.notifyLocked()
+		oc.mu.Unlock()
+	})
 	s.mux.HandleFunc("POST /api/firmware", s.apiUploadFirmware)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/ota", s.apiPushUpdate)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/ota", s.apiGetOTAJob)

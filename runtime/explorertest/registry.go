@@ -142,12 +142,13 @@ func (s *Server) RemoveDevice(pid, dn string) error {
 	}
 	s.regMu.Unlock()
 	if !ok {
-		return fmt.Errorf("explorertest: RemoveDevice: no device %s", id)
+		return fmt.Errorf("explorertest: RemoveDevice %s: %w", id, ErrUnknownDevice)
 	}
 	if sess != nil {
 		s.emitState(id, false)
 		sess.kick()
 	}
+	s.emitRemoved(id)
 	return nil
 }
 

@@ -69,6 +69,7 @@ type Server struct {
 	rr     *rrpcCloud           // RRPC and broadcast (rrpc.go)
 	bind   *bindCloud           // app-user binding (binding.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
+	res    *resCloud            // resource library, device resources and uploads (resource.go)
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device

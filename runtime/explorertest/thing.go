@@ -120,6 +120,12 @@ func (s *Server) initThing() error {
 			tc.deviceOffline(id)
 		}
 	})
+	s.onDeviceRemoved(func(id DeviceID) {
+		tc.mu.Lock()
+		delete(tc.devices, id)
+		tc.notifyLocked()
+		tc.mu.Unlock()
+	})
 	s.initAPI()
 	return nil
 }

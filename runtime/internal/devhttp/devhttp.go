@@ -39,7 +39,7 @@ import (
 	"strings"
 	"time"
 
-	json "github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // Header names of a signed request.
@@ -325,16 +325,5 @@ func ParseResponse(status int, raw []byte) (string, error) {
 	return r.Response.RequestID, nil
 }
 
-// unmarshalChecked decodes untrusted JSON after a validity check (goccy's decoder must only
-// see well-formed input, see runtime/explorertest's guard).
-func unmarshalChecked(raw []byte, v any) (err error) {
-	if !validJSON(raw) {
-		return fmt.Errorf("not valid JSON: %q", clip(string(raw)))
-	}
-	defer func() {
-		if r := recover(); r != nil {
-			err = fmt.Errorf("malformed JSON (decoder failure: %v)", r)
-		}
-	}()
-	return json.Unmarshal(raw, v)
-}
+// unmarshalChecked decodes an untrusted answer with the project's JSON guard.
+func unmarshalChecked(raw []byte, v any) error { return jsonguard.Unmarshal(raw, v) }
