@@ -182,7 +182,10 @@ func (e *emitter) actions() {
 func (e *emitter) handler() {
 	e.f.Line()
 	e.f.Comment("Handler is implemented by the device application: it receives what the cloud sends.")
-	e.f.Comment("Calls carry validated values; the returned error (or output) becomes the reply.")
+	e.f.Comment("Calls carry validated values; the returned error (or output) becomes the reply. A Handler")
+	e.f.Comment("that also has the method Binding(ctx, thing.BindingNotice) learns when a user binds or")
+	e.f.Comment("unbinds the device; one with Service(ctx, method string, msg []byte) gets the other")
+	e.f.Comment("messages of the service topic (thing.BindingObserver, thing.ServiceObserver).")
 	e.f.Type().Id("Handler").InterfaceFunc(func(g *jen.Group) {
 		g.Comment("Control applies writable properties sent by the cloud; only the fields sent are set.")
 		g.Comment("A non-nil error is reported back as a failed control_reply.")

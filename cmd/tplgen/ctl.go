@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"os"
 	"os/signal"
 	"strings"
@@ -372,6 +373,11 @@ type eventRecord struct {
 	Method      string          `json:"method"`
 }
 
+// key identifies an event record (for printing each once).
+func (e eventRecord) key() string {
+	return fmt.Sprintf("%s\x00%d\x00%s\x00%s", e.EventID, e.Timestamp, e.ClientToken, e.Method)
+}
+
 func (e eventRecord) same(o eventRecord) bool {
 	return e.EventID == o.EventID && e.Timestamp == o.Timestamp && e.ClientToken == o.ClientToken && e.Method == o.Method
 }
@@ -400,19 +406,63 @@ func ctlEvents(c *cli.Context) error {
 	}
 	ctx, stop := signal.NotifyContext(c.Context, os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if !c.Bool("follow") {
+		events, err := fetch(ctx)
+		for _, e := range events {
+			printEvent(env.out, e, asJSON)
+		}
+		return err
+	}
+	interval := c.Duration("interval")
+	if interval <= 0 {
+		return usagef("ctl events: --interval must be positive")
+	}
+	// Live: the emulator's stream, each event printed once whether it comes from the
+	// history fetched when the stream opens or from the stream.
+	seen := newRecentKeys(2 * maxEventsKept)
+	show := func(e eventRecord) {
+		if seen.add(e.key()) {
+			printEvent(env.out, e, asJSON)
+		}
+	}
+	err = env.api.follow(ctx, url.Values{"device": {pid + "/" + dn}, "type": {"event"}},
+		func() error {
+			events, err := fetch(ctx)
+			for _, e := range events {
+				show(e)
+			}
+			return err
+		},
+		func(ev sseEvent) error {
+			var d streamData
+			var e eventRecord
+			if json.Unmarshal(ev.Data, &d) != nil || json.Unmarshal(d.Data, &e) != nil {
+				return fmt.Errorf("stream: unexpected event data %.200s", ev.Data)
+			}
+			show(e)
+			return nil
+		})
+	if !errors.Is(err, errNoStream) {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
+	return pollEvents(ctx, c.App.ErrWriter, interval, fetch, show)
+}
+
+// maxEventsKept is the emulator's per-device event history.
+const maxEventsKept = 10000
+
+// pollEvents follows the events of an emulator without /api/stream by fetching the device's
+// history every interval.
+func pollEvents(ctx context.Context, errw io.Writer, interval time.Duration, fetch func(context.Context) ([]eventRecord, error), show func(eventRecord)) error {
 	events, err := fetch(ctx)
 	if err != nil {
 		return err
 	}
 	for _, e := range events {
-		printEvent(env.out, e, asJSON)
-	}
-	if !c.Bool("follow") {
-		return nil
-	}
-	interval := c.Duration("interval")
-	if interval <= 0 {
-		return usagef("ctl events: --interval must be positive")
+		show(e)
 	}
 	var last *eventRecord
 	if len(events) > 0 {
@@ -436,11 +486,11 @@ func ctlEvents(c *cli.Context) error {
 		fresh := newSince(events, last)
 		if fresh == nil && last != nil && len(events) > 0 {
 			// The last event seen fell out of the emulator's bounded history.
-			fmt.Fprintln(c.App.ErrWriter, "tplgen: events: history wrapped; some events may have been missed")
+			fmt.Fprintln(errw, "tplgen: events: history wrapped; some events may have been missed")
 			fresh = events
 		}
 		for _, e := range fresh {
-			printEvent(env.out, e, asJSON)
+			show(e)
 		}
 		if len(events) > 0 {
 			last = &events[len(events)-1]

@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"os"
 	"os/signal"
+	"slices"
 	"strings"
 	"syscall"
 	"time"
 
+	json "github.com/goccy/go-json"
 	"github.com/schollz/progressbar/v3"
 	"github.com/urfave/cli/v2"
 	"golang.org/x/term"
@@ -143,44 +146,34 @@ func ctlOTAPush(c *cli.Context) error {
 	for i, d := range devices {
 		names[i] = d.pid + "/" + d.dn
 	}
-	view := newProgressView(env.out, names, mode == "bars")
-	jobs := make([]otaJob, len(devices))
-	tick := time.NewTicker(c.Duration("interval"))
-	defer tick.Stop()
-	for {
-		all := true
-		for i, d := range devices {
-			if jobs[i].ended() {
-				continue
-			}
-			cctx, ccancel := env.callCtx(wctx)
+	w := &otaWatch{env: env, names: names, jobs: make([]otaJob, len(devices)),
+		view: newProgressView(env.out, names, mode == "bars")}
+	err = env.api.follow(wctx, url.Values{"device": names, "type": {"ota"}},
+		func() error { return w.fetchAll(wctx) },
+		func(ev sseEvent) error {
+			var d streamData
 			var j otaJob
-			err := env.api.getJSON(cctx, &j, "api", "devices", d.pid, d.dn, "ota")
-			ccancel()
-			if err != nil {
-				if wctx.Err() != nil {
-					break
-				}
-				view.finish()
-				return fmt.Errorf("%s: %w", names[i], err)
+			if json.Unmarshal(ev.Data, &d) != nil || json.Unmarshal(d.Data, &j) != nil {
+				return fmt.Errorf("stream: unexpected ota event %.200s", ev.Data)
 			}
-			jobs[i] = j
-			view.update(i, j)
-			all = all && j.ended()
-		}
-		if all {
-			break
-		}
-		select {
-		case <-wctx.Done():
-			view.finish()
-			if ctx.Err() != nil {
-				return cli.Exit("interrupted; the jobs go on in the emulator", exitFail)
-			}
-			return fmt.Errorf("ota push --watch: jobs not finished after %s", c.Duration("watch-timeout"))
-		case <-tick.C:
-		}
+			return w.apply(slices.Index(names, d.Device), j)
+		})
+	if errors.Is(err, errNoStream) {
+		err = w.poll(wctx, c.Duration("interval"))
 	}
+	switch {
+	case errors.Is(err, errWatchDone):
+	case err != nil:
+		w.view.finish()
+		return err
+	case ctx.Err() != nil:
+		w.view.finish()
+		return cli.Exit("interrupted; the jobs go on in the emulator", exitFail)
+	default:
+		w.view.finish()
+		return fmt.Errorf("ota push --watch: jobs not finished after %s", c.Duration("watch-timeout"))
+	}
+	jobs, view := w.jobs, w.view
 	view.finish()
 	var failed []string
 	for i, j := range jobs {
@@ -193,6 +186,72 @@ func ctlOTAPush(c *cli.Context) error {
 	}
 	fmt.Fprintf(env.out, "%d device(s) updated to %s\n", len(devices), version)
 	return nil
+}
+
+// errWatchDone ends a watch: every job is done or failed.
+var errWatchDone = errors.New("every OTA job ended")
+
+// otaWatch follows the OTA jobs of the pushed devices.
+type otaWatch struct {
+	env   *ctlEnv
+	names []string // PID/DN
+	jobs  []otaJob
+	view  *progressView
+}
+
+// apply records job i's new state; errWatchDone when every job has ended.
+func (w *otaWatch) apply(i int, j otaJob) error {
+	if i < 0 || w.jobs[i].ended() {
+		return nil
+	}
+	w.jobs[i] = j
+	w.view.update(i, j)
+	for _, j := range w.jobs {
+		if !j.ended() {
+			return nil
+		}
+	}
+	return errWatchDone
+}
+
+// fetchAll reads every unfinished job from the API.
+func (w *otaWatch) fetchAll(ctx context.Context) error {
+	for i, name := range w.names {
+		if w.jobs[i].ended() {
+			continue
+		}
+		pid, dn, _ := strings.Cut(name, "/")
+		cctx, cancel := w.env.callCtx(ctx)
+		var j otaJob
+		err := w.env.api.getJSON(cctx, &j, "api", "devices", pid, dn, "ota")
+		cancel()
+		if ctx.Err() != nil {
+			return nil
+		}
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if err := w.apply(i, j); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// poll is the watch for an emulator without /api/stream: fetchAll every interval.
+func (w *otaWatch) poll(ctx context.Context, interval time.Duration) error {
+	tick := time.NewTicker(interval)
+	defer tick.Stop()
+	for {
+		if err := w.fetchAll(ctx); err != nil {
+			return err
+		}
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+		}
+	}
 }
 
 // uploadFirmware streams the file as the raw body of POST /api/firmware.

@@ -33,6 +33,13 @@ POST /api/devices/{pid}/{dn}/app-token {"user":"alice","ttl":"10m"} (token for a
 GET /api/devices/{pid}/{dn}/binding, POST /api/devices/{pid}/{dn}/bind {"user":...}, .../unbind,
 POST /api/gateways/{pid}/{dn}/change {"status":1|0,"devices":[{"product_id","device_name"}]},
 POST /api/gateways/{pid}/{dn}/{unbind_all|search_devices {"status":1}|describe_sub_devices}.
+POST /api/devices/{pid}/{dn}/rrpc {"payload":"..."} (waits for the reply; 409 offline, 504 timeout),
+POST /api/products/{pid}/broadcast {"payload":"..."} (every online device, at most 8 KiB),
+PUT /api/devices/{pid}/{dn}/log-level {"level":0..4}, GET /api/devices/{pid}/{dn}/logs,
+POST /api/resources?product=PID&name=N&version=V&type=FILE (file as body), GET /api/resources?product=PID,
+POST /api/devices/{pid}/{dn}/resources {"name","version","api":"files"|"tasks"},
+GET /api/devices/{pid}/{dn}/resources, DELETE /api/devices/{pid}/{dn}/resources/{name},
+GET /api/uploads/{token}. Devices: POST /device/publish and /device/reportlog (signed HTTP).
 Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`,
 		ArgsUsage: " ",
 		Flags: []cli.Flag{
@@ -42,6 +49,8 @@ Addresses may use port 0 (an ephemeral port); the actual addresses are printed.`
 			&cli.StringFlag{Name: "https", Value: "127.0.0.1:8443", Usage: "HTTPS listen `ADDR`"},
 			&cli.StringFlag{Name: "firmware-http", Value: "127.0.0.1:0", Usage: "firmware download host (plain HTTP) `ADDR`; port 80 for C SDK devices, which always download from it"},
 			&cli.StringFlag{Name: "firmware-https", Value: "127.0.0.1:0", Usage: "firmware download host (HTTPS) `ADDR`"},
+			&cli.StringFlag{Name: "ws", Usage: "MQTT over WebSocket listen `ADDR` (off when empty)"},
+			&cli.StringFlag{Name: "wss", Usage: "MQTT over secure WebSocket listen `ADDR` with the test CA (off when empty)"},
 			&cli.StringSliceFlag{Name: "template", Usage: "data template `[PID=]FILE` (repeatable)"},
 			&cli.StringSliceFlag{Name: "device", Usage: "device `PID/DN[=SECRET]` to register (repeatable; random secret when omitted)"},
 			&cli.StringSliceFlag{Name: "dynreg", Usage: "enable dynamic registration (auto-create devices, PSK) for product `PID[=PRODUCT_SECRET]` (repeatable; random secret when omitted)"},
@@ -130,7 +139,14 @@ func runEmulate(c *cli.Context) error {
 	}
 
 	logger := slog.New(slog.NewTextHandler(c.App.ErrWriter, &slog.HandlerOptions{Level: level}))
-	srv, err := explorertest.NewServer(
+	var wsOpts []explorertest.Option
+	if a := c.String("ws"); a != "" {
+		wsOpts = append(wsOpts, explorertest.WithWebSocketAddr(a))
+	}
+	if a := c.String("wss"); a != "" {
+		wsOpts = append(wsOpts, explorertest.WithWebSocketTLSAddr(a))
+	}
+	srv, err := explorertest.NewServer(append([]explorertest.Option{
 		explorertest.WithMQTTAddr(c.String("mqtt")),
 		explorertest.WithTLSAddr(c.String("tls")),
 		explorertest.WithHTTPAddr(c.String("http")),
@@ -138,7 +154,7 @@ func runEmulate(c *cli.Context) error {
 		explorertest.WithFirmwareAddr(c.String("firmware-http")),
 		explorertest.WithFirmwareTLSAddr(c.String("firmware-https")),
 		explorertest.WithLogger(logger),
-	)
+	}, wsOpts...)...)
 	if err != nil {
 		return err
 	}
@@ -162,6 +178,12 @@ func runEmulate(c *cli.Context) error {
 	fmt.Fprintf(out, "  http:     %s\n", srv.HTTPURL())
 	fmt.Fprintf(out, "  https:    %s\n", srv.HTTPSURL())
 	fmt.Fprintf(out, "  firmware: %s %s\n", srv.FirmwareURL(), srv.FirmwareTLSURL())
+	if u := srv.WebSocketURL(); u != "" {
+		fmt.Fprintf(out, "  mqtt-ws:  %s\n", u)
+	}
+	if u := srv.WebSocketTLSURL(); u != "" {
+		fmt.Fprintf(out, "  mqtt-wss: %s\n", u)
+	}
 	fmt.Fprintf(out, "  ca-file:  %s\n", caPath)
 	for _, p := range products {
 		fmt.Fprintf(out, "product %s: %s (%d properties, %d events, %d actions)\n",

@@ -50,6 +50,9 @@ func (ss *session) kick() { ss.cl.Stop(packets.ErrNotAuthorized) }
 // connOf finds the latConn under a broker client's connection (below TLS).
 func connOf(cl *mqtt.Client) *latConn {
 	c := cl.Net.Conn
+	if wc, ok := c.(*wsConn); ok {
+		c = wc.NetConn()
+	}
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
@@ -130,11 +133,11 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (DeviceID, err
 }
 
 func (s *Server) authCertificate(cl *mqtt.Client, dev device, fail func(string, ...any) (DeviceID, error)) (DeviceID, error) {
-	tc, ok := cl.Net.Conn.(*tls.Conn)
+	state, ok := peerTLS(cl.Net.Conn)
 	if !ok {
 		return fail("certificate device %s must connect over TLS with its client certificate", dev.id)
 	}
-	certs := tc.ConnectionState().PeerCertificates
+	certs := state.PeerCertificates
 	if len(certs) == 0 {
 		return fail("certificate device %s presented no client certificate", dev.id)
 	}

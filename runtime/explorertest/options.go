@@ -13,6 +13,7 @@ type Option func(*config) error
 type config struct {
 	mqttAddr, tlsAddr, httpAddr, httpsAddr string
 	fwAddr, fwTLSAddr                      string
+	wsAddr, wssAddr                        string // WebSocket listeners, off when "" (websocket.go)
 	logger                                 *slog.Logger
 	clock                                  func() time.Time
 }

@@ -94,6 +94,7 @@ type Server struct {
 	mqttAddr, tlsAddr, httpAddr, httpsAddr string
 	// firmware download host addresses (ota.go binds them once, in initOTA).
 	fwAddr, fwTLSAddr string
+	wsAddr, wssAddr   string // MQTT over WebSocket, only when configured (websocket.go)
 }
 
 // NewServer starts a platform on 127.0.0.1 ephemeral ports (or the addresses given by options):
@@ -129,6 +130,8 @@ func NewServer(opts ...Option) (*Server, error) {
 		httpsAddr:  cfg.httpsAddr,
 		fwAddr:     cfg.fwAddr,
 		fwTLSAddr:  cfg.fwTLSAddr,
+		wsAddr:     cfg.wsAddr,
+		wssAddr:    cfg.wssAddr,
 	}
 	s.feat.init()
 	if err := s.initFeatures(); err != nil {
@@ -201,7 +204,10 @@ func (s *Server) startLocked() (err error) {
 		id   string
 		addr *string
 		tls  *tls.Config
-	}{{listenerTCP, &s.mqttAddr, nil}, {listenerTLS, &s.tlsAddr, tlsCfg}} {
+	}{{listenerTCP, &s.mqttAddr, nil}, {listenerTLS, &s.tlsAddr, tlsCfg}, {listenerWS, &s.wsAddr, nil}, {listenerWSS, &s.wssAddr, tlsCfg}} {
+		if *spec.addr == "" {
+			continue // an optional listener that is off (WebSocket)
+		}
 		l, err := s.newMQTTListener(spec.id, *spec.addr, spec.tls)
 		if err != nil {
 			return err
@@ -355,6 +361,10 @@ func (l *mqttListener) Init(log *slog.Logger) error { return nil }
 // Serve accepts connections until the listener is closed. The broker runs it on its own
 // goroutine; the wait group lets Close wait for it and every connection it spawned.
 func (l *mqttListener) Serve(establish listeners.EstablishFn) {
+	if l.id == listenerWS || l.id == listenerWSS {
+		l.serveWebSocket(establish)
+		return
+	}
 	defer l.wg.Done()
 	for {
 		raw, err := l.ln.Accept()

@@ -116,7 +116,8 @@ type Device[P Params, C any] struct {
 
 // NewDevice starts the typed device of spec on conn with handler h; generated New calls it.
 // Handler methods receive values already checked against the template; their error (or
-// action output) becomes the reply. opts are the Thing's; the control and action handlers
+// action output) becomes the reply. A Handler that also implements BindingObserver or
+// ServiceObserver receives the service topic's notices. opts are the Thing's; the control and action handlers
 // are set from spec and h (WithControlHandler and WithActionHandler in opts are overridden).
 //
 // NewDevice refuses a device of another product than spec's: the connection's own device,
@@ -163,6 +164,13 @@ func NewDevice[P Params, C any, H any](conn Transport, spec *Spec[C, H], h H, op
 	if spec.ProductID != "" {
 		all = append(all, func(o *options) error { o.wantProduct = spec.ProductID; return nil })
 	}
+	// Optional Handler methods for the service topic.
+	if b, ok := any(h).(BindingObserver); ok {
+		all = append(all, WithBindingHandler(b.Binding))
+	}
+	if s, ok := any(h).(ServiceObserver); ok {
+		all = append(all, WithServiceHandler(s.Service))
+	}
 	t, err := New(conn, tpl, all...)
 	if err != nil {
 		return nil, err
@@ -186,15 +194,30 @@ func (d *Device[P, C]) Report(ctx context.Context, p P) error {
 	}
 	t := d.t
 	token := t.nextSeq()
-	b := make([]byte, 0, 160)
-	b = t.appendHead(b, methodReport, token)
+	buf := getBuf()
+	b := t.appendHead(*buf, methodReport, token)
 	b = append(b, `,"timestamp":`...)
 	b = strconv.AppendInt(b, t.nowMillis(), 10)
 	b = append(b, `,"params":`...)
 	b = p.AppendJSON(b)
 	b = append(b, '}')
 	_, err := t.request(ctx, t.topics.upProperty, 0, methodReport, token, b, methodReport+replySuffix)
+	putBuf(buf, b) // the Transport does not keep the payload once Publish returned
 	return err
+}
+
+// payloadPool recycles the buffers typed reports and events are encoded into.
+var payloadPool = sync.Pool{New: func() any { b := make([]byte, 0, 512); return &b }}
+
+func getBuf() *[]byte { return payloadPool.Get().(*[]byte) }
+
+// putBuf returns the buffer, now grown to b, unless it grew unusually large.
+func putBuf(buf *[]byte, b []byte) {
+	if cap(b) > 16<<10 {
+		return
+	}
+	*buf = b[:0]
+	payloadPool.Put(buf)
 }
 
 // PostEvent posts one generated event (event_post) on d and waits for the event_reply. e
@@ -206,18 +229,19 @@ func PostEvent[P Params, C any, E EventParams](ctx context.Context, d *Device[P,
 	}
 	t := d.t
 	token := t.nextSeq()
-	b := make([]byte, 0, 192)
-	b = t.appendHead(b, methodEventPost, token)
+	buf := getBuf()
+	b := t.appendHead(*buf, methodEventPost, token)
 	b = append(b, ',')
 	b = appendEventMembers(b, e, t.nowMillis())
 	b = append(b, '}')
 	// events_reply is accepted too: the platform answers the array form with it.
 	_, err := t.request(ctx, t.topics.upEvent, 1, methodEventPost, token, b, methodEventReply, methodEventsReply)
+	putBuf(buf, b)
 	return err
 }
 
 // appendEventMembers appends `"eventId":…,"type":…,"timestamp":…,"params":{…}`.
-func appendEventMembers(b []byte, e EventParams, ms int64) []byte {
+func appendEventMembers[E EventParams](b []byte, e E, ms int64) []byte {
 	b = append(b, `"eventId":`...)
 	b = tplwire.AppendString(b, e.EventID())
 	b = append(b, `,"type":`...)

@@ -34,16 +34,21 @@ func (t *Thing) dispatch(topic string, payload []byte) {
 		t.log.Warn("message on an unexpected topic ignored", "topic", topic)
 		return
 	}
-	msg, err := parseDown(payload)
-	if msg != nil && strings.HasSuffix(msg.Method, replySuffix) {
-		t.deliverReply(topic, msg, err)
+	var m downMsg // on the stack: a reply is copied to its waiter
+	obj, err := parseDownInto(payload, &m)
+	if obj && strings.HasSuffix(m.Method, replySuffix) {
+		t.deliverReply(topic, &m, err)
 		return
 	}
 	if err != nil {
 		t.log.Warn("malformed downlink message", "topic", topic, "error", err)
-		t.rejectMalformed(topic, kind, msg, err)
+		if obj {
+			t.rejectMalformed(topic, kind, m.Method, m.ClientToken, err)
+		}
 		return
 	}
+	msg := new(downMsg) // handled on another goroutine
+	*msg = m
 	switch {
 	case kind == topicKindProperty && msg.Method == methodControl:
 		t.enqueue(topic, msg, func() { t.handleControl(topic, msg) })
@@ -58,15 +63,15 @@ func (t *Thing) dispatch(topic string, payload []byte) {
 
 // rejectMalformed answers a control or action whose message could not be parsed, when its
 // method and clientToken were readable (otherwise there is nobody to answer).
-func (t *Thing) rejectMalformed(topic, kind string, msg *downMsg, err error) {
-	if msg == nil || msg.ClientToken == "" {
+func (t *Thing) rejectMalformed(topic, kind, method, token string, err error) {
+	if token == "" {
 		return
 	}
 	switch {
-	case kind == topicKindProperty && msg.Method == methodControl:
-		t.sendControlReply(msg.ClientToken, CodeMalformed, err.Error())
-	case kind == topicKindAction && msg.Method == methodAction:
-		t.sendActionReply(msg.ClientToken, CodeMalformed, err.Error(), nil)
+	case kind == topicKindProperty && method == methodControl:
+		t.sendControlReply(token, CodeMalformed, err.Error())
+	case kind == topicKindAction && method == methodAction:
+		t.sendActionReply(token, CodeMalformed, err.Error(), nil)
 	}
 }
 
@@ -294,18 +299,4 @@ func (t *Thing) publishReply(topic string, payload []byte) error {
 	ctx, cancel := context.WithTimeout(t.ctx, t.opts.handlerTimeout)
 	defer cancel()
 	return t.conn.Publish(ctx, topic, 1, payload)
-}
-
-func (t *Thing) handleService(topic string, msg *downMsg) {
-	if t.opts.service == nil {
-		t.log.Info("service notification", "topic", topic, "method", msg.Method)
-		return
-	}
-	err := t.callHandler(func(ctx context.Context) error {
-		t.opts.service(ctx, msg.Method, msg.Raw)
-		return nil
-	})
-	if err != nil {
-		t.log.Error("service handler failed", "topic", topic, "method", msg.Method, "error", err)
-	}
 }

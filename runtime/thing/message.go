@@ -6,8 +6,11 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // Methods of the data-template protocol (protocol.md §2.4).
@@ -96,6 +99,7 @@ type downMsg struct {
 	Status      string
 	Type        string
 	ActionID    string
+	Timestamp   int64           // milliseconds or seconds as sent; 0 when absent
 	Params      json.RawMessage // nil when absent
 	Data        json.RawMessage // nil when absent
 	Raw         []byte
@@ -114,60 +118,178 @@ func (e *fieldError) Error() string { return "field " + e.Field + ": " + e.Msg }
 // When the payload is a JSON object the returned message is non-nil even on error, with
 // Method and ClientToken filled in as far as they were readable, so the caller can still
 // answer or fail the matching request with a precise error.
+//
+// The payload is untrusted: it is size-capped and checked by the project's guard
+// (internal/jsonguard) first; the fields are then picked out of the checked bytes in one
+// pass, as sub-slices of payload (no copies, no intermediate map or struct).
 func parseDown(payload []byte) (*downMsg, error) {
+	m := new(downMsg)
+	obj, err := parseDownInto(payload, m)
+	if !obj {
+		return nil, err
+	}
+	return m, err
+}
+
+// parseDownInto is parseDown into the caller's message (the dispatcher keeps it on the
+// stack); obj reports whether m was filled in (the payload is a JSON object).
+func parseDownInto(payload []byte, m *downMsg) (obj bool, err error) {
 	if k := kindOf(payload); k != "object" {
-		return nil, fmt.Errorf("payload: want a JSON object, got %s", k)
+		return false, fmt.Errorf("payload: want a JSON object, got %s", k)
 	}
-	// One pass keeps every field raw; kinds are checked below so a wrong type is reported
-	// with its field instead of as a generic unmarshal error.
+	if err := jsonguard.CheckLimit(payload, maxDownlinkBytes); err != nil {
+		return false, fmt.Errorf("payload: invalid JSON: %v", err)
+	}
 	var f struct {
-		Method      json.RawMessage `json:"method"`
-		ClientToken json.RawMessage `json:"clientToken"`
-		Status      json.RawMessage `json:"status"`
-		Type        json.RawMessage `json:"type"`
-		ActionID    json.RawMessage `json:"actionId"`
-		Code        json.RawMessage `json:"code"`
-		Params      json.RawMessage `json:"params"`
-		Data        json.RawMessage `json:"data"`
+		Method, ClientToken, Status, Type, ActionID, Code, Params, Data, Timestamp []byte
 	}
-	if err := json.Unmarshal(payload, &f); err != nil {
-		return nil, fmt.Errorf("payload: invalid JSON: %v", err)
-	}
-	m := &downMsg{Raw: payload}
-	var err error
+	eachMember(payload, func(key, val []byte) {
+		switch string(key) {
+		case "method":
+			f.Method = val
+		case "clientToken":
+			f.ClientToken = val
+		case "status":
+			f.Status = val
+		case "type":
+			f.Type = val
+		case "actionId":
+			f.ActionID = val
+		case "code":
+			f.Code = val
+		case "params":
+			f.Params = val
+		case "data":
+			f.Data = val
+		case "timestamp":
+			f.Timestamp = val
+		}
+	})
+	*m = downMsg{Raw: payload}
 	// clientToken first: with it a bad reply can still fail its waiter with a clear error.
 	if m.ClientToken, err = stringField("clientToken", f.ClientToken, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Method, err = stringField("method", f.Method, true); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Status, err = stringField("status", f.Status, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Type, err = stringField("type", f.Type, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.ActionID, err = stringField("actionId", f.ActionID, false); err != nil {
-		return m, err
+		return true, err
 	}
 	if len(f.Code) > 0 && !isNull(f.Code) {
 		if k := kindOf(f.Code); k != "number" {
-			return m, &fieldError{"code", "want an integer, got " + k}
+			return true, &fieldError{"code", "want an integer, got " + k}
 		}
 		i, err := strconv.ParseInt(string(f.Code), 10, 32)
 		if err != nil {
-			return m, &fieldError{"code", "want a 32-bit integer, got " + string(f.Code)}
+			return true, &fieldError{"code", "want a 32-bit integer, got " + string(f.Code)}
 		}
 		m.HasCode, m.Code = true, int(i)
 	}
 	if m.Params, err = objectField("params", f.Params); err != nil {
-		return m, err
+		return true, err
 	}
 	if m.Data, err = objectField("data", f.Data); err != nil {
-		return m, err
+		return true, err
 	}
-	return m, nil
+	// The timestamp only informs (notices carry one); a strange one is ignored, not an error.
+	if len(f.Timestamp) > 0 && kindOf(f.Timestamp) == "number" {
+		if n, err := strconv.ParseInt(string(f.Timestamp), 10, 64); err == nil {
+			m.Timestamp = n
+		}
+	}
+	return true, nil
+}
+
+// maxDownlinkBytes caps a downlink payload before it is parsed: the platform's MQTT payload
+// limit (docs/PROTOCOL.md §8.1) with room to spare.
+const maxDownlinkBytes = 64 << 10
+
+// eachMember calls fn with the key (raw, between the quotes) and the raw value of every
+// member of the top-level object in data, which must be well-formed JSON (checked by the
+// caller). Keys with escapes are passed escaped: the fields the engine reads have none.
+func eachMember(data []byte, fn func(key, val []byte)) {
+	i := skipSpace(data, 0)
+	if i >= len(data) || data[i] != '{' {
+		return
+	}
+	i++
+	for {
+		i = skipSpace(data, i)
+		if i >= len(data) || data[i] != '"' {
+			return // '}' (or the end): done
+		}
+		kEnd := endOfString(data, i)
+		key := data[i+1 : kEnd-1]
+		i = skipSpace(data, kEnd)
+		i = skipSpace(data, i+1) // ':'
+		vEnd := endOfValue(data, i)
+		fn(key, data[i:vEnd])
+		i = skipSpace(data, vEnd)
+		if i < len(data) && data[i] == ',' {
+			i++
+		}
+	}
+}
+
+func skipSpace(data []byte, i int) int {
+	for i < len(data) && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r') {
+		i++
+	}
+	return i
+}
+
+// endOfString returns the offset just after the string starting at data[i] ('"').
+func endOfString(data []byte, i int) int {
+	for i++; i < len(data); i++ {
+		switch data[i] {
+		case '\\':
+			i++
+		case '"':
+			return i + 1
+		}
+	}
+	return len(data)
+}
+
+// endOfValue returns the offset just after the (well-formed) value starting at data[i].
+func endOfValue(data []byte, i int) int {
+	if i >= len(data) {
+		return i
+	}
+	switch data[i] {
+	case '"':
+		return endOfString(data, i)
+	case '{', '[':
+		depth := 0
+		for ; i < len(data); i++ {
+			switch data[i] {
+			case '"':
+				i = endOfString(data, i) - 1
+			case '{', '[':
+				depth++
+			case '}', ']':
+				depth--
+				if depth == 0 {
+					return i + 1
+				}
+			}
+		}
+		return len(data)
+	}
+	for ; i < len(data); i++ { // number or literal
+		switch data[i] {
+		case ',', '}', ']', ' ', '\t', '\n', '\r':
+			return i
+		}
+	}
+	return i
 }
 
 // stringField decodes a string-valued field; raw is nil when the field is absent.
@@ -184,9 +306,12 @@ func stringField(name string, raw json.RawMessage, required bool) (string, error
 	}
 	var s string
 	if bytes.IndexByte(raw, '\\') < 0 {
-		s = string(raw[1 : len(raw)-1]) // no escapes: the text between the quotes
-	} else if err := json.Unmarshal(raw, &s); err != nil {
-		return "", &fieldError{name, "invalid string: " + err.Error()}
+		s = bytesString(raw[1 : len(raw)-1]) // no escapes: the text between the quotes
+	} else {
+		var err error
+		if s, err = unescapeString(raw); err != nil {
+			return "", &fieldError{name, "invalid string: " + err.Error()}
+		}
 	}
 	if required && s == "" {
 		return "", &fieldError{name, "empty"}
@@ -296,4 +421,22 @@ func splitDownTopic(topic string) (kind string, ok bool) {
 	}
 	kind, _, ok = strings.Cut(rest, "/")
 	return kind, ok
+}
+
+// bytesString returns b as a string without copying. The downlink payload a message is
+// parsed from is owned by the engine and never written to (explorer.Message hands it over),
+// so strings pointing into it stay valid and unchanged; they keep the payload alive.
+func bytesString(b []byte) string {
+	if len(b) == 0 {
+		return ""
+	}
+	return unsafe.String(&b[0], len(b))
+}
+
+// unescapeString decodes a JSON string with escapes (kept apart so the common path's string
+// does not escape to the heap).
+func unescapeString(raw []byte) (string, error) {
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
 }

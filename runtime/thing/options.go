@@ -34,6 +34,7 @@ type options struct {
 	actionEncoded   func(ctx context.Context, actionID string, input []byte) ([]byte, error) // typed (NewDevice)
 	wantProduct     string                                                                   // NewDevice: the generated product
 	service         ServiceHandler
+	binding         func(ctx context.Context, n BindingNotice)
 	logger          *slog.Logger
 	resync          *bool // nil: on for the connection's own device, off for WithDevice
 	handlerTimeout  time.Duration
@@ -79,9 +80,10 @@ func WithActionHandler(h ActionHandler) Option {
 	return func(o *options) error { o.action = h; return nil }
 }
 
-// WithServiceHandler sets the handler for service-topic notifications (unbind_device,
-// bind_device and any other non-reply method on $thing/down/service). Without one they are
-// logged at Info level.
+// WithServiceHandler sets the handler for service-topic messages that are neither replies
+// (those reach BindAppToken, RequestUnbind, ...) nor, when WithBindingHandler is set,
+// bind_device/unbind_device: the value-added services of docs/PROTOCOL.md §7.6. Without one
+// they are logged at Info level.
 func WithServiceHandler(h ServiceHandler) Option {
 	return func(o *options) error { o.service = h; return nil }
 }

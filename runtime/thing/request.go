@@ -22,7 +22,8 @@ type waiter struct {
 }
 
 type waitResult struct {
-	msg *downMsg
+	msg downMsg // valid when ok
+	ok  bool
 	err error
 }
 
@@ -38,13 +39,17 @@ func (w *waiter) finish(msg *downMsg, err error) {
 		return
 	}
 	w.settled = true
-	w.result <- waitResult{msg, err} // buffered: never blocks
+	r := waitResult{err: err}
+	if msg != nil {
+		r.msg, r.ok = *msg, true
+	}
+	w.result <- r // buffered: never blocks
 }
 
 // request publishes payload and waits for the reply whose clientToken is "{pid}-{seq}". A
 // non-zero reply code becomes a *ReplyError; no reply ends with ctx's error. accept lists
 // the one or two reply methods that answer it.
-func (t *Thing) request(ctx context.Context, topic string, qos byte, method string, seq uint64, payload []byte, accept ...string) (*downMsg, error) {
+func (t *Thing) request(ctx context.Context, topic string, qos byte, method string, seq uint64, payload []byte, accept ...string) (downMsg, error) {
 	w := waiterPool.Get().(*waiter)
 	w.method, w.accept1, w.accept2, w.settled = method, accept[0], "", false
 	if len(accept) > 1 {
@@ -54,7 +59,7 @@ func (t *Thing) request(ctx context.Context, topic string, qos byte, method stri
 	if t.closed {
 		t.mu.Unlock()
 		waiterPool.Put(w)
-		return nil, fmt.Errorf("thing: %s: %w", method, ErrClosed)
+		return downMsg{}, fmt.Errorf("thing: %s: %w", method, ErrClosed)
 	}
 	t.waiters[seq] = w
 	t.mu.Unlock()
@@ -72,18 +77,18 @@ func (t *Thing) request(ctx context.Context, topic string, qos byte, method stri
 	delete(t.waiters, seq)
 	settled := w.settled
 	t.mu.Unlock()
-	if settled && r.msg == nil && r.err == nil {
+	if settled && !r.ok && r.err == nil {
 		r = <-w.result
 	}
 	waiterPool.Put(w)
 
 	switch {
 	case err != nil:
-		return nil, fmt.Errorf("thing: %s %s: publish: %w", method, t.token(seq), err)
+		return downMsg{}, fmt.Errorf("thing: %s %s: publish: %w", method, t.token(seq), err)
 	case r.err != nil:
-		return nil, fmt.Errorf("thing: %s %s: %w", method, t.token(seq), r.err)
-	case r.msg == nil:
-		return nil, fmt.Errorf("thing: %s %s: waiting for %s: %w", method, t.token(seq), accept[0], ctx.Err())
+		return downMsg{}, fmt.Errorf("thing: %s %s: %w", method, t.token(seq), r.err)
+	case !r.ok:
+		return downMsg{}, fmt.Errorf("thing: %s %s: waiting for %s: %w", method, t.token(seq), accept[0], ctx.Err())
 	case r.msg.Code != CodeOK:
 		return r.msg, &ReplyError{Code: r.msg.Code, Status: r.msg.Status, Method: r.msg.Method, ClientToken: t.token(seq)}
 	}
@@ -201,7 +206,7 @@ func (t *Thing) GetStatus(ctx context.Context, typ StatusType, showmeta bool) (*
 	if err != nil {
 		return nil, err
 	}
-	return parseStatus(t.topics.downProperty, msg, typ)
+	return parseStatus(t.topics.downProperty, &msg, typ)
 }
 
 func parseStatus(topic string, msg *downMsg, typ StatusType) (*Status, error) {

@@ -1051,7 +1051,10 @@ func (v Fault) Valid() bool {
 }
 
 // Handler is implemented by the device application: it receives what the cloud sends.
-// Calls carry validated values; the returned error (or output) becomes the reply.
+// Calls carry validated values; the returned error (or output) becomes the reply. A Handler
+// that also has the method Binding(ctx, thing.BindingNotice) learns when a user binds or
+// unbinds the device; one with Service(ctx, method string, msg []byte) gets the other
+// messages of the service topic (thing.BindingObserver, thing.ServiceObserver).
 type Handler interface {
 	// Control applies writable properties sent by the cloud; only the fields sent are set.
 	// A non-nil error is reported back as a failed control_reply.
