@@ -72,10 +72,11 @@ func ctlCommand() *cli.Command {
 		Description: `Talks to the JSON API of tplgen emulate on --api (default http://127.0.0.1:8080, or $TPLGEN_API).
 Errors answered by the API are printed as the API says them, with the HTTP status, and exit 1.
 
-KEY=VALUE arguments are parsed by the product's data template when --template gives it
-(bool: 1/0/true/false/on/off or a label; enum and stringenum: a key or a label; timestamp:
-seconds, now or RFC 3339; struct and array: JSON) and checked before sending. Without a
-template a VALUE that is JSON is sent as such, anything else as a string.
+KEY=VALUE arguments are parsed by the product's data template (--template, else the one the
+emulator serves on GET /api/products/{pid}): bool: 1/0/true/false/on/off or a label; enum and
+stringenum: a key or a label; timestamp: seconds, now or RFC 3339; struct and array: JSON; and
+checked before sending. Without a template a VALUE that is JSON is sent as such, anything else
+as a string, and the emulator checks it.
 
 Examples:
    tplgen ctl devices
@@ -117,6 +118,33 @@ func newCtlEnv(c *cli.Context) (*ctlEnv, error) {
 		env.templates[pid] = tpl
 	}
 	return env, nil
+}
+
+// template returns the data template of product pid: the one given with --template, else the
+// emulator's (GET /api/products/{pid}), else nil: the values are then sent untyped and the
+// emulator checks them.
+func (e *ctlEnv) template(ctx context.Context, pid string) (*template.Template, error) {
+	if t, ok := e.templates[pid]; ok {
+		return t, nil
+	}
+	ctx, cancel := e.callCtx(ctx)
+	defer cancel()
+	var v productView
+	err := e.api.getJSON(ctx, &v, "api", "products", pid)
+	var aerr *apiError
+	if errors.As(err, &aerr) && aerr.Status == http.StatusNotFound {
+		e.templates[pid] = nil // no template there (or an emulator without this route)
+		return nil, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	t, err := template.Parse("template of "+pid+" from the emulator", v.templateJSON())
+	if err != nil {
+		return nil, fmt.Errorf("the emulator's template of %s: %w", pid, err)
+	}
+	e.templates[pid] = t
+	return t, nil
 }
 
 // parseDeviceArg parses PID/DN.
@@ -226,7 +254,10 @@ func ctlControl(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tpl := env.templates[pid]
+	tpl, err := env.template(c.Context, pid)
+	if err != nil {
+		return err
+	}
 	params, err := paramsJSON(as, func(key string) (*template.Define, error) {
 		if tpl == nil {
 			return nil, nil
@@ -308,7 +339,10 @@ func ctlAction(c *cli.Context) error {
 	if err != nil {
 		return err
 	}
-	tpl := env.templates[pid]
+	tpl, err := env.template(c.Context, pid)
+	if err != nil {
+		return err
+	}
 	var action *template.Action
 	if tpl != nil {
 		if action = tpl.Action(actionID); action == nil {

@@ -196,9 +196,17 @@ func TestCtlControlUntypedAndErrors(t *testing.T) {
 	if len(control) != 1 || control[0] != `{"brightness":5,"name":"hall"}` {
 		t.Errorf("device received %q", control)
 	}
-	code, _, errOut := w.ctl(t, "control", lightPID+"/lamp1", "brightness=bright")
-	if code != exitFail || !strings.HasPrefix(errOut, "tplgen: API 400 Bad Request: ") || !strings.Contains(errOut, "brightness") {
-		t.Errorf("invalid value: exit %d, stderr %q", code, errOut)
+	// A product the emulator has no template for: the value goes untyped, the API refuses.
+	if _, err := w.srv.AddDevice("NOTEMPLATE", "d1"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := w.ctl(t, "control", "NOTEMPLATE/d1", "brightness=bright")
+	if code != exitFail || !strings.HasPrefix(errOut, "tplgen: API 404 Not Found: ") {
+		t.Errorf("no template: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = w.ctl(t, "control", lightPID+"/nosuch", "brightness=1")
+	if code != exitFail || errOut != "tplgen: API 404 Not Found: device ZPHBLEB4J5/nosuch is not registered\n" {
+		t.Errorf("unknown device: exit %d, stderr %q", code, errOut)
 	}
 	// The device refuses: its reply code makes the exit status.
 	w.mu.Lock()
@@ -245,10 +253,10 @@ func TestCtlAction(t *testing.T) {
 			t.Errorf("%q: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}
 	}
-	// Without a template the API refuses and says why.
-	code, _, errOut = w.ctl(t, "action", lightPID+"/lamp1", "light_off")
-	if code != exitFail || errOut != "tplgen: API 404 Not Found: action light_off is not defined for product ZPHBLEB4J5\n" {
-		t.Errorf("unknown action via API: exit %d, %q", code, errOut)
+	// The API's refusal, as the API says it.
+	code, _, errOut = w.ctl(t, "action", lightPID+"/nosuch", "light_on", "is_on=1")
+	if code != exitFail || errOut != "tplgen: API 404 Not Found: device ZPHBLEB4J5/nosuch is not registered\n" {
+		t.Errorf("unknown device: exit %d, %q", code, errOut)
 	}
 }
 

@@ -192,3 +192,173 @@ func jsonExample(d *template.Define) string {
 	}
 	return "{" + strings.Join(keys, ",") + "}"
 }
+
+// The emulator's view of a product's template (GET /api/products/{pid}): numbers as numbers,
+// mappings as ordered key/label lists, array elements under "elem".
+type productView struct {
+	ProductID  string `json:"product_id"`
+	Properties []struct {
+		ID       string      `json:"id"`
+		Name     string      `json:"name"`
+		Desc     string      `json:"desc"`
+		Mode     string      `json:"mode"`
+		Required bool        `json:"required"`
+		Define   *defineView `json:"define"`
+	} `json:"properties"`
+	Events []struct {
+		ID     string      `json:"id"`
+		Name   string      `json:"name"`
+		Desc   string      `json:"desc"`
+		Type   string      `json:"type"`
+		Params []paramView `json:"params"`
+	} `json:"events"`
+	Actions []struct {
+		ID     string      `json:"id"`
+		Name   string      `json:"name"`
+		Desc   string      `json:"desc"`
+		Input  []paramView `json:"input"`
+		Output []paramView `json:"output"`
+	} `json:"actions"`
+}
+
+type paramView struct {
+	ID     string      `json:"id"`
+	Name   string      `json:"name"`
+	Define *defineView `json:"define"`
+}
+
+type defineView struct {
+	Type    string   `json:"type"`
+	Min     *float64 `json:"min"`
+	Max     *float64 `json:"max"`
+	Start   *float64 `json:"start"`
+	Step    *float64 `json:"step"`
+	Unit    string   `json:"unit"`
+	Mapping []struct {
+		Key   string `json:"key"`
+		Label string `json:"label"`
+	} `json:"mapping"`
+	Specs []paramView `json:"specs"`
+	Elem  *defineView `json:"elem"`
+}
+
+// templateJSON writes the view back in the data-template format, so that template.Parse
+// builds the model the value checks use (mapping order kept).
+func (v *productView) templateJSON() []byte {
+	var b bytes.Buffer
+	str := func(s string) { q, _ := json.Marshal(s); b.Write(q) }
+	var define func(d *defineView)
+	params := func(ps []paramView, defKey string) {
+		b.WriteByte('[')
+		for i, p := range ps {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			b.WriteString(`{"id":`)
+			str(p.ID)
+			b.WriteString(`,"name":`)
+			str(p.Name)
+			b.WriteString(`,"` + defKey + `":`)
+			define(p.Define)
+			b.WriteByte('}')
+		}
+		b.WriteByte(']')
+	}
+	define = func(d *defineView) {
+		if d == nil {
+			b.WriteString("null")
+			return
+		}
+		b.WriteString(`{"type":`)
+		str(d.Type)
+		for _, n := range []struct {
+			k string
+			v *float64
+		}{{"min", d.Min}, {"max", d.Max}, {"start", d.Start}, {"step", d.Step}} {
+			if n.v != nil {
+				b.WriteString(`,"` + n.k + `":`)
+				str(strconv.FormatFloat(*n.v, 'f', -1, 64))
+			}
+		}
+		if d.Unit != "" {
+			b.WriteString(`,"unit":`)
+			str(d.Unit)
+		}
+		if len(d.Mapping) > 0 {
+			b.WriteString(`,"mapping":{`)
+			for i, m := range d.Mapping {
+				if i > 0 {
+					b.WriteByte(',')
+				}
+				str(m.Key)
+				b.WriteByte(':')
+				str(m.Label)
+			}
+			b.WriteByte('}')
+		}
+		if d.Type == string(template.TypeStruct) {
+			b.WriteString(`,"specs":`)
+			params(d.Specs, "dataType")
+		}
+		if d.Elem != nil {
+			b.WriteString(`,"arrayInfo":`)
+			define(d.Elem)
+		}
+		b.WriteByte('}')
+	}
+	b.WriteString(`{"version":"1.0","profile":{"ProductId":`)
+	str(v.ProductID)
+	b.WriteString(`},"properties":[`)
+	for i, p := range v.Properties {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":`)
+		str(p.ID)
+		b.WriteString(`,"name":`)
+		str(p.Name)
+		b.WriteString(`,"desc":`)
+		str(p.Desc)
+		b.WriteString(`,"mode":`)
+		str(p.Mode)
+		fmt.Fprintf(&b, `,"required":%t,"define":`, p.Required)
+		define(p.Define)
+		b.WriteByte('}')
+	}
+	b.WriteString(`],"events":[`)
+	for i, e := range v.Events {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":`)
+		str(e.ID)
+		b.WriteString(`,"name":`)
+		str(e.Name)
+		b.WriteString(`,"desc":`)
+		str(e.Desc)
+		b.WriteString(`,"type":`)
+		str(e.Type)
+		b.WriteString(`,"params":`)
+		params(e.Params, "define")
+		b.WriteByte('}')
+	}
+	b.WriteString(`],"actions":[`)
+	for i, a := range v.Actions {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteString(`{"id":`)
+		str(a.ID)
+		b.WriteString(`,"name":`)
+		str(a.Name)
+		b.WriteString(`,"desc":`)
+		str(a.Desc)
+		b.WriteString(`,"input":`)
+		params(a.Input, "define")
+		b.WriteString(`,"output":`)
+		params(a.Output, "define")
+		b.WriteByte('}')
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}

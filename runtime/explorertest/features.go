@@ -3,6 +3,7 @@ package explorertest
 import (
 	"fmt"
 	"runtime/debug"
+	"strings"
 	"sync"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
@@ -268,6 +269,34 @@ func (h *platformHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 	if sess == nil {
 		return
 	}
-	// The broker may reuse pk.Payload once the hook returns: the handlers get their own copy.
-	h.s.dispatchUplink(sess.id, unaliasSys(pk.TopicName), append([]byte(nil), pk.Payload...), pk.FixedHeader.Qos)
+	h.s.dispatchUplink(sess.id, unaliasSys(pk.TopicName), pk.Payload, pk.FixedHeader.Qos)
+}
+
+// dispatchUplink hands a device message — from the broker (OnPublished) or from another
+// transport (HTTP publish) — to the matching uplink handlers, on client's serial queue so it is
+// ordered with that device's other uplinks. payload is copied only when a handler matches (the
+// broker may reuse its buffer once the hook returns), and each handler gets its own copy so one
+// cannot corrupt another's view.
+func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, qos byte) {
+	s.feat.mu.Lock()
+	var fns []func(uplink)
+	for _, r := range s.feat.routes {
+		if strings.HasPrefix(topic, r.prefix) {
+			fns = append(fns, r.fn)
+		}
+	}
+	s.feat.mu.Unlock()
+	if len(fns) == 0 {
+		return
+	}
+	owner, ok := topicOwner(topic)
+	if !ok {
+		owner = client
+	}
+	payload = append([]byte(nil), payload...)
+	s.feat.run(s, client, func() {
+		for _, fn := range fns {
+			fn(uplink{Client: client, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos})
+		}
+	})
 }

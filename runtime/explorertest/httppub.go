@@ -77,28 +77,3 @@ func (s *Server) httpPublish(id DeviceID, m httpPublishBody) *gwError {
 	}
 	return nil
 }
-
-// dispatchUplink hands a device message that did not come through the broker (HTTP publish)
-// to the matching uplink handlers, ordered with the device's MQTT uplinks.
-func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, qos byte) {
-	s.feat.mu.Lock()
-	var fns []func(uplink)
-	for _, r := range s.feat.routes {
-		if strings.HasPrefix(topic, r.prefix) {
-			fns = append(fns, r.fn)
-		}
-	}
-	s.feat.mu.Unlock()
-	if len(fns) == 0 {
-		return
-	}
-	owner, ok := topicOwner(topic)
-	if !ok {
-		owner = client
-	}
-	s.feat.run(s, client, func() {
-		for _, fn := range fns {
-			fn(uplink{Client: client, Device: owner, Topic: topic, Payload: append([]byte(nil), payload...), QoS: qos})
-		}
-	})
-}
