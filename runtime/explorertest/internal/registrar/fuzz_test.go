@@ -12,10 +12,11 @@ import (
 // FuzzHandler: any request body and signature headers get a well-formed platform answer of the
 // API's shape, never a panic.
 func FuzzHandler(f *testing.F) {
-	f.Add(true, `{"ProductId":"PSKPROD001","DeviceName":"dev"}`, "hmacsha256", "1700000000", "1", "sig")
-	f.Add(false, `{"deviceName":"dev","nonce":1,"productId":"PSKPROD001","timestamp":1700000000,"signature":"x"}`, "", "", "", "")
-	f.Add(false, `{"nonce":1e99}`, "", "", "", "")
-	f.Fuzz(func(t *testing.T, v2 bool, body, alg, ts, nonce, sig string) {
+	f.Add(true, `{"ProductId":"PSKPROD001","DeviceName":"dev"}`, "hmacsha256", "1700000000", "1", "sig", "127.0.0.1:8080")
+	f.Add(false, `{"deviceName":"dev","nonce":1,"productId":"PSKPROD001","timestamp":1700000000,"signature":"x"}`, "", "", "", "", "")
+	f.Add(false, `{"nonce":1e99}`, "", "", "", "", "[::1]:80")
+	f.Add(true, `{}`, "hmacsha256", "1", "1", "x", ":")
+	f.Fuzz(func(t *testing.T, v2 bool, body, alg, ts, nonce, sig, host string) {
 		r, err := New(newMemDevicesNoCert())
 		if err != nil {
 			t.Fatal(err)
@@ -28,6 +29,7 @@ func FuzzHandler(f *testing.F) {
 			path = PathV2
 		}
 		req := httptest.NewRequest(http.MethodPost, path, strings.NewReader(body))
+		req.Host = host // signed with or without its port (signedHostMatches)
 		for k, v := range map[string]string{"X-TC-Algorithm": alg, "X-TC-Timestamp": ts, "X-TC-Nonce": nonce, "X-TC-Signature": sig} {
 			req.Header.Set(k, v)
 		}
