@@ -5,7 +5,8 @@ package explorertest
 //
 //	GET  /api/devices                              [{"product_id","device_name","online"}]
 //	GET  /api/devices/{pid}/{dn}                   {"product_id","device_name","online","reported",
-//	                                                "pending_control","info","events", + contributed keys}
+//	                                                "pending_control","info","events","events_dropped"
+//	                                                (when > 0), + contributed keys}
 //	POST /api/devices/{pid}/{dn}/control           {"params":{...}} -> {"code","status"} (device's control_reply)
 //	POST /api/devices/{pid}/{dn}/actions/{action}  {"params":{...}} -> {"code","status","response"}
 //
@@ -108,6 +109,9 @@ func (s *Server) apiGetDevice(w http.ResponseWriter, r *http.Request) {
 	}
 	if p := s.PendingControl(id.ProductID, id.DeviceName); p != nil {
 		doc["pending_control"] = p
+	}
+	if n := s.eventsDropped(id); n > 0 {
+		doc["events_dropped"] = n
 	}
 	if info, ok := s.ReportedInfo(id.ProductID, id.DeviceName); ok {
 		doc["info"] = info.Raw

@@ -24,8 +24,31 @@ type thingDevice struct {
 	reported   map[string]json.RawMessage
 	reportedAt map[string]int64 // ms of the report that last set each property
 	pending    map[string]json.RawMessage
-	events     []EventRecord
+	events     []EventRecord // newest last; resliced from the front, so amortized O(1) per event
+	eventBytes int           // size of events as counted by eventSize
+	dropped    int           // events dropped to stay within maxEventsKept / maxEventBytes
 	info       *InfoReport
+}
+
+// eventSize is what one record counts against maxEventBytes.
+func eventSize(e *EventRecord) int {
+	return len(e.Params) + len(e.ClientToken) + len(e.EventID) + 64
+}
+
+// addEvents appends recs and drops the oldest beyond the bounds. Call with tc.mu held.
+func (d *thingDevice) addEvents(recs []EventRecord) {
+	for i := range recs {
+		d.eventBytes += eventSize(&recs[i])
+	}
+	d.events = append(d.events, recs...)
+	drop := 0
+	for len(d.events)-drop > maxEventsKept || (d.eventBytes > maxEventBytes && drop < len(d.events)-1) {
+		d.eventBytes -= eventSize(&d.events[drop])
+		d.events[drop] = EventRecord{} // release its params now
+		drop++
+	}
+	d.events = d.events[drop:]
+	d.dropped += drop
 }
 
 // result is what a waiting SendControl/InvokeAction receives: the reply, or why the device's

@@ -488,10 +488,7 @@ func (tc *thingCloud) postEvents(id DeviceID, m *upMsg, method, token string) re
 	}
 	tc.mu.Lock()
 	d := tc.deviceLocked(id)
-	d.events = append(d.events, recs...)
-	if over := len(d.events) - maxEventsKept; over > 0 {
-		d.events = append([]EventRecord(nil), d.events[over:]...)
-	}
+	d.addEvents(recs)
 	tc.notifyLocked()
 	tc.mu.Unlock()
 	for _, r := range recs {
