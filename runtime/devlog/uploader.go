@@ -83,6 +83,9 @@ func New(ctx context.Context, conn *explorer.Conn, cfg explorer.Config, opts ...
 			return nil, err
 		}
 	}
+	if o.now == nil {
+		o.now = conn.Now // the platform-corrected clock: the gateway refuses timestamps far off
+	}
 	var signer *devhttp.Signer
 	var err error
 	switch {

@@ -71,6 +71,9 @@ type thingCloud struct {
 	exists  func(id DeviceID) bool
 	now     func() time.Time
 	log     *slog.Logger
+	// onChange reports a state change to the console stream and persistence (Server.changed,
+	// console.go); it never blocks and may be called with mu held.
+	onChange func(kind string, id DeviceID, data any)
 
 	mu       sync.Mutex
 	products map[string]*template.Template
@@ -84,6 +87,7 @@ func newThingCloud() *thingCloud {
 	return &thingCloud{
 		now:      time.Now,
 		log:      slog.New(slog.DiscardHandler),
+		onChange: func(string, DeviceID, any) {},
 		products: map[string]*template.Template{},
 		devices:  map[DeviceID]*thingDevice{},
 		controls: map[replyKey]chan result[ControlReply]{},
@@ -134,6 +138,7 @@ func (s *Server) initThing() error {
 	tc.exists = func(id DeviceID) bool { _, ok := s.Device(id.ProductID, id.DeviceName); return ok }
 	tc.now = s.clock
 	tc.log = s.log
+	tc.onChange = s.changed
 	s.thing = tc
 	s.handleUplink("$thing/up/property/", tc.handleProperty)
 	s.handleUplink("$thing/up/event/", tc.handleEvent)

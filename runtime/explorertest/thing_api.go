@@ -36,6 +36,7 @@ func (s *Server) AddProductAs(pid string, tpl *template.Template) error {
 	tc.mu.Lock()
 	tc.products[pid] = tpl
 	tc.mu.Unlock()
+	s.changedKey(changeProduct, pid)
 	return nil
 }
 
@@ -110,6 +111,7 @@ func (s *Server) SetReported(pid, dn string, params any) error {
 	}
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	tc.onChange(changeReported, id, reportedChange{Params: raw, Timestamp: now})
 	return nil
 }
 
