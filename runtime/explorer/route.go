@@ -18,6 +18,7 @@ type subscription struct {
 	qos     byte
 	handler Handler
 	sentGen uint64 // connection generation on which the broker acknowledged it; guarded by Conn.mu
+	owned   bool   // made with SubscribeOwned: another Subscribe may not replace it
 
 	mu      sync.Mutex
 	backlog []Message // messages waiting for the handler, oldest at head

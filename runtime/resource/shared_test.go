@@ -2,10 +2,12 @@ package resource_test
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"testing"
 
+	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
 	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/template"
@@ -45,5 +47,25 @@ func TestFilesSharesTheServiceTopicWithAThing(t *testing.T) {
 	}
 	if _, err := files.ReportVersion(ctx, []resource.Resource{{Name: "tone.wav", Version: "1", Type: "AUDIO"}}); err != nil {
 		t.Fatalf("report_version_rsp through the Thing: %v", err)
+	}
+}
+
+// Without WithSharedServiceTopic, NewFiles on a connection whose Thing owns the service topic
+// fails clearly instead of taking the Thing's messages.
+func TestFilesRefusedWhenAThingOwnsTheTopic(t *testing.T) {
+	srv, conn := platform(t)
+	ctx := testCtx(t)
+	tpl, err := template.Parse("tpl.json", []byte(sharedTpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv.AddProduct(tpl)
+	th, err := thing.New(conn, tpl)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close(ctx)
+	if _, err := resource.NewFiles(ctx, conn, t.TempDir()); !errors.Is(err, explorer.ErrFilterOwned) {
+		t.Fatalf("got %v, want ErrFilterOwned", err)
 	}
 }
