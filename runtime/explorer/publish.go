@@ -51,13 +51,6 @@ func checkPublish(topic string, qos byte, payload []byte) error {
 // The topic is checked first: ≤ 255 bytes, ≤ 10 levels, no wildcards; payload ≤ 16 KiB.
 // Publish does not keep payload after it returns.
 func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []byte) error {
-	return c.publish(ctx, topic, qos, payload, true)
-}
-
-// publish is Publish; without queue a message that finds the connection down fails at once
-// with ErrNotConnected and ErrNotSent (requests whose answer is stale after a wait, such as
-// the server time).
-func (c *Conn) publish(ctx context.Context, topic string, qos byte, payload []byte, queue bool) error {
 	if err := checkPublish(topic, qos, payload); err != nil {
 		return err
 	}
@@ -71,9 +64,6 @@ func (c *Conn) publish(ctx context.Context, topic string, qos byte, payload []by
 	case c.state == StateClosed:
 		c.mu.Unlock()
 		return notSentf(ErrClosed, pubWhat(topic), "the Conn is closed")
-	case !c.live && !queue:
-		c.mu.Unlock()
-		return buildError([]error{ErrNotSent, ErrNotConnected}, nil, pubWhat(topic), "")
 	case !c.live:
 		p, err := c.enqueueLocked(seq, topic, qos, payload, false)
 		c.mu.Unlock()
@@ -91,9 +81,6 @@ func (c *Conn) publish(ctx context.Context, topic string, qos byte, payload []by
 	// The connection went away under the message: queue it again (it keeps its place) and
 	// wait for the next connection.
 	c.markDown(sess)
-	if !queue {
-		return newErrorf(ErrNotConnected, nil, pubWhat(topic), "the connection dropped while sending")
-	}
 	c.mu.Lock()
 	if c.state == StateClosed {
 		c.mu.Unlock()
