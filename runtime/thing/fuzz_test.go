@@ -65,6 +65,7 @@ func FuzzDownlink(f *testing.F) {
 		drained := make(chan struct{})
 		select {
 		case th.controlQ <- func() { close(drained) }:
+			th.kick()
 			<-drained
 		case <-time.After(10 * time.Second):
 			t.Fatal("control worker stuck")
