@@ -39,13 +39,19 @@ func vetPackages(t *testing.T, files map[string][]byte) {
 
 var locatedRE = regexp.MustCompile(`^[^:]+\.json:\d+:\d+: \S`)
 
-// TestRealTemplates: every real template in testdata/templates either generates code that
-// compiles and passes vet, or is rejected with errors located as FILE:LINE:COL.
+// TestRealTemplates: every real template (testdata/templates and schemas, one copy each)
+// either generates code that compiles and passes vet, or is rejected with errors located as
+// FILE:LINE:COL.
 func TestRealTemplates(t *testing.T) {
 	paths, err := filepath.Glob(filepath.Join(moduleRoot, "testdata", "templates", "*.json"))
 	if err != nil || len(paths) == 0 {
 		t.Fatalf("no templates in testdata/templates: %v", err)
 	}
+	schemas, err := filepath.Glob(filepath.Join(moduleRoot, "schemas", "*.json"))
+	if err != nil || len(schemas) == 0 {
+		t.Fatalf("no templates in schemas: %v", err)
+	}
+	paths = append(paths, schemas...)
 	generated := map[string][]byte{}
 	var rejected []string
 	for _, path := range paths {

@@ -55,7 +55,16 @@ func (e *emitter) properties() {
 	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("AppendJSON").Params(jen.Id("b").Index().Byte()).Index().Byte().Block(
 		jen.Return(jen.Id("x").Dot("Properties").Call().Dot("AppendJSON").Call(jen.Id("b"))),
 	)
-	e.stringAndLogValue("ControlProperties", writable)
+	e.f.Line()
+	e.f.Comment("String returns the values that are set as JSON (see Properties.String).")
+	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("String").Params().String().Block(
+		jen.Return(jen.Id("x").Dot("Properties").Call().Dot("String").Call()),
+	)
+	e.f.Line()
+	e.f.Comment("LogValue implements slog.LogValuer (see Properties.LogValue).")
+	e.f.Func().Params(jen.Id("x").Id("ControlProperties")).Id("LogValue").Params().Qual(slogPath, "Value").Block(
+		jen.Return(jen.Id("x").Dot("Properties").Call().Dot("LogValue").Call()),
+	)
 }
 
 // namedTypes emits the enum, stringenum and struct types in the order they were named.

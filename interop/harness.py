@@ -913,8 +913,8 @@ def main():
     s = sub.add_parser("suite")
     s.add_argument("--tplgen", required=True)
     s.add_argument("--sdk", help="directory holding the SDK packages (hub/, explorer/), added to PYTHONPATH")
-    s.add_argument("--template", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "testdata",
-                                                       "templates", "python__explorer_sample_template__template_config.json"))
+    s.add_argument("--template", default=os.path.join(os.path.dirname(os.path.abspath(__file__)), os.pardir, "schemas",
+                                                       "light.json"))
     s.add_argument("--only", nargs="*", help="run only these call groups")
     s.add_argument("--json", help="write every check result to this file")
     s.add_argument("-v", "--verbose", action="store_true")

@@ -31,8 +31,8 @@
 //   - Until the cloud's level arrives, records at error level and above are kept
 //     (WithInitialLevel changes that), so failures during boot are not lost.
 //   - Line format: a three-letter level (DBG, INF, WRN, ERR, the prefixes the platform reads),
-//     "|", the time (UTC, millisecond precision, from WithClock, i.e. the device's corrected
-//     clock when given), "|", the message and the record's attributes as key=value pairs.
+//     "|", the time (UTC, millisecond precision, from the connection's corrected clock
+//     explorer.Conn.Now unless WithClock is given), "|", the message and the record's attributes as key=value pairs.
 //   - log_level may arrive as a number or a numeric string; other values are ignored and logged.
 //
 // # The official SDKs

@@ -47,7 +47,6 @@ type options struct {
 func defaultOptions() options {
 	return options{
 		endpoint:      DefaultEndpoint,
-		now:           time.Now,
 		maxRecords:    DefaultMaxRecords,
 		maxBytes:      DefaultMaxBytes,
 		batchRecords:  DefaultBatchRecords,
@@ -75,8 +74,8 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) error { o.client = hc; return nil }
 }
 
-// WithClock sets the clock for line timestamps and request signatures (default time.Now); pass
-// the connection's corrected clock on devices whose local clock may be wrong.
+// WithClock sets the clock for line timestamps and request signatures (default: the
+// connection's corrected clock, explorer.Conn.Now).
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

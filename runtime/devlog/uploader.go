@@ -83,6 +83,9 @@ func New(ctx context.Context, conn *explorer.Conn, cfg explorer.Config, opts ...
 			return nil, err
 		}
 	}
+	if o.now == nil {
+		o.now = conn.Now // the platform-corrected clock: the gateway refuses timestamps far off
+	}
 	var signer *devhttp.Signer
 	var err error
 	switch {
@@ -114,7 +117,7 @@ func New(ctx context.Context, conn *explorer.Conn, cfg explorer.Config, opts ...
 		u.client = devhttp.NewHTTPClient(roots, 30*time.Second)
 	}
 	u.level.Store(int32(o.initial))
-	if err := conn.Subscribe(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
+	if err := conn.SubscribeOwned(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
 		return nil, fmt.Errorf("devlog: %w", err)
 	}
 	u.unhook = conn.OnConnect(func(ctx context.Context) { _ = u.askLevel(ctx) })

@@ -33,4 +33,6 @@ var (
 	ErrInvalidQoS = errors.New("explorer: invalid QoS")
 	// ErrInvalidConfig: the Config or an Option is invalid.
 	ErrInvalidConfig = errors.New("explorer: invalid configuration")
+	// ErrFilterOwned: Subscribe to a filter a layer on the connection holds (SubscribeOwned).
+	ErrFilterOwned = errors.New("explorer: filter owned by another subscriber")
 )

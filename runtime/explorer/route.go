@@ -18,6 +18,7 @@ type subscription struct {
 	qos     byte
 	handler Handler
 	sentGen uint64 // connection generation on which the broker acknowledged it; guarded by Conn.mu
+	owned   bool   // made with SubscribeOwned: another Subscribe may not replace it
 
 	mu      sync.Mutex
 	backlog []Message // messages waiting for the handler, oldest at head
@@ -173,6 +174,8 @@ func (c *Conn) enqueue1(s *subscription, m Message) {
 // empty for workerLinger.
 func (c *Conn) work(s *subscription) {
 	defer c.subWG.Done()
+	run := &handlerRun{c: c, s: s}
+	defer run.stop()
 	var idle *time.Timer
 	defer func() {
 		if idle != nil {
@@ -209,6 +212,6 @@ func (c *Conn) work(s *subscription) {
 			s.stop() // closed: nothing more will be handled
 			return
 		}
-		c.handle(s, m)
+		run.handle(m)
 	}
 }

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"sync"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
@@ -29,12 +27,25 @@ type Handler func(ctx context.Context, m Message)
 // Connected, Subscribe waits for the SUBACK (bounded by ctx and the ack timeout) and reports
 // a refusal. Disconnected, the subscription is recorded and sent on reconnect, and Subscribe
 // returns nil. Every subscription is re-sent after every reconnect.
+//
+// A filter subscribed with SubscribeOwned (a Thing's data-template topics) is not replaced:
+// Subscribe returns an error wrapping ErrFilterOwned instead.
 func (c *Conn) Subscribe(ctx context.Context, filter string, qos byte, h Handler) error {
-	_, err := c.subscribe(ctx, filter, qos, h)
+	_, err := c.subscribe(ctx, filter, qos, h, false)
 	return err
 }
 
-func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler) (*subscription, error) {
+// SubscribeOwned is Subscribe for a layer built on the connection (runtime/thing's Thing, a
+// gateway): the subscription cannot be replaced by a later Subscribe or SubscribeOwned to the
+// same filter, which fail with ErrFilterOwned, so a program subscribing a Thing's topic by
+// mistake gets an error rather than silently taking the Thing's messages. Unsubscribe
+// removes it as usual.
+func (c *Conn) SubscribeOwned(ctx context.Context, filter string, qos byte, h Handler) error {
+	_, err := c.subscribe(ctx, filter, qos, h, true)
+	return err
+}
+
+func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler, owned bool) (*subscription, error) {
 	what := "subscribe " + quote(filter)
 	if err := checkFilter(filter, "subscribe"); err != nil {
 		return nil, err
@@ -46,10 +57,15 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 		return nil, newErrorf(ErrInvalidConfig, nil, what, "nil handler")
 	}
 	s := newSubscription(filter, qos, h)
+	s.owned = owned
 	c.mu.Lock()
 	if c.state == StateClosed {
 		c.mu.Unlock()
 		return nil, newError(ErrClosed, nil, what)
+	}
+	if cur := c.subs[filter]; cur != nil && cur.owned {
+		c.mu.Unlock()
+		return nil, newErrorf(ErrFilterOwned, nil, what, "the filter belongs to a layer on this connection (a Thing's topic): use its handlers (for the service topic thing.WithServiceHandler) instead")
 	}
 	old := c.putSub(s)
 	live, sess := c.live, c.sess
@@ -209,27 +225,4 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 		return e
 	}
 	return newError(ErrNotConnected, err, what)
-}
-
-// handle runs one handler call holding a concurrency slot. A call that outlives its
-// deadline gives its slot back so that a stuck handler cannot starve other subscriptions.
-func (c *Conn) handle(s *subscription, m Message) {
-	var once sync.Once
-	release := func() { once.Do(func() { <-c.sem }) }
-	ctx, cancel := context.WithTimeout(c.ctx, c.opts.handlerTimeout)
-	overrun := time.AfterFunc(c.opts.handlerTimeout, func() {
-		c.overruns.Add(1)
-		c.log.Warn("handler still running after its deadline; its slot is released", "topic", m.Topic, "timeout", c.opts.handlerTimeout)
-		release()
-	})
-	defer func() {
-		overrun.Stop()
-		cancel()
-		release()
-		if r := recover(); r != nil {
-			c.panics.Add(1)
-			c.log.Error("handler panicked; message dropped", "topic", m.Topic, "panic", r)
-		}
-	}()
-	s.handler(ctx, m)
 }

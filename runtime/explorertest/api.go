@@ -5,7 +5,8 @@ package explorertest
 //
 //	GET  /api/devices                              [{"product_id","device_name","online"}]
 //	GET  /api/devices/{pid}/{dn}                   {"product_id","device_name","online","reported",
-//	                                                "pending_control","info","events", + contributed keys}
+//	                                                "pending_control","info","events","events_dropped"
+//	                                                (when > 0), + contributed keys}
 //	POST /api/devices/{pid}/{dn}/control           {"params":{...}} -> {"code","status"} (device's control_reply)
 //	POST /api/devices/{pid}/{dn}/actions/{action}  {"params":{...}} -> {"code","status","response"}
 //
@@ -16,8 +17,10 @@ package explorertest
 // 202 {"pending":true,"status":"..."}. POST endpoints take ?timeout=<Go duration> (default 10s).
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"fmt"
 
 	"net/http"
 	"time"
@@ -38,6 +41,8 @@ type apiDevice struct {
 	ProductID  string `json:"product_id"`
 	DeviceName string `json:"device_name"`
 	Online     bool   `json:"online"`
+	// LastSeen is when the device last connected or disconnected (Unix ms; 0 = never).
+	LastSeen int64 `json:"last_seen"`
 }
 
 type apiParams struct {
@@ -75,7 +80,7 @@ func (s *Server) apiListDevices(w http.ResponseWriter, r *http.Request) {
 	out := make([]apiDevice, 0, len(devs))
 	for _, d := range devs {
 		// Online (not DeviceInfo.Online) also counts sub-devices online through their gateway.
-		out = append(out, apiDevice{ProductID: d.ID.ProductID, DeviceName: d.ID.DeviceName, Online: s.Online(d.ID.ProductID, d.ID.DeviceName)})
+		out = append(out, apiDevice{ProductID: d.ID.ProductID, DeviceName: d.ID.DeviceName, Online: s.Online(d.ID.ProductID, d.ID.DeviceName), LastSeen: unixMilli(s.lastSeen(d.ID))})
 	}
 	writeJSON(w, http.StatusOK, out)
 }
@@ -103,11 +108,19 @@ func (s *Server) apiGetDevice(w http.ResponseWriter, r *http.Request) {
 		"product_id":  id.ProductID,
 		"device_name": id.DeviceName,
 		"online":      s.Online(id.ProductID, id.DeviceName),
-		"reported":    s.Reported(id.ProductID, id.DeviceName),
+		"reported":    s.templateOrder(id.ProductID, s.Reported(id.ProductID, id.DeviceName)),
+		"reported_at": s.reportedAt(id),
+		"last_seen":   unixMilli(s.lastSeen(id)),
 		"events":      events,
 	}
 	if p := s.PendingControl(id.ProductID, id.DeviceName); p != nil {
-		doc["pending_control"] = p
+		doc["pending_control"] = s.templateOrder(id.ProductID, p)
+	}
+	if gw, ok := s.gatewayOf(id); ok {
+		doc["gateway"] = map[string]string{"product_id": gw.ProductID, "device_name": gw.DeviceName}
+	}
+	if n := s.eventsDropped(id); n > 0 {
+		doc["events_dropped"] = n
 	}
 	if info, ok := s.ReportedInfo(id.ProductID, id.DeviceName); ok {
 		doc["info"] = info.Raw
@@ -137,10 +150,13 @@ func apiRequest(w http.ResponseWriter, r *http.Request) (json.RawMessage, contex
 	var body apiParams
 	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
 	if err == nil {
-		err = unmarshalUntrusted(data, &body)
+		err = decodeStrict(data, &body)
+	}
+	if err == nil && !isNull(body.Params) && body.Params[0] != '{' {
+		err = fmt.Errorf("params must be a JSON object, got %s", clip(body.Params))
 	}
 	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: want {\"params\":{...}}: "+err.Error())
+		writeError(w, http.StatusBadRequest, "body: "+err.Error()+`; want {"params":{...}}`)
 		return nil, nil, nil, false
 	}
 	if isNull(body.Params) {
@@ -174,6 +190,10 @@ func (s *Server) apiControl(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer cancel()
+	if string(params) == "{}" || len(bytes.TrimSpace(params[1:len(params)-1])) == 0 {
+		writeError(w, http.StatusBadRequest, `body.params: empty control: name at least one rw property, e.g. {"params":{"power_switch":1}}`)
+		return
+	}
 	rep, err := s.SendControl(ctx, id.ProductID, id.DeviceName, params)
 	if errors.Is(err, ErrControlPending) {
 		writeJSON(w, http.StatusAccepted, map[string]any{"pending": true, "status": err.Error()})

@@ -48,8 +48,9 @@ func TestAPIDevicesAndDetail(t *testing.T) {
 	d.call("event", `{"method":"event_post","clientToken":"r3","eventId":"status_report","type":"info","params":{"status":0,"message":"hi"}}`)
 
 	code, _, raw := apiCall(t, "GET", s.HTTPURL()+"/api/devices", "")
-	want := `[{"product_id":"ZPHBLEB4J5","device_name":"lamp","online":true},{"product_id":"ZPHBLEB4J5","device_name":"spare","online":false}]` + "\n"
-	if code != 200 || raw != want {
+	lastSeen := s.lastSeen(DeviceID{thLightPID, "lamp"}).UnixMilli()
+	want := fmt.Sprintf(`[{"product_id":"ZPHBLEB4J5","device_name":"lamp","online":true,"last_seen":%d},{"product_id":"ZPHBLEB4J5","device_name":"spare","online":false,"last_seen":0}]`, lastSeen) + "\n"
+	if code != 200 || raw != want || lastSeen <= 0 {
 		t.Fatalf("GET /api/devices = %d %s", code, raw)
 	}
 
@@ -62,6 +63,10 @@ func TestAPIDevicesAndDetail(t *testing.T) {
 	}
 	if got := string(mustJSON(doc["reported"])); got != `{"name":"desk","power_switch":1}` {
 		t.Fatalf("reported = %s", got)
+	}
+	// Property maps come back in template order (power_switch is declared before name).
+	if !strings.Contains(raw, `"reported":{"power_switch":1,"name":"desk"}`) {
+		t.Fatalf("reported not in template order: %s", raw)
 	}
 	evs, _ := doc["events"].([]any)
 	if len(evs) != 1 || !strings.Contains(string(mustJSON(evs[0])), `"event_id":"status_report"`) {

@@ -74,6 +74,8 @@ func (s *Server) initFeatures() error {
 		{"binding", s.initBinding},
 		{"devlog", s.initDevLog},
 		{"resources", s.initResources},
+		{"console", s.initConsole}, // after every feature: it wraps their routes and state
+		{"persist", s.initPersist}, // last: restores the sections the features registered
 	} {
 		if err := f.init(); err != nil {
 			return fmt.Errorf("explorertest: feature %s: %w", f.name, err)

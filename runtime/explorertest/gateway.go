@@ -233,6 +233,7 @@ func (g *gatewayCloud) apply(gw DeviceID, op string, d gwDevice) int {
 			delete(g.online, sub)
 		}
 	}
+	g.s.changed(changeGateway, sub, gw)
 	return gwOK
 }
 

@@ -26,7 +26,7 @@ func (s *Server) newHTTPServer(addr string, useTLS bool) (*httpServer, error) {
 	}
 	h := &httpServer{
 		srv: &http.Server{
-			Handler:           s.mux,
+			Handler:           s.rootHandler(), // API token, JSON errors for every route (console.go)
 			ReadHeaderTimeout: 10 * time.Second,
 			// TLS handshake errors from clients that don't trust the test CA are expected.
 			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),

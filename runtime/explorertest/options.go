@@ -16,6 +16,7 @@ type config struct {
 	wsAddr, wssAddr                        string // WebSocket listeners, off when "" (websocket.go)
 	logger                                 *slog.Logger
 	clock                                  func() time.Time
+	dataDir, apiToken                      string // console.go, persist.go
 }
 
 func defaultConfig() config {

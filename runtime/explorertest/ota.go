@@ -134,7 +134,7 @@ type otaCloud struct {
 // initOTA is the OTA feature's init (features.go): the firmware store and job table in s.ota,
 // the $ota/report handler, the download handler and the JSON API.
 func (s *Server) initOTA() error {
-	store, err := firmware.NewStore("", firmware.WithClock(s.clock))
+	store, err := firmware.NewStore(s.dataPath("firmware"), firmware.WithClock(s.clock))
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,8 @@ func (s *Server) UploadFirmware(pid, version string, r io.Reader) (FirmwareInfo,
 	if err != nil {
 		return FirmwareInfo{}, fmt.Errorf("explorertest: UploadFirmware %s %q: %w", pid, version, err)
 	}
+	s.changedKey(changeFirmware, img.ID)
+	s.log.Info("ota: firmware uploaded", "product", pid, "version", version, "size", img.Size, "md5", img.MD5)
 	return FirmwareInfo{VersionID: img.ID, ProductID: img.ProductID, Version: img.Version, Size: img.Size, MD5: img.MD5}, nil
 }
 
@@ -44,7 +46,11 @@ func (s *Server) DeleteFirmware(pid, version string) error {
 	if err != nil {
 		return fmt.Errorf("explorertest: DeleteFirmware: %w", err)
 	}
-	return oc.store.Delete(img.ID)
+	if err := oc.store.Delete(img.ID); err != nil {
+		return err
+	}
+	s.changedKey(changeFirmware, img.ID)
+	return nil
 }
 
 // CutFirmwareDownload injects faults: each absolute byte offset closes the connection of the
@@ -138,10 +144,12 @@ func (s *Server) PushUpdate(pid, dn, version string, opts ...PushOption) error {
 	case reported && s.Online(pid, dn):
 		if err := oc.pushLocked(id, job); err != nil {
 			oc.notifyLocked()
+			s.changed(changeOTA, id, nil)
 			return err
 		}
 	}
 	oc.notifyLocked()
+	s.changed(changeOTA, id, nil)
 	return nil
 }
 

@@ -42,6 +42,10 @@ func (s *Server) apiUploadFirmware(w http.ResponseWriter, r *http.Request) {
 		writeError(w, http.StatusBadRequest, "query parameters product and version are required")
 		return
 	}
+	if !s.productKnown(pid) {
+		writeError(w, http.StatusNotFound, "product "+pid+" is unknown: it has no data template and no devices")
+		return
+	}
 	if strings.HasPrefix(r.Header.Get("Content-Type"), "multipart/") {
 		writeError(w, http.StatusUnsupportedMediaType, "send the image as the raw request body, not multipart")
 		return

@@ -247,10 +247,10 @@ func TestOTAJSONAPI(t *testing.T) {
 	if code, out = post("/api/firmware?product="+otaPID, "application/octet-stream", "x"); code != 400 || !strings.Contains(out["error"].(string), "version") {
 		t.Errorf("upload without version: %d %v", code, out)
 	}
-	if code, _ = post("/api/firmware?product=P&version=1", "multipart/form-data; boundary=x", "x"); code != 415 {
+	if code, _ = post("/api/firmware?product="+otaPID+"&version=1", "multipart/form-data; boundary=x", "x"); code != 415 {
 		t.Errorf("multipart upload: %d", code)
 	}
-	if code, out = post("/api/firmware?product=P&version=1", "application/octet-stream", ""); code != 400 || !strings.Contains(out["error"].(string), "empty") {
+	if code, out = post("/api/firmware?product="+otaPID+"&version=1", "application/octet-stream", ""); code != 400 || !strings.Contains(out["error"].(string), "empty") {
 		t.Errorf("empty upload: %d %v", code, out)
 	}
 	for _, tc := range []struct {

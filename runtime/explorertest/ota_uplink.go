@@ -75,6 +75,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 			}
 		}
 		oc.notifyLocked()
+		oc.s.changed(changeOTA, u.Device, nil)
 	}
 	if err := oc.s.Publish(down, b, 1); err != nil {
 		oc.log.Warn("explorertest: ota: reply failed", "topic", down, "err", err)
@@ -84,6 +85,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 			oc.log.Warn("explorertest: ota: push failed", "device", u.Device.String(), "err", err)
 		}
 		oc.notifyLocked()
+		oc.s.changed(changeOTA, u.Device, nil)
 	}
 }
 
@@ -134,6 +136,7 @@ func (oc *otaCloud) reportProgress(u uplink, m *otaReport) {
 	}
 	job.event(ev, oc.s.clock())
 	oc.notifyLocked()
+	oc.s.changed(changeOTA, u.Device, nil)
 }
 
 // wireInt reads an integer sent as a string (as the SDKs do) or as a number.

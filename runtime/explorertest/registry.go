@@ -124,6 +124,7 @@ func (s *Server) AddDevice(pid, dn string, opts ...DeviceOption) (secret string,
 	}
 	s.devices[id] = d
 	s.byClientID[id.clientID()] = d
+	s.changed(changeRegistry, id, nil)
 	return d.secret, nil
 }
 
@@ -144,6 +145,7 @@ func (s *Server) RemoveDevice(pid, dn string) error {
 	if !ok {
 		return fmt.Errorf("explorertest: RemoveDevice %s: %w", id, ErrUnknownDevice)
 	}
+	s.changed(changeRegistry, id, nil)
 	if sess != nil {
 		s.emitState(id, false)
 		sess.kick()

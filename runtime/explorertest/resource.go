@@ -4,8 +4,9 @@ package explorertest
 //
 // A resource library per product (UploadResource, POST /api/resources) lives in
 // internal/resstore on disk; objects are downloaded and uploaded through presigned expiring
-// URLs {HTTPS base}/{key}?q-expires&q-method&q-signature served on both HTTP listeners
-// (expired: 403 "URL expired at ...").
+// URLs {base}/{key}?q-expires&q-method&q-signature served on both HTTP listeners (expired: 403
+// "URL expired at ..."). {base} is the HTTPS listener for devices connected over TLS or wss and
+// the plain HTTP listener for devices on plain MQTT or ws.
 //
 // File management ($thing/up|down/service, method-keyed):
 //
@@ -250,6 +251,16 @@ func checkResourceName(name string) error {
 	return nil
 }
 
+// checkUploadName checks the name a device gives its upload. It is only a label on the
+// platform (objects are stored under random keys), so paths are accepted: the official Python
+// SDK's samples pass a file path.
+func checkUploadName(name string) error {
+	if name == "" || len(name) > 255 || strings.ContainsRune(name, 0) {
+		return fmt.Errorf("explorertest: upload name %q: want 1–255 bytes without NUL", clip([]byte(name)))
+	}
+	return nil
+}
+
 // Resources lists product pid's library, oldest first.
 func (s *Server) Resources(pid string) []ResourceInfo {
 	rc := s.liveRes()
@@ -329,13 +340,29 @@ func (s *Server) PushResource(pid, dn, name, version string, opts ...ResourcePus
 	return ResourceJob{}, fmt.Errorf("explorertest: PushResource: job of %s vanished", id)
 }
 
+// urlBase is the base of the URLs handed to a device: plain HTTP for a device connected over
+// plain MQTT (tcp or ws: it already trusts an unauthenticated channel, and clients such as the
+// official Python SDK's may not load the test CA for their HTTP calls), HTTPS otherwise.
+func (rc *resCloud) urlBase(id DeviceID) string {
+	rc.s.regMu.Lock()
+	plain := false
+	if d := rc.s.devices[id]; d != nil && d.session != nil {
+		plain = d.session.listener == listenerTCP || d.session.listener == listenerWS
+	}
+	rc.s.regMu.Unlock()
+	if plain {
+		return rc.s.HTTPURL()
+	}
+	return rc.s.HTTPSURL()
+}
+
 // pushPending pushes the device's pending jobs (only the one named, if name is set) when the
 // device is online.
 func (rc *resCloud) pushPending(id DeviceID, name string) {
 	if !rc.s.Online(id.ProductID, id.DeviceName) {
 		return
 	}
-	base := rc.s.HTTPSURL()
+	base := rc.urlBase(id)
 	rc.mu.Lock()
 	d := rc.dev(id)
 	if d == nil {
@@ -505,7 +532,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 			rc.s.log.Warn("explorertest: request_url without a numeric request_id ignored", "device", id.String())
 			return
 		}
-		if err := checkResourceName(e.Name); err != nil {
+		if err := checkUploadName(e.Name); err != nil {
 			fail(err.Error())
 			return
 		}
@@ -514,7 +541,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 			fail(err.Error())
 			return
 		}
-		url := rc.store.URL(rc.s.HTTPSURL(), key, http.MethodPut, rc.s.clock().Add(resURLTTL))
+		url := rc.store.URL(rc.urlBase(id), key, http.MethodPut, rc.s.clock().Add(resURLTTL))
 		rc.reply(id, true, map[string]any{"method": "request_url_resp", "result_code": 0, "result_msg": "success",
 			"resource_url": url, "resource_token": key, "request_id": strconv.FormatInt(rid, 10)})
 	case "report_post_result":
@@ -636,7 +663,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 	switch m.Type {
 	case "create_upload_task":
 		size, ok := wireNum(m.Size)
-		rsp := map[string]any{"type": "create_upload_task_rsp", "name": clipText(m.Name), "size": size, "md5sum": clipText(m.MD5)}
+		rsp := map[string]any{"type": "create_upload_task_rsp", "name": m.Name, "size": size, "md5sum": clipText(m.MD5)}
 		var err error
 		switch {
 		case !ok || size <= 0:
@@ -644,10 +671,10 @@ func (rc *resCloud) handleTasks(u uplink) {
 		case len(m.MD5) != 32:
 			err = fmt.Errorf("md5sum: want 32 hex characters")
 		default:
-			if err = checkResourceName(m.Name); err == nil {
+			if err = checkUploadName(m.Name); err == nil {
 				var key string
 				if key, err = rc.reserve(id, "tasks", m.Name, "", "", size, strings.ToLower(m.MD5)); err == nil {
-					rsp["url"] = rc.store.URL(rc.s.HTTPSURL(), key, http.MethodPut, rc.s.clock().Add(resURLTTL))
+					rsp["url"] = rc.store.URL(rc.urlBase(id), key, http.MethodPut, rc.s.clock().Add(resURLTTL))
 				}
 			}
 		}
@@ -680,7 +707,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 		rc.mu.Unlock()
 		rc.reply(id, false, map[string]any{"type": "report_upload_progress_rsp", "result_code": 0, "result_msg": "ok"})
 	case "get_download_task":
-		base := rc.s.HTTPSURL()
+		base := rc.urlBase(id)
 		rc.mu.Lock()
 		var rsp map[string]any
 		if d := rc.dev(id); d != nil {

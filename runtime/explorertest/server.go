@@ -70,6 +70,8 @@ type Server struct {
 	bind   *bindCloud           // app-user binding (binding.go)
 	dlog   *logCloud            // device log levels and uploaded logs (devlog.go)
 	res    *resCloud            // resource library, device resources and uploads (resource.go)
+	cons   *consoleState        // web console, /api/stream, change feed, API token (console.go)
+	data   *persister           // --data persistence (persist.go); nil keeps state in memory
 
 	regMu      sync.Mutex
 	devices    map[DeviceID]*device
@@ -134,6 +136,9 @@ func NewServer(opts ...Option) (*Server, error) {
 		wssAddr:    cfg.wssAddr,
 	}
 	s.feat.init()
+	if err := s.openData(cfg); err != nil {
+		return nil, err
+	}
 	if err := s.initFeatures(); err != nil {
 		s.runClosers()
 		return nil, err

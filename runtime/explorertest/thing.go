@@ -24,8 +24,31 @@ type thingDevice struct {
 	reported   map[string]json.RawMessage
 	reportedAt map[string]int64 // ms of the report that last set each property
 	pending    map[string]json.RawMessage
-	events     []EventRecord
+	events     []EventRecord // newest last; resliced from the front, so amortized O(1) per event
+	eventBytes int           // size of events as counted by eventSize
+	dropped    int           // events dropped to stay within maxEventsKept / maxEventBytes
 	info       *InfoReport
+}
+
+// eventSize is what one record counts against maxEventBytes.
+func eventSize(e *EventRecord) int {
+	return len(e.Params) + len(e.ClientToken) + len(e.EventID) + 64
+}
+
+// addEvents appends recs and drops the oldest beyond the bounds. Call with tc.mu held.
+func (d *thingDevice) addEvents(recs []EventRecord) {
+	for i := range recs {
+		d.eventBytes += eventSize(&recs[i])
+	}
+	d.events = append(d.events, recs...)
+	drop := 0
+	for len(d.events)-drop > maxEventsKept || (d.eventBytes > maxEventBytes && drop < len(d.events)-1) {
+		d.eventBytes -= eventSize(&d.events[drop])
+		d.events[drop] = EventRecord{} // release its params now
+		drop++
+	}
+	d.events = d.events[drop:]
+	d.dropped += drop
 }
 
 // result is what a waiting SendControl/InvokeAction receives: the reply, or why the device's
@@ -48,6 +71,9 @@ type thingCloud struct {
 	exists  func(id DeviceID) bool
 	now     func() time.Time
 	log     *slog.Logger
+	// onChange reports a state change to the console stream and persistence (Server.changed,
+	// console.go); it never blocks and may be called with mu held.
+	onChange func(kind string, id DeviceID, data any)
 
 	mu       sync.Mutex
 	products map[string]*template.Template
@@ -61,6 +87,7 @@ func newThingCloud() *thingCloud {
 	return &thingCloud{
 		now:      time.Now,
 		log:      slog.New(slog.DiscardHandler),
+		onChange: func(string, DeviceID, any) {},
 		products: map[string]*template.Template{},
 		devices:  map[DeviceID]*thingDevice{},
 		controls: map[replyKey]chan result[ControlReply]{},
@@ -111,6 +138,7 @@ func (s *Server) initThing() error {
 	tc.exists = func(id DeviceID) bool { _, ok := s.Device(id.ProductID, id.DeviceName); return ok }
 	tc.now = s.clock
 	tc.log = s.log
+	tc.onChange = s.changed
 	s.thing = tc
 	s.handleUplink("$thing/up/property/", tc.handleProperty)
 	s.handleUplink("$thing/up/event/", tc.handleEvent)

@@ -36,6 +36,7 @@ func (s *Server) AddProductAs(pid string, tpl *template.Template) error {
 	tc.mu.Lock()
 	tc.products[pid] = tpl
 	tc.mu.Unlock()
+	s.changedKey(changeProduct, pid)
 	return nil
 }
 
@@ -110,6 +111,7 @@ func (s *Server) SetReported(pid, dn string, params any) error {
 	}
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	tc.onChange(changeReported, id, reportedChange{Params: raw, Timestamp: now})
 	return nil
 }
 
@@ -126,7 +128,8 @@ func (s *Server) PendingControl(pid, dn string) map[string]json.RawMessage {
 	return copyValues(d.pending)
 }
 
-// Events returns the events the device posted, oldest first.
+// Events returns the events the device posted, oldest first: the newest 10 000 (and at most
+// 8 MiB of params); older ones are dropped and counted (ThingState.EventsDropped).
 func (s *Server) Events(pid, dn string) []EventRecord {
 	tc := s.thing
 	tc.mu.Lock()
@@ -183,6 +186,13 @@ func (s *Server) WaitThing(ctx context.Context, pid, dn string, cond func(ThingS
 	id := DeviceID{ProductID: pid, DeviceName: dn}
 	return tc.waitFor(ctx, func() bool {
 		d := tc.peekLocked(id)
-		return cond(ThingState{Reported: d.reported, Pending: d.pending, Events: d.events, Info: d.info})
+		return cond(ThingState{Reported: d.reported, Pending: d.pending, Events: d.events, EventsDropped: d.dropped, Info: d.info})
 	})
+}
+
+// eventsDropped is how many of the device's events were dropped to keep its history bounded.
+func (s *Server) eventsDropped(id DeviceID) int {
+	s.thing.mu.Lock()
+	defer s.thing.mu.Unlock()
+	return s.thing.peekLocked(id).dropped
 }

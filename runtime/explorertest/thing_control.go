@@ -102,6 +102,7 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		}
 		tc.notifyLocked()
 		tc.mu.Unlock()
+		tc.onChange(changePending, id, nil)
 		tc.log.Info("thing: control stored as pending (device offline)", "device", id.String(), "params", string(raw))
 		return nil, fmt.Errorf("explorertest: control %s: %w", id, ErrControlPending)
 	}
@@ -123,6 +124,8 @@ func (tc *thingCloud) sendControl(ctx context.Context, id DeviceID, params any) 
 		if res.err != nil {
 			return nil, fmt.Errorf("explorertest: control %s (clientToken %s): %w", id, token, res.err)
 		}
+		tc.log.Info("thing: control_reply", "device", id.String(), "clientToken", token, "code", res.rep.Code, "status", res.rep.Status)
+		tc.onChange(changeControl, id, controlChange{Params: raw, Code: res.rep.Code, Status: res.rep.Status})
 		return &res.rep, nil
 	case <-ctx.Done():
 		forgetKey(tc, tc.controls, key)
@@ -182,6 +185,8 @@ func (tc *thingCloud) invokeAction(ctx context.Context, id DeviceID, actionID st
 			return nil, fmt.Errorf("explorertest: action %s on %s (clientToken %s): %w", actionID, id, token, res.err)
 		}
 		r := res.rep
+		tc.log.Info("thing: action_reply", "device", id.String(), "actionId", actionID, "clientToken", token, "code", r.Code, "status", r.Status)
+		tc.onChange(changeAction, id, actionChange{Action: actionID, Params: raw, Code: r.Code, Status: r.Status, Response: r.Response})
 		if r.Code == CodeSuccess {
 			out := r.Response
 			if isNull(out) {

@@ -655,3 +655,33 @@ func TestStateSurvivesRestart(t *testing.T) {
 		t.Fatalf("pending control after restart: %s", m.Raw)
 	}
 }
+
+// A device posting events without end keeps at most maxEventsKept records and maxEventBytes of
+// them; the dropped ones are counted, and the history's backing array stays bounded too.
+func TestEventHistoryBounded(t *testing.T) {
+	d := &thingDevice{}
+	small := json.RawMessage(`{"status":1}`)
+	for i := range maxEventsKept + 2000 {
+		d.addEvents([]EventRecord{{EventID: "e", Params: small, Timestamp: int64(i)}})
+	}
+	if len(d.events) != maxEventsKept || d.dropped != 2000 || d.events[0].Timestamp != 2000 {
+		t.Fatalf("count bound: %d kept, %d dropped, oldest %d", len(d.events), d.dropped, d.events[0].Timestamp)
+	}
+	if cap(d.events) > 3*maxEventsKept {
+		t.Fatalf("backing array grew to %d", cap(d.events))
+	}
+	big := json.RawMessage(`{"message":"` + strings.Repeat("x", 1<<20) + `"}`)
+	for range 20 {
+		d.addEvents([]EventRecord{{EventID: "big", Params: big}})
+	}
+	if d.eventBytes > maxEventBytes || d.events[len(d.events)-1].EventID != "big" {
+		t.Fatalf("byte bound: %d bytes kept (limit %d)", d.eventBytes, maxEventBytes)
+	}
+	total := 0
+	for i := range d.events {
+		total += eventSize(&d.events[i])
+	}
+	if total != d.eventBytes || d.dropped+len(d.events) != maxEventsKept+2000+20 {
+		t.Fatalf("accounting: %d counted vs %d summed; %d dropped + %d kept", d.eventBytes, total, d.dropped, len(d.events))
+	}
+}

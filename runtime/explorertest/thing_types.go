@@ -42,9 +42,11 @@ const (
 const (
 	// maxTimestampSkew is how far a message timestamp may be from the platform clock (405 beyond).
 	maxTimestampSkew = 24 * time.Hour
-	// maxEventsKept bounds the per-device event history so a long emulate run stays bounded;
-	// the oldest records are dropped first.
+	// maxEventsKept and maxEventBytes bound each device's event history (count, and bytes of
+	// params and tokens) so a long emulate run stays bounded; the oldest records are dropped
+	// first and counted (ThingState.EventsDropped, "events_dropped" in the JSON API).
 	maxEventsKept = 10000
+	maxEventBytes = 8 << 20
 )
 
 // ControlReply is a device's control_reply.
@@ -98,6 +100,9 @@ type InfoReport struct {
 type ThingState struct {
 	Reported map[string]json.RawMessage
 	Pending  map[string]json.RawMessage
-	Events   []EventRecord
-	Info     *InfoReport
+	// Events are the newest events, oldest first (at most 10 000 and 8 MiB per device);
+	// EventsDropped counts the older ones dropped to stay within that bound.
+	Events        []EventRecord
+	EventsDropped int
+	Info          *InfoReport
 }

@@ -245,6 +245,7 @@ func (tc *thingCloud) report(id DeviceID, m *upMsg, token string) reply {
 	}
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	tc.onChange(changeReported, id, reportedChange{Params: m.Params, Timestamp: ts})
 	if tc.log.Enabled(context.Background(), slog.LevelInfo) { // keep the hot path free of log allocations
 		tc.log.Info("thing: report", "device", id.String(), "params", string(m.Params))
 	}
@@ -405,6 +406,7 @@ func (tc *thingCloud) clearControl(id DeviceID, token string) reply {
 	if len(d.pending) > 0 {
 		d.pending = nil
 		tc.notifyLocked()
+		tc.onChange(changePending, id, nil)
 	}
 	tc.mu.Unlock()
 	return success("clear_control_reply", token)
@@ -441,6 +443,7 @@ func (tc *thingCloud) reportInfo(id DeviceID, m *upMsg, token string) reply {
 	tc.mu.Lock()
 	tc.deviceLocked(id).info = &info
 	tc.notifyLocked()
+	tc.onChange(changeThing, id, nil)
 	tc.mu.Unlock()
 	tc.log.Info("thing: report_info", "device", id.String(), "params", string(info.Raw))
 	return success(method, token)
@@ -488,12 +491,12 @@ func (tc *thingCloud) postEvents(id DeviceID, m *upMsg, method, token string) re
 	}
 	tc.mu.Lock()
 	d := tc.deviceLocked(id)
-	d.events = append(d.events, recs...)
-	if over := len(d.events) - maxEventsKept; over > 0 {
-		d.events = append([]EventRecord(nil), d.events[over:]...)
-	}
+	d.addEvents(recs)
 	tc.notifyLocked()
 	tc.mu.Unlock()
+	for _, r := range recs {
+		tc.onChange(changeEvent, id, r)
+	}
 	for _, r := range recs {
 		if !tc.log.Enabled(context.Background(), slog.LevelInfo) {
 			break

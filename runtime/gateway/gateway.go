@@ -107,8 +107,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithBatchSize sets how many sub-devices go into one request (1..500); keeps requests well
-// under the 16 KB payload limit.
+// WithBatchSize caps how many sub-devices go into one request (1..500, default 50). Requests
+// are also cut by size: each stays within the platform's 16 KB payload limit whatever the
+// count (a bind entry, with its signature, takes about 200 bytes; an online entry about 50).
 func WithBatchSize(n int) Option {
 	return func(g *Gateway) error {
 		if n < 1 || n > 500 {
@@ -450,10 +451,12 @@ func (g *Gateway) do(ctx context.Context, op string, entries []wireDevice) (Resu
 	g.mu.Unlock()
 	defer g.forget(op, entries, chans)
 
-	for start := 0; start < len(entries); start += g.batch {
-		end := min(start+g.batch, len(entries))
-		req := request{Type: op, Payload: &requestPayload{Devices: entries[start:end]}}
-		if err := g.publish(ctx, req); err != nil {
+	reqs, err := g.batches(op, entries)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range reqs {
+		if err := g.publishRaw(ctx, b); err != nil {
 			return nil, err
 		}
 	}
@@ -501,6 +504,10 @@ func (g *Gateway) publish(ctx context.Context, v any) error {
 	if err != nil {
 		return fmt.Errorf("gateway: encode request: %w", err)
 	}
+	return g.publishRaw(ctx, b)
+}
+
+func (g *Gateway) publishRaw(ctx context.Context, b []byte) error {
 	if err := g.conn.Publish(ctx, g.upTopic, 1, b); err != nil {
 		return fmt.Errorf("gateway: publish %s: %w", g.upTopic, err)
 	}

@@ -78,9 +78,9 @@ func WithHTTPClient(hc *http.Client) Option { return func(c *Client) { c.client 
 // WithInsecureHTTP allows an http:// endpoint.
 func WithInsecureHTTP() Option { return func(c *Client) { c.insecure = true } }
 
-// WithClock sets the clock of the signature timestamp (default time.Now). Pass a connected
-// device's corrected clock when the local one may be wrong: the gateway refuses timestamps far
-// from its own time.
+// WithClock sets the clock of the signature timestamp (default time.Now). A device that also
+// has an MQTT connection passes its corrected clock (explorer.Conn.Now): the gateway refuses
+// timestamps more than a few minutes from its own.
 func WithClock(now func() time.Time) Option { return func(c *Client) { c.now = now } }
 
 // New returns a Client for the device cfg names (ProductID, DeviceName and DeviceSecret or

@@ -27,9 +27,11 @@
 //   - The cloud may push {"type":"download",...} with the fields of get_download_task_rsp (the C
 //     SDK handles both the same way); after a PUT the platform emulator sends
 //     {"type":"upload_result","name","result_code","result_msg"}.
-//   - Files subscribes $thing/down/service itself unless [WithSharedServiceTopic] is given; then
-//     the owner of that subscription (e.g. a runtime/thing Thing's service handler) passes the
-//     messages to [Files.HandleService].
+//   - Files subscribes $thing/down/service itself (owned: a later Subscribe of the filter fails
+//     with explorer.ErrFilterOwned) unless [WithSharedServiceTopic] is given; then the owner of
+//     that subscription (a runtime/thing Thing: thing.WithServiceHandler(files.HandleService))
+//     passes the messages to [Files.HandleService]. Without it, NewFiles on a connection whose
+//     Thing owns the topic fails with explorer.ErrFilterOwned.
 //
 // # The official SDKs
 //

@@ -123,7 +123,10 @@ type Files struct {
 	o    options
 	up   string
 	down string
-	seq  atomic.Uint64
+	// ctx bounds automatic downloads; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
+	seq    atomic.Uint64
 
 	verMu    sync.Mutex // one report_version at a time (its answer carries no token)
 	mu       sync.Mutex
@@ -149,22 +152,26 @@ func NewFiles(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	}
 	f := &Files{conn: conn, dir: dir, o: o, urlWait: map[string]chan ServiceMessage{},
 		up: "$thing/up/service/" + o.pid + "/" + o.dn, down: "$thing/down/service/" + o.pid + "/" + o.dn}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if !o.shared {
-		if err := conn.Subscribe(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
+		if err := conn.SubscribeOwned(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
 			var head struct {
 				Method string `json:"method"`
 			}
 			_ = jsonguard.Unmarshal(m.Payload, &head)
 			f.HandleService(ctx, head.Method, m.Payload)
 		}); err != nil {
+			f.cancel()
 			return nil, fmt.Errorf("resource: %w", err)
 		}
 	}
 	return f, nil
 }
 
-// Close stops handling messages (and unsubscribes unless the topic is shared).
+// Close stops handling messages, cancels automatic downloads (they resume from their
+// checkpoint when offered again) and unsubscribes unless the topic is shared.
 func (f *Files) Close() error {
+	f.cancel()
 	f.mu.Lock()
 	f.closed = true
 	f.mu.Unlock()
@@ -239,8 +246,8 @@ func (f *Files) HandleService(ctx context.Context, method string, msg []byte) {
 			fn(ctx, u)
 			return
 		}
-		go func() { // the download outlives the handler's deadline
-			if _, err := f.Download(context.Background(), u); err != nil {
+		go func() { // the download outlives the handler's deadline, not Close
+			if _, err := f.Download(f.ctx, u); err != nil {
 				f.o.log.Warn("resource: download failed", "resource", u.Name, "err", err)
 			}
 		}()

@@ -84,6 +84,9 @@ type Tasks struct {
 	o    options
 	up   string
 	down string
+	// ctx bounds automatic downloads; Close cancels it.
+	ctx    context.Context
+	cancel context.CancelFunc
 
 	mu     sync.Mutex
 	waits  map[string]chan TaskMessage // rsp type (+ "\x00" + name) -> waiter
@@ -104,14 +107,17 @@ func NewTasks(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	}
 	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{},
 		up: "$resource/up/service/" + o.pid + "/" + o.dn, down: "$resource/down/service/" + o.pid + "/" + o.dn}
-	if err := conn.Subscribe(ctx, t.down, 1, t.handle); err != nil {
+	t.ctx, t.cancel = context.WithCancel(context.Background())
+	if err := conn.SubscribeOwned(ctx, t.down, 1, t.handle); err != nil {
+		t.cancel()
 		return nil, fmt.Errorf("resource: %w", err)
 	}
 	return t, nil
 }
 
-// Close unsubscribes.
+// Close cancels automatic downloads and unsubscribes.
 func (t *Tasks) Close() error {
+	t.cancel()
 	ctx, cancel := context.WithTimeout(context.Background(), t.o.timeout)
 	defer cancel()
 	return t.conn.Unsubscribe(ctx, t.down)
@@ -147,7 +153,7 @@ func (t *Tasks) handle(ctx context.Context, msg explorer.Message) {
 			return
 		}
 		go func() {
-			if _, err := t.Download(context.Background(), m.Task); err != nil {
+			if _, err := t.Download(t.ctx, m.Task); err != nil {
 				t.o.log.Warn("resource: download task failed", "resource", m.Task.Name, "err", err)
 			}
 		}()

@@ -60,7 +60,7 @@ func BenchmarkCheckPropertiesInvalid(b *testing.B) {
 }
 
 func BenchmarkParse(b *testing.B) {
-	path := filepath.Join(realDir, "java__android-demo-assets__struct.json")
+	path := filepath.Join(schemaDir, "struct_torture.json")
 	data, err := os.ReadFile(path)
 	if err != nil {
 		b.Fatal(err)

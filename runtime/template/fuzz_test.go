@@ -8,15 +8,13 @@ import (
 	"unicode/utf8"
 
 	"os"
-	"path/filepath"
 	"testing"
 )
 
 // FuzzParse: Parse never panics, and every error carries a position inside the input.
 // The seed corpus is every real template plus testdata/light.json.
 func FuzzParse(f *testing.F) {
-	files, _ := filepath.Glob(filepath.Join(realDir, "*.json"))
-	files = append(files, "testdata/light.json")
+	files := append(realTemplates(f), "testdata/light.json")
 	for _, path := range files {
 		data, err := os.ReadFile(path)
 		if err != nil {

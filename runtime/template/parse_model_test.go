@@ -31,7 +31,7 @@ func TestParseModelOldFormat(t *testing.T) {
 }
 
 func TestParseModelStructAndArrays(t *testing.T) {
-	tpl := mustParseFile(t, filepath.Join(realDir, "java__android-demo-assets__struct.json"))
+	tpl := mustParseFile(t, filepath.Join(schemaDir, "struct_torture.json"))
 	if tpl.CategoryID != "141" {
 		t.Errorf("CategoryID = %q", tpl.CategoryID)
 	}
@@ -59,7 +59,7 @@ func TestParseModelStructAndArrays(t *testing.T) {
 }
 
 func TestParseModelPositionsAndOrder(t *testing.T) {
-	tpl := mustParseFile(t, filepath.Join(realDir, "c-sdk__tools__example_config.json"))
+	tpl := mustParseFile(t, filepath.Join(schemaDir, "c_sdk_example.json"))
 	power := tpl.Property("power").Define
 	want := []MappingEntry{{Key: "high", Label: "High"}, {Key: "medium", Label: "Medium"}, {Key: "low", Label: "Low"}}
 	if !reflect.DeepEqual(power.Mapping, want) {

@@ -7,8 +7,25 @@ import (
 	"testing"
 )
 
-// realDir holds verbatim copies of real exported templates (see its README.txt).
-const realDir = "../../testdata/templates"
+// Real exported templates, one copy each: schemas/ (the ones examples and goldens use) and
+// testdata/templates/ (the rest; provenance in each directory's README).
+const (
+	schemaDir = "../../schemas"
+	realDir   = "../../testdata/templates"
+)
+
+// realTemplates lists every real template file of both directories.
+func realTemplates(t testing.TB) []string {
+	var files []string
+	for _, dir := range []string{schemaDir, realDir} {
+		f, err := filepath.Glob(filepath.Join(dir, "*.json"))
+		if err != nil || len(f) == 0 {
+			t.Fatalf("no templates in %s: %v", dir, err)
+		}
+		files = append(files, f...)
+	}
+	return files
+}
 
 // TestParseRealTemplates parses every real template: each either parses (with exactly the
 // listed warnings) or is rejected with exactly the listed located errors.
@@ -20,32 +37,34 @@ func TestParseRealTemplates(t *testing.T) {
 		errors                 []string // same, for rejected files
 	}
 	cases := map[string]want{
-		"at-based-sdk__tools__config.json":                         {props: 5, events: 3, productID: "22F9Y6II7O"},
-		"c-sdk__tools__example_config.json":                        {props: 6, events: 3, actions: 1, productID: "0BCDALFUO8"},
-		"h5-freepanels-upstream__docs_model__control-four-v3.json": {props: 11, actions: 1, productID: "M43NHRD75E"},
-		"h5-freepanels__docs_model__air-cleaner.json":              {props: 15, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__aromatherapy-machine.json": {props: 11, productID: "P9FCB4V9V1",
+		// Hand-written (schemas/README.md): the location service's properties.
+		"location.json":                    {props: 2, productID: "LOCATION01"},
+		"at-based-sdk__tools__config.json": {props: 5, events: 3, productID: "22F9Y6II7O"},
+		"c_sdk_example.json":               {props: 6, events: 3, actions: 1, productID: "0BCDALFUO8"},
+		"control_four_v3.json":             {props: 11, actions: 1, productID: "M43NHRD75E"},
+		"air_cleaner.json":                 {props: 15, productID: "P9FCB4V9V1"},
+		"aromatherapy_machine.json": {props: 11, productID: "P9FCB4V9V1",
 			warnings: []string{`141:18: properties[9] "bright_value": define.start 0 is outside [10,1000]`}},
-		"h5-freepanels__docs_model__audible-visual-alarm.json": {props: 10, productID: "P9FCB4V9V1",
+		"audible_visual_alarm.json": {props: 10, productID: "P9FCB4V9V1",
 			warnings: []string{`120:18: properties[7] "alarm_time": define.start 0 is outside [1,60]`}},
-		"h5-freepanels__docs_model__body-scales.json":                  {props: 6, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__dimmer-switch.json":                {props: 5, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__electric-car.json":                 {props: 4, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__electric-oven.json":                {props: 13, productID: "P9FCB4V9V1"},
+		"body_scales.json":                             {props: 6, productID: "P9FCB4V9V1"},
+		"dimmer_switch.json":                           {props: 5, productID: "P9FCB4V9V1"},
+		"h5-freepanels__docs_model__electric-car.json": {props: 4, productID: "P9FCB4V9V1"},
+		"electric_oven.json":                           {props: 13, productID: "P9FCB4V9V1"},
 		"h5-freepanels__docs_model__electricity-stats-receptacle.json": {props: 5, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__fan.json":                          {props: 5, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__five-streetlights.json":            {props: 7, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__gas-alarm.json": {props: 15, events: 1, productID: "P9FCB4V9V1",
+		"fan.json":               {props: 5, productID: "P9FCB4V9V1"},
+		"five_streetlights.json": {props: 7, productID: "P9FCB4V9V1"},
+		"gas_alarm.json": {props: 15, events: 1, productID: "P9FCB4V9V1",
 			warnings: []string{`223:18: properties[14] "alarm_time": define.start 0 is outside [1,60]`}},
 		// Not strict JSON upstream: a trailing comma closes the properties array.
 		"h5-freepanels__docs_model__heater.json": {errors: []string{`195:6: trailing comma before ]`}},
-		"h5-freepanels__docs_model__humidifier.json": {props: 26, productID: "P9FCB4V9V1",
+		"humidifier.json": {props: 26, productID: "P9FCB4V9V1",
 			warnings: []string{
 				`152:18: properties[10] "eco2": define.start 1 is outside [350,2000]`,
 				`224:18: properties[15] "current_fahrenheit": define.start 1 is outside [32,104]`,
 				`254:18: properties[17] "set_fahrenheit": define.start 1 is outside [32,104]`,
 			}},
-		"h5-freepanels__docs_model__laundry-rack.json": {props: 14, productID: "P9FCB4V9V1"},
+		"laundry_rack.json": {props: 14, productID: "P9FCB4V9V1"},
 		// A bool whose mapping has named keys: the platform only produces 0/1 bool keys.
 		// A bool whose mapping keys are labels: generated with a warning (issue 12 leniency).
 		"h5-freepanels__docs_model__multifunction-alarm-host.json": {props: 28, productID: "P9FCB4V9V1",
@@ -53,37 +72,33 @@ func TestParseRealTemplates(t *testing.T) {
 				`26:11: properties[1] "woke_mode": define.mapping key "disarmed": bool mapping keys should be 0 or 1; the mapping is ignored and the value is still sent as 0/1 (named values need type stringenum)`,
 				`129:18: properties[7] "alarm_time": define.start 0 is outside [1,60]`,
 			}},
-		"h5-freepanels__docs_model__pet-feeding-device.json": {props: 11, productID: "P9FCB4V9V1",
+		"pet_feeder.json": {props: 11, productID: "P9FCB4V9V1",
 			warnings: []string{`142:18: properties[9] "manual_feed": define.start 0 is outside [1,12]`}},
 		"h5-freepanels__docs_model__router.json": {props: 8, productID: "P9FCB4V9V1"},
-		"h5-freepanels__docs_model__smoke-alarm.json": {props: 11, productID: "P9FCB4V9V1",
+		"smoke_alarm.json": {props: 11, productID: "P9FCB4V9V1",
 			warnings: []string{`164:18: properties[10] "alarm_time": define.start 0 is outside [1,60]`}},
-		"h5-freepanels__docs_model__thermostat.json": {props: 18, productID: "P9FCB4V9V1",
+		"thermostat.json": {props: 18, productID: "P9FCB4V9V1",
 			warnings: []string{
 				`223:18: properties[14] "current_fahrenheit": define.start 1 is outside [32,104]`,
 				`253:18: properties[16] "set_fahrenheit": define.start 1 is outside [32,104]`,
 			}},
 		"h5-freepanels__docs_model__three-switch.json": {props: 7, productID: "P9FCB4V9V1"},
 		// The copy collected here is strict JSON (see testdata/templates/README.txt).
-		"h5-freepanels__docs_model__water-heater.json": {props: 29, productID: "P9FCB4V9V1",
+		"water_heater.json": {props: 29, productID: "P9FCB4V9V1",
 			warnings: []string{`335:18: properties[22] "water_set": define.start 0 is outside [20,100]`}},
-		"h5-freepanels__docs_model__white-lamp.json":             {props: 5, productID: "P9FCB4V9V1"},
-		"iothub-c-sdk__tools__example_config.json":               {props: 6, events: 3, productID: "C0NEMO9UO0"},
-		"java__android-demo-assets__TRTC_watch.json":             {props: 11, actions: 2, productID: "7I7PNT6O2G"},
-		"java__android-demo-assets__facekit.json":                {productID: "79LKM47JZ1"},
-		"java__android-demo-assets__gateway.json":                {props: 4, events: 3, productID: "DJGGX7W37T"},
-		"java__android-demo-assets__struct.json":                 {props: 10, events: 3, productID: "4ALW3EHQW3"},
-		"java__android-demo-assets__subdev1.json":                {props: 4, events: 3, productID: "XP0E0OAIGZ"},
-		"java__android-demo-assets__subdev2.json":                {props: 4, productID: "AI81EB84AY"},
-		"python__explorer_sample_gateway__prdouct1_config.json":  {props: 4, events: 3, productID: "SHP7NE6RXE"},
-		"python__explorer_sample_gateway__prdouct2_config.json":  {props: 4, events: 3, productID: "HAVOCMDHTL"},
-		"python__explorer_sample_template__template_config.json": {props: 4, events: 3, actions: 1, productID: "ZPHBLEB4J5"},
+		"white_lamp.json":                         {props: 5, productID: "P9FCB4V9V1"},
+		"iothub_c_example.json":                   {props: 6, events: 3, productID: "C0NEMO9UO0"},
+		"trtc_watch.json":                         {props: 11, actions: 2, productID: "7I7PNT6O2G"},
+		"java__android-demo-assets__facekit.json": {productID: "79LKM47JZ1"},
+		"gateway.json":                            {props: 4, events: 3, productID: "DJGGX7W37T"},
+		"struct_torture.json":                     {props: 10, events: 3, productID: "4ALW3EHQW3"},
+		"subdev1.json":                            {props: 4, events: 3, productID: "XP0E0OAIGZ"},
+		"subdev2.json":                            {props: 4, productID: "AI81EB84AY"},
+		"python__explorer_sample_gateway__prdouct1_config.json": {props: 4, events: 3, productID: "SHP7NE6RXE"},
+		"python__explorer_sample_gateway__prdouct2_config.json": {props: 4, events: 3, productID: "HAVOCMDHTL"},
+		"light.json": {props: 4, events: 3, actions: 1, productID: "ZPHBLEB4J5"},
 	}
-	files, err := filepath.Glob(filepath.Join(realDir, "*.json"))
-	if err != nil || len(files) == 0 {
-		t.Fatalf("no templates in %s: %v", realDir, err)
-	}
-	for _, path := range files {
+	for _, path := range realTemplates(t) {
 		name := filepath.Base(path)
 		w, ok := cases[name]
 		if !ok {
@@ -132,6 +147,6 @@ func TestParseRealTemplates(t *testing.T) {
 		})
 	}
 	for name := range cases {
-		t.Errorf("%s: listed in the table but missing from %s", name, realDir)
+		t.Errorf("%s: listed in the table but missing from %s and %s", name, schemaDir, realDir)
 	}
 }

@@ -2,7 +2,6 @@ package thing
 
 import (
 	"context"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
@@ -185,9 +185,10 @@ func NewDevice[P Params, C any, H any](conn Transport, spec *Spec[C, H], h H, op
 // AppendJSON, with no reflection.
 //
 // Offline: while the connection is down the report waits in the connection's offline queue.
-// If ctx ends while it is still queued it is withdrawn and never sent, so retrying after an
-// error never makes a duplicate; once it has gone out, a lost reply is ctx's error (the
-// platform may have the report).
+// If ctx ends while it is still queued it is withdrawn and never sent (the error wraps
+// explorer.ErrNotSent and ctx's error), so retrying after such an error never makes a
+// duplicate; once it has gone out, a lost reply is ctx's error alone (the platform may have
+// the report). Thing.Report, PostEvent and PostEvents behave the same.
 func (d *Device[P, C]) Report(ctx context.Context, p P) error {
 	if err := p.Validate(); err != nil {
 		return fmt.Errorf("thing: Report: %w", err)
@@ -222,7 +223,8 @@ func putBuf(buf *[]byte, b []byte) {
 
 // PostEvent posts one generated event (event_post) on d and waits for the event_reply. e
 // is checked with its Validate method first; an invalid value is a local error and nothing
-// is sent. Generated Post<Event> methods call it. See Device.Report for the offline rules.
+// is sent. Generated Post<Event> methods call it. Offline, an event whose ctx ends while it
+// is still queued is withdrawn and never sent (explorer.ErrNotSent), as for Report.
 func PostEvent[P Params, C any, E EventParams](ctx context.Context, d *Device[P, C], e E) error {
 	if err := e.Validate(); err != nil {
 		return fmt.Errorf("thing: PostEvent %s: %w", e.EventID(), err)
@@ -358,14 +360,9 @@ func (d *Device[P, C]) Template() *template.Template { return d.t.tpl }
 // It does not close the connection.
 func (d *Device[P, C]) Close(ctx context.Context) error { return d.t.Close(ctx) }
 
-// decodeUntrusted decodes JSON received from the network: it is checked by encoding/json's
-// validator first (goccy/go-json, the fast decoder, is only fed well-formed input).
-func decodeUntrusted(raw []byte, v any) error {
-	if !stdjson.Valid(raw) {
-		return errors.New("invalid JSON")
-	}
-	return json.Unmarshal(raw, v)
-}
+// decodeUntrusted decodes JSON received from the network through the project's guard
+// (internal/jsonguard: size cap, encoding/json's validator, then goccy under a recover).
+func decodeUntrusted(raw []byte, v any) error { return jsonguard.Unmarshal(raw, v) }
 
 // appendHead appends `{"method":"…","clientToken":"{pid}-{seq}"`.
 func (t *Thing) appendHead(b []byte, method string, seq uint64) []byte {

@@ -11,6 +11,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/faultproxy"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
 	"github.com/tplgen/tplgen/runtime/template"
@@ -831,5 +832,121 @@ func TestResyncDefault(t *testing.T) {
 			t.Errorf("%d options: re-sync started %v, want %v", len(tc.opts), started, tc.want)
 		}
 		th.Close(context.Background())
+	}
+}
+
+// TestTimestampsFromConnectionClock: a device whose own clock says 1970 stamps its events with
+// the platform's time, because the Thing takes "now" from the connection's corrected clock
+// (explorer.Conn.Now, learnt from $sys/operation after connecting). The platform's clock runs
+// two hours ahead of this machine's, so a timestamp from time.Now would be caught too.
+func TestTimestampsFromConnectionClock(t *testing.T) {
+	const skew = 2 * time.Hour
+	srv, err := explorertest.NewServer(explorertest.WithClock(func() time.Time { return time.Now().Add(skew) }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	tpl := loadLight(t)
+	if err := srv.AddProductAs(testPID, tpl); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddDevice(testPID, testDN); err != nil {
+		t.Fatal(err)
+	}
+	ctx := testCtx(t)
+	boot := time.Now()
+	conn, err := explorer.Dial(ctx, srv.DeviceConfig(testPID, testDN), append(srv.DialOptions(),
+		explorer.WithClock(func() time.Time { return time.Unix(0, 0).Add(time.Since(boot)) }))...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	th, err := New(conn, tpl, WithResyncOnConnect(false))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer th.Close(context.Background())
+	if err := th.PostEvent(ctx, tpl.Events[0].ID, map[string]any{}); err != nil {
+		t.Fatal(err)
+	}
+	got := srv.Events(testPID, testDN)
+	if len(got) != 1 {
+		t.Fatalf("events %v", got)
+	}
+	want := time.Now().Add(skew)
+	if d := time.UnixMilli(got[0].Timestamp).Sub(want); d < -time.Minute || d > time.Minute {
+		t.Fatalf("event stamped %v, %v from the platform's time (conn.Now %v)", time.UnixMilli(got[0].Timestamp), d, conn.Now())
+	}
+}
+
+// TestServiceTopicNotReplaced: a program subscribing the Thing's service topic on the
+// connection gets a clear error instead of silently taking the Thing's replies and notices.
+func TestServiceTopicNotReplaced(t *testing.T) {
+	e := newEnv(t, nil)
+	conn := e.dial(t)
+	th := e.thing(t, conn)
+	err := conn.Subscribe(testCtx(t), "$thing/down/service/"+testPID+"/"+testDN, 0, func(context.Context, explorer.Message) {})
+	if !errors.Is(err, explorer.ErrFilterOwned) || !strings.Contains(err.Error(), "WithServiceHandler") {
+		t.Fatalf("Subscribe on the Thing's service topic: %v", err)
+	}
+	// The Thing still works, and once it is closed the topic is free again.
+	if err := th.Report(testCtx(t), map[string]any{"brightness": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if err := th.Close(testCtx(t)); err != nil {
+		t.Fatal(err)
+	}
+	if err := conn.Subscribe(testCtx(t), "$thing/down/service/"+testPID+"/"+testDN, 0, func(context.Context, explorer.Message) {}); err != nil {
+		t.Fatalf("Subscribe after Close: %v", err)
+	}
+}
+
+// TestReportWithdrawnWhenOffline: a report whose ctx ends while the link is down is withdrawn
+// from the offline queue and never sent (the error says so), so a caller's retry after the
+// reconnect makes no duplicate and the platform never sees the stale values.
+func TestReportWithdrawnWhenOffline(t *testing.T) {
+	e := newEnv(t, nil)
+	proxy, err := faultproxy.New(strings.TrimPrefix(e.srv.BrokerURL(), "tcp://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer proxy.Close()
+	cfg := e.srv.DeviceConfig(testPID, testDN)
+	cfg.Broker = "tcp://" + proxy.Addr()
+	ctx := testCtx(t)
+	conn, err := explorer.Dial(ctx, cfg, explorer.WithPlainTCP(), explorer.WithReconnectBackoff(20*time.Millisecond, 100*time.Millisecond))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	th := e.thing(t, conn)
+	if err := th.Report(ctx, map[string]any{"brightness": 1}); err != nil {
+		t.Fatal(err)
+	}
+
+	proxy.Refuse(true)
+	proxy.Reset()
+	for conn.IsConnected() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	for i := 0; i < 3; i++ {
+		short, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		err := th.Report(short, map[string]any{"name": "stale"})
+		cancel()
+		if !errors.Is(err, explorer.ErrNotSent) || !errors.Is(err, context.DeadlineExceeded) {
+			t.Fatalf("offline report %d: %v, want ErrNotSent and the deadline", i, err)
+		}
+	}
+
+	proxy.Refuse(false)
+	for !conn.IsConnected() && ctx.Err() == nil {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if err := th.Report(ctx, map[string]any{"brightness": 2}); err != nil {
+		t.Fatal(err)
+	}
+	got := e.srv.Reported(testPID, testDN)
+	if string(got["brightness"]) != "2" || got["name"] != nil {
+		t.Fatalf("platform holds %v: a withdrawn report was sent", got)
 	}
 }

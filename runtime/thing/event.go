@@ -26,6 +26,11 @@ type Event struct {
 // for event_reply. The event type (info/alert/fault) comes from the template. An unknown
 // event id or invalid params is a local error (wrapping template.ErrUnknownID or
 // ErrInvalidValue) and nothing is sent.
+//
+// Offline: while the connection is down the event waits in the connection's offline queue; if
+// ctx ends while it is still queued it is withdrawn and never sent (the error wraps
+// explorer.ErrNotSent), so a retry makes no duplicate. Once it has gone out, a lost reply is
+// ctx's error and the platform may have the event.
 func (t *Thing) PostEvent(ctx context.Context, id string, params any) error {
 	we, err := t.wireEvent(Event{ID: id, Params: params})
 	if err != nil {

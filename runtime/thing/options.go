@@ -138,9 +138,8 @@ func WithMaxConcurrentActions(n int) Option {
 }
 
 // WithClock sets the clock used for message timestamps. The default is the connection's
-// corrected clock when it has one (explorer.Conn.Now, which follows the platform's time even
-// on a device whose own clock is wrong), else time.Now. Useful for deterministic output in
-// tests and examples.
+// corrected clock (Transport.Now; explorer.Conn.Now follows the platform's time even on a
+// device whose own clock is wrong). Useful for deterministic output in tests and examples.
 func WithClock(now func() time.Time) Option {
 	return func(o *options) error {
 		if now == nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"log/slog"
 	"sync"
+	"time"
 
 	json "github.com/goccy/go-json"
 
@@ -66,6 +67,9 @@ func (r *recorder) Publish(_ context.Context, topic string, qos byte, payload []
 	go r.deliver(down, msg)
 	return nil
 }
+
+// Now is the transport's clock.
+func (r *recorder) Now() time.Time { return time.Now() }
 
 func (r *recorder) deliver(topic string, payload []byte) {
 	r.mu.Lock()

@@ -38,12 +38,17 @@ type Transport interface {
 	DeviceName() string
 	// Logger is the connection's logger (nil for none).
 	Logger() *slog.Logger
+	// Now is the connection's clock, corrected to the platform's time (explorer.Conn.Now
+	// follows the offset learnt from $sys/operation after each connect, so a device whose
+	// own clock is wrong still stamps messages the platform accepts). Every timestamp the
+	// Thing writes comes from it unless WithClock is given.
+	Now() time.Time
 }
 
-// clock is implemented by a Transport that knows the platform's time (explorer.Conn.Now,
-// corrected by the offset learnt after each connect); message timestamps then come from it.
-type clock interface {
-	Now() time.Time
+// ownedSubscriber is implemented by a Transport whose subscriptions can be protected from
+// replacement (explorer.Conn.SubscribeOwned).
+type ownedSubscriber interface {
+	SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
 }
 
 // topics holds the eight data-template topics of one device.
@@ -94,6 +99,7 @@ type Thing struct {
 	removeCB func()
 
 	controlQ     chan func()        // serialises controls, pending control and service notifications
+	working      bool               // a controlWorker runs (guarded by mu; see kick)
 	actionSem    chan struct{}      // bounds concurrent action handlers
 	wg           sync.WaitGroup     // worker, action handlers, re-syncs
 	resyncMu     sync.Mutex         // guards the two fields below
@@ -148,10 +154,7 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 			o.wantProduct, how, o.pid, o.dn, o.pid)
 	}
 	if o.now == nil {
-		o.now = time.Now
-		if c, ok := conn.(clock); ok {
-			o.now = c.Now
-		}
+		o.now = conn.Now
 	}
 	log := o.logger
 	if log == nil {
@@ -181,14 +184,19 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 		return nil, fmt.Errorf("thing: New: a Thing for %s/%s already runs on this connection; Close it first", o.pid, o.dn)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.wg.Add(1)
-	go t.controlWorker()
 
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()
 	var subscribed []string
+	// Owned subscriptions (explorer.Conn) cannot be replaced by a program's own Subscribe to
+	// the same topic, which would silently take the Thing's messages (the service topic's
+	// replies and notices above all); it gets an error naming the reason instead.
+	subscribe := conn.Subscribe
+	if o, ok := conn.(ownedSubscriber); ok {
+		subscribe = o.SubscribeOwned
+	}
 	for _, topic := range t.topics.down() {
-		if err := conn.Subscribe(ctx, topic, 0, t.onMessage); err != nil {
+		if err := subscribe(ctx, topic, 0, t.onMessage); err != nil {
 			if len(subscribed) > 0 {
 				_ = conn.Unsubscribe(ctx, subscribed...)
 			}

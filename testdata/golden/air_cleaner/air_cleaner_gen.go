@@ -487,43 +487,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 9)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.Wet != nil {
-		attrs = append(attrs, slog.Bool("wet", bool(*x.Wet)))
-	}
-	if x.ResetFilter != nil {
-		attrs = append(attrs, slog.Bool("reset_filter", bool(*x.ResetFilter)))
-	}
-	if x.Anion != nil {
-		attrs = append(attrs, slog.Bool("anion", bool(*x.Anion)))
-	}
-	if x.UV != nil {
-		attrs = append(attrs, slog.Bool("uv", bool(*x.UV)))
-	}
-	if x.Mode != nil {
-		attrs = append(attrs, slog.String("mode", string(*x.Mode)))
-	}
-	if x.AirQuality != nil {
-		attrs = append(attrs, slog.String("air_quality", string(*x.AirQuality)))
-	}
-	if x.Windspeed != nil {
-		attrs = append(attrs, slog.String("windspeed", string(*x.Windspeed)))
-	}
-	if x.Temperature != nil {
-		attrs = append(attrs, slog.Float64("temperature", *x.Temperature))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Mode is the string enum type of property "mode"; on the wire it is the key.

@@ -417,46 +417,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 10)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.SpraySwitch != nil {
-		attrs = append(attrs, slog.Bool("spray_switch", bool(*x.SpraySwitch)))
-	}
-	if x.SoundSwitch != nil {
-		attrs = append(attrs, slog.Bool("sound_switch", bool(*x.SoundSwitch)))
-	}
-	if x.LightSwitch != nil {
-		attrs = append(attrs, slog.Bool("light_switch", bool(*x.LightSwitch)))
-	}
-	if x.WorkMode != nil {
-		attrs = append(attrs, slog.String("work_mode", string(*x.WorkMode)))
-	}
-	if x.LightMode != nil {
-		attrs = append(attrs, slog.String("light_mode", string(*x.LightMode)))
-	}
-	if x.CountDown != nil {
-		attrs = append(attrs, slog.Int64("count_down", *x.CountDown))
-	}
-	if x.CountLeft != nil {
-		attrs = append(attrs, slog.Int64("count_left", *x.CountLeft))
-	}
-	if x.BrightValue != nil {
-		attrs = append(attrs, slog.Int64("bright_value", *x.BrightValue))
-	}
-	if x.ColorValue != nil {
-		attrs = append(attrs, slog.String("color_value", *x.ColorValue))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // WorkMode is the string enum type of property "work_mode"; on the wire it is the key.

@@ -399,46 +399,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 10)
-	if x.AlertState != nil {
-		attrs = append(attrs, slog.Bool("alert_state", bool(*x.AlertState)))
-	}
-	if x.Lifecycle != nil {
-		attrs = append(attrs, slog.Bool("lifecycle", bool(*x.Lifecycle)))
-	}
-	if x.Muffling != nil {
-		attrs = append(attrs, slog.Bool("muffling", bool(*x.Muffling)))
-	}
-	if x.AlarmVol != nil {
-		attrs = append(attrs, slog.String("alarm_vol", string(*x.AlarmVol)))
-	}
-	if x.MasterMode != nil {
-		attrs = append(attrs, slog.String("master_mode", string(*x.MasterMode)))
-	}
-	if x.BatteryState != nil {
-		attrs = append(attrs, slog.String("battery_state", string(*x.BatteryState)))
-	}
-	if x.AlarmState != nil {
-		attrs = append(attrs, slog.String("alarm_state", string(*x.AlarmState)))
-	}
-	if x.AlarmTime != nil {
-		attrs = append(attrs, slog.Int64("alarm_time", *x.AlarmTime))
-	}
-	if x.TamperEvent != nil {
-		attrs = append(attrs, slog.String("tamper_event", string(*x.TamperEvent)))
-	}
-	if x.BatteryPercentage != nil {
-		attrs = append(attrs, slog.Int64("battery_percentage", *x.BatteryPercentage))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // AlarmVol is the string enum type of property "alarm_vol"; on the wire it is the key.

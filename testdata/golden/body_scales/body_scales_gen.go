@@ -244,25 +244,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 3)
-	if x.DataIdentification != nil {
-		attrs = append(attrs, slog.String("data_identification", string(*x.DataIdentification)))
-	}
-	if x.UnitSwitch != nil {
-		attrs = append(attrs, slog.String("unit_switch", string(*x.UnitSwitch)))
-	}
-	if x.HeartRate != nil {
-		attrs = append(attrs, slog.Int64("heart_rate", *x.HeartRate))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // DataIdentification is the string enum type of property "data_identification"; on the wire it is the key.

@@ -446,49 +446,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 11)
-	if x.Switch1 != nil {
-		attrs = append(attrs, slog.Bool("switch_1", bool(*x.Switch1)))
-	}
-	if x.Switch2 != nil {
-		attrs = append(attrs, slog.Bool("switch_2", bool(*x.Switch2)))
-	}
-	if x.Switch3 != nil {
-		attrs = append(attrs, slog.Bool("switch_3", bool(*x.Switch3)))
-	}
-	if x.Switch1Name != nil {
-		attrs = append(attrs, slog.String("switch_1_name", *x.Switch1Name))
-	}
-	if x.Switch2Name != nil {
-		attrs = append(attrs, slog.String("switch_2_name", *x.Switch2Name))
-	}
-	if x.Switch3Name != nil {
-		attrs = append(attrs, slog.String("switch_3_name", *x.Switch3Name))
-	}
-	if x.CurrentPower != nil {
-		attrs = append(attrs, slog.Float64("current_power", *x.CurrentPower))
-	}
-	if x.TodayEc != nil {
-		attrs = append(attrs, slog.Any("today_ec", x.TodayEc))
-	}
-	if x.SafePwd != nil {
-		attrs = append(attrs, slog.String("safe_pwd", *x.SafePwd))
-	}
-	if x.ScreenLayout != nil {
-		attrs = append(attrs, slog.Any("screen_layout", *x.ScreenLayout))
-	}
-	if x.ThemeStyle != nil {
-		attrs = append(attrs, slog.String("theme_style", *x.ThemeStyle))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // TodayEc is the struct type of property "today_ec".

@@ -476,49 +476,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 11)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.ChildLock != nil {
-		attrs = append(attrs, slog.Bool("child_lock", bool(*x.ChildLock)))
-	}
-	if x.WorkState != nil {
-		attrs = append(attrs, slog.String("work_state", string(*x.WorkState)))
-	}
-	if x.OperationControl != nil {
-		attrs = append(attrs, slog.String("operation_control", string(*x.OperationControl)))
-	}
-	if x.HeatMode != nil {
-		attrs = append(attrs, slog.String("heat_mode", string(*x.HeatMode)))
-	}
-	if x.HeatType != nil {
-		attrs = append(attrs, slog.String("heat_type", string(*x.HeatType)))
-	}
-	if x.Mode != nil {
-		attrs = append(attrs, slog.String("mode", string(*x.Mode)))
-	}
-	if x.Temperature != nil {
-		attrs = append(attrs, slog.Int64("temperature", *x.Temperature))
-	}
-	if x.TemperatureSetUp != nil {
-		attrs = append(attrs, slog.Int64("temperature_set_up", *x.TemperatureSetUp))
-	}
-	if x.TemperatureSetDown != nil {
-		attrs = append(attrs, slog.Int64("temperature_set_down", *x.TemperatureSetDown))
-	}
-	if x.WorkTime != nil {
-		attrs = append(attrs, slog.Int64("work_time", *x.WorkTime))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // WorkState is the string enum type of property "work_state"; on the wire it is the key.

@@ -242,31 +242,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 5)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.Swing != nil {
-		attrs = append(attrs, slog.Bool("swing", bool(*x.Swing)))
-	}
-	if x.Mode != nil {
-		attrs = append(attrs, slog.String("mode", string(*x.Mode)))
-	}
-	if x.Windspeed != nil {
-		attrs = append(attrs, slog.String("windspeed", string(*x.Windspeed)))
-	}
-	if x.Timer != nil {
-		attrs = append(attrs, slog.Int64("timer", *x.Timer))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Mode is the string enum type of property "mode"; on the wire it is the key.

@@ -309,37 +309,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 7)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.CountDown != nil {
-		attrs = append(attrs, slog.Int64("count_down", *x.CountDown))
-	}
-	if x.Brightness != nil {
-		attrs = append(attrs, slog.Int64("brightness", *x.Brightness))
-	}
-	if x.ColorTemp != nil {
-		attrs = append(attrs, slog.Int64("color_temp", *x.ColorTemp))
-	}
-	if x.Scene != nil {
-		attrs = append(attrs, slog.String("scene", string(*x.Scene)))
-	}
-	if x.WorkMode != nil {
-		attrs = append(attrs, slog.String("work_mode", string(*x.WorkMode)))
-	}
-	if x.ColorValue != nil {
-		attrs = append(attrs, slog.String("color_value", *x.ColorValue))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Scene is the string enum type of property "scene"; on the wire it is the key.

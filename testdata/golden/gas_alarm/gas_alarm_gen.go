@@ -557,61 +557,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 15)
-	if x.AlarmSwitch != nil {
-		attrs = append(attrs, slog.Bool("alarm_switch", bool(*x.AlarmSwitch)))
-	}
-	if x.SelfChecking != nil {
-		attrs = append(attrs, slog.Bool("self_checking", bool(*x.SelfChecking)))
-	}
-	if x.Lifecycle != nil {
-		attrs = append(attrs, slog.Bool("lifecycle", bool(*x.Lifecycle)))
-	}
-	if x.TamperAlarm != nil {
-		attrs = append(attrs, slog.Bool("tamper_alarm", bool(*x.TamperAlarm)))
-	}
-	if x.GasSensorState != nil {
-		attrs = append(attrs, slog.String("gas_sensor_state", string(*x.GasSensorState)))
-	}
-	if x.CheckingResult != nil {
-		attrs = append(attrs, slog.String("checking_result", string(*x.CheckingResult)))
-	}
-	if x.DeviceFault != nil {
-		attrs = append(attrs, slog.String("Device_fault", string(*x.DeviceFault)))
-	}
-	if x.AlarmRingtone != nil {
-		attrs = append(attrs, slog.String("alarm_ringtone", string(*x.AlarmRingtone)))
-	}
-	if x.AlarmVol != nil {
-		attrs = append(attrs, slog.String("alarm_vol", string(*x.AlarmVol)))
-	}
-	if x.BatteryState != nil {
-		attrs = append(attrs, slog.String("battery_state", string(*x.BatteryState)))
-	}
-	if x.CoState != nil {
-		attrs = append(attrs, slog.String("co_state", string(*x.CoState)))
-	}
-	if x.GasSensorValue != nil {
-		attrs = append(attrs, slog.Int64("gas_sensor_value", *x.GasSensorValue))
-	}
-	if x.BatteryPercentage != nil {
-		attrs = append(attrs, slog.Int64("battery_percentage", *x.BatteryPercentage))
-	}
-	if x.CoValue != nil {
-		attrs = append(attrs, slog.Int64("co_value", *x.CoValue))
-	}
-	if x.AlarmTime != nil {
-		attrs = append(attrs, slog.Int64("alarm_time", *x.AlarmTime))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // GasSensorState is the string enum type of property "gas_sensor_state"; on the wire it is the key.

@@ -761,58 +761,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 14)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.ChildLock != nil {
-		attrs = append(attrs, slog.Bool("child_lock", bool(*x.ChildLock)))
-	}
-	if x.FilterReset != nil {
-		attrs = append(attrs, slog.Bool("filter_reset", bool(*x.FilterReset)))
-	}
-	if x.Sterilization != nil {
-		attrs = append(attrs, slog.Bool("sterilization", bool(*x.Sterilization)))
-	}
-	if x.Heat != nil {
-		attrs = append(attrs, slog.Bool("heat", bool(*x.Heat)))
-	}
-	if x.Fragrance != nil {
-		attrs = append(attrs, slog.Bool("fragrance", bool(*x.Fragrance)))
-	}
-	if x.Plasma != nil {
-		attrs = append(attrs, slog.Bool("plasma", bool(*x.Plasma)))
-	}
-	if x.Anion != nil {
-		attrs = append(attrs, slog.Bool("anion", bool(*x.Anion)))
-	}
-	if x.Sleep != nil {
-		attrs = append(attrs, slog.Bool("sleep", bool(*x.Sleep)))
-	}
-	if x.TempUnitConvert != nil {
-		attrs = append(attrs, slog.String("temp_unit_convert", string(*x.TempUnitConvert)))
-	}
-	if x.SprayVolume != nil {
-		attrs = append(attrs, slog.String("spray_volume", string(*x.SprayVolume)))
-	}
-	if x.SprayMode != nil {
-		attrs = append(attrs, slog.String("spray_mode", string(*x.SprayMode)))
-	}
-	if x.WorkMode != nil {
-		attrs = append(attrs, slog.String("work_mode", string(*x.WorkMode)))
-	}
-	if x.SparyGears != nil {
-		attrs = append(attrs, slog.String("spary_gears", string(*x.SparyGears)))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // TempUnitConvert is the string enum type of property "temp_unit_convert"; on the wire it is the key.

@@ -267,31 +267,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 5)
-	if x.Time != nil {
-		attrs = append(attrs, slog.Time("time", x.Time.Time()))
-	}
-	if x.LightSwitch != nil {
-		attrs = append(attrs, slog.Bool("light_switch", bool(*x.LightSwitch)))
-	}
-	if x.Color != nil {
-		attrs = append(attrs, slog.String("color", x.Color.String()))
-	}
-	if x.Brightness != nil {
-		attrs = append(attrs, slog.Int64("brightness", *x.Brightness))
-	}
-	if x.Name != nil {
-		attrs = append(attrs, slog.String("name", *x.Name))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Color is the enum type of property "color"; on the wire it is the integer key.

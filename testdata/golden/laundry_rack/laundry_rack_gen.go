@@ -510,55 +510,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 13)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.LightSwitch != nil {
-		attrs = append(attrs, slog.Bool("light_switch", bool(*x.LightSwitch)))
-	}
-	if x.DisinfectSwitch != nil {
-		attrs = append(attrs, slog.Bool("disinfect_switch", bool(*x.DisinfectSwitch)))
-	}
-	if x.AirDrySwitch != nil {
-		attrs = append(attrs, slog.Bool("air_dry_switch", bool(*x.AirDrySwitch)))
-	}
-	if x.DryingSwitch != nil {
-		attrs = append(attrs, slog.Bool("drying_switch", bool(*x.DryingSwitch)))
-	}
-	if x.Control != nil {
-		attrs = append(attrs, slog.String("control", string(*x.Control)))
-	}
-	if x.SetDisinfection != nil {
-		attrs = append(attrs, slog.Int64("set_disinfection", *x.SetDisinfection))
-	}
-	if x.SetDrying != nil {
-		attrs = append(attrs, slog.Int64("set_drying", *x.SetDrying))
-	}
-	if x.SetAirDry != nil {
-		attrs = append(attrs, slog.Int64("set_air_dry", *x.SetAirDry))
-	}
-	if x.DisinfectLeft != nil {
-		attrs = append(attrs, slog.Int64("disinfect_left", *x.DisinfectLeft))
-	}
-	if x.DryingLeft != nil {
-		attrs = append(attrs, slog.Int64("drying_left", *x.DryingLeft))
-	}
-	if x.AirDryLeft != nil {
-		attrs = append(attrs, slog.Int64("air_dry_left", *x.AirDryLeft))
-	}
-	if x.Position != nil {
-		attrs = append(attrs, slog.Int64("position", *x.Position))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Control is the string enum type of property "control"; on the wire it is the key.

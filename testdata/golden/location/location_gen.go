@@ -142,15 +142,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	return slog.GroupValue()
+	return x.Properties().LogValue()
 }
 
 // GPSInfo is the struct type of property "GPS_Info".

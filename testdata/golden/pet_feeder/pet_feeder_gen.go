@@ -414,46 +414,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 10)
-	if x.QuickFeed != nil {
-		attrs = append(attrs, slog.Bool("quick_feed", bool(*x.QuickFeed)))
-	}
-	if x.SlowFeed != nil {
-		attrs = append(attrs, slog.Bool("slow_feed", bool(*x.SlowFeed)))
-	}
-	if x.ExportCalibrate != nil {
-		attrs = append(attrs, slog.Bool("export_calibrate", bool(*x.ExportCalibrate)))
-	}
-	if x.WeightCalibrate != nil {
-		attrs = append(attrs, slog.Bool("weight_calibrate", bool(*x.WeightCalibrate)))
-	}
-	if x.ResetFactory != nil {
-		attrs = append(attrs, slog.Bool("reset_factory", bool(*x.ResetFactory)))
-	}
-	if x.ExportState != nil {
-		attrs = append(attrs, slog.String("export_state", string(*x.ExportState)))
-	}
-	if x.UnitSwitch != nil {
-		attrs = append(attrs, slog.String("unit_switch", string(*x.UnitSwitch)))
-	}
-	if x.DryingLeft != nil {
-		attrs = append(attrs, slog.Int64("drying_left", *x.DryingLeft))
-	}
-	if x.ManualFeed != nil {
-		attrs = append(attrs, slog.Int64("manual_feed", *x.ManualFeed))
-	}
-	if x.BatteryPercentage != nil {
-		attrs = append(attrs, slog.Int64("battery_percentage", *x.BatteryPercentage))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // ExportState is the string enum type of property "export_state"; on the wire it is the key.

@@ -434,49 +434,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 11)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.TamperAlarm != nil {
-		attrs = append(attrs, slog.Bool("tamper_alarm", bool(*x.TamperAlarm)))
-	}
-	if x.WorkMode != nil {
-		attrs = append(attrs, slog.String("work_mode", string(*x.WorkMode)))
-	}
-	if x.AlarmRingtone != nil {
-		attrs = append(attrs, slog.String("alarm_ringtone", string(*x.AlarmRingtone)))
-	}
-	if x.AlarmVol != nil {
-		attrs = append(attrs, slog.String("alarm_vol", string(*x.AlarmVol)))
-	}
-	if x.BatteryState != nil {
-		attrs = append(attrs, slog.String("battery_state", string(*x.BatteryState)))
-	}
-	if x.CoState != nil {
-		attrs = append(attrs, slog.String("co_state", string(*x.CoState)))
-	}
-	if x.SmokeSensorValue != nil {
-		attrs = append(attrs, slog.Int64("smoke_sensor_value", *x.SmokeSensorValue))
-	}
-	if x.BatteryPercentage != nil {
-		attrs = append(attrs, slog.Int64("battery_percentage", *x.BatteryPercentage))
-	}
-	if x.CoValue != nil {
-		attrs = append(attrs, slog.Int64("co_value", *x.CoValue))
-	}
-	if x.AlarmTime != nil {
-		attrs = append(attrs, slog.Int64("alarm_time", *x.AlarmTime))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // WorkMode is the string enum type of property "work_mode"; on the wire it is the key.

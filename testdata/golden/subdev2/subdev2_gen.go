@@ -214,28 +214,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 4)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.Temperature != nil {
-		attrs = append(attrs, slog.Float64("Temperature", *x.Temperature))
-	}
-	if x.Mode != nil {
-		attrs = append(attrs, slog.String("Mode", x.Mode.String()))
-	}
-	if x.Wind != nil {
-		attrs = append(attrs, slog.String("Wind", x.Wind.String()))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Mode is the enum type of property "Mode"; on the wire it is the integer key.

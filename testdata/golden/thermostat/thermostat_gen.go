@@ -579,55 +579,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 13)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.ChildLock != nil {
-		attrs = append(attrs, slog.Bool("child_lock", bool(*x.ChildLock)))
-	}
-	if x.Eco != nil {
-		attrs = append(attrs, slog.Bool("eco", bool(*x.Eco)))
-	}
-	if x.Anion != nil {
-		attrs = append(attrs, slog.Bool("anion", bool(*x.Anion)))
-	}
-	if x.Light != nil {
-		attrs = append(attrs, slog.Bool("light", bool(*x.Light)))
-	}
-	if x.Sound != nil {
-		attrs = append(attrs, slog.Bool("sound", bool(*x.Sound)))
-	}
-	if x.WindowCheck != nil {
-		attrs = append(attrs, slog.Bool("window_check", bool(*x.WindowCheck)))
-	}
-	if x.Frost != nil {
-		attrs = append(attrs, slog.Bool("frost", bool(*x.Frost)))
-	}
-	if x.ValveCheck != nil {
-		attrs = append(attrs, slog.Bool("valve_check", bool(*x.ValveCheck)))
-	}
-	if x.Sleep != nil {
-		attrs = append(attrs, slog.Bool("sleep", bool(*x.Sleep)))
-	}
-	if x.Level != nil {
-		attrs = append(attrs, slog.String("level", string(*x.Level)))
-	}
-	if x.SprayMode != nil {
-		attrs = append(attrs, slog.String("spray_mode", string(*x.SprayMode)))
-	}
-	if x.TempUnitConvert != nil {
-		attrs = append(attrs, slog.String("temp_unit_convert", string(*x.TempUnitConvert)))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // Level is the string enum type of property "level"; on the wire it is the key.

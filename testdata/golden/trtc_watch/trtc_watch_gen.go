@@ -457,49 +457,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 11)
-	if x.CellInfo != nil {
-		attrs = append(attrs, slog.Any("Cell_Info", x.CellInfo))
-	}
-	if x.TalkUser != nil {
-		attrs = append(attrs, slog.String("talk_user", *x.TalkUser))
-	}
-	if x.CallPicurl != nil {
-		attrs = append(attrs, slog.String("call_picurl", *x.CallPicurl))
-	}
-	if x.CallTarget != nil {
-		attrs = append(attrs, slog.String("call_target", *x.CallTarget))
-	}
-	if x.Unlock != nil {
-		attrs = append(attrs, slog.Int64("unlock", *x.Unlock))
-	}
-	if x.CallTargetProject != nil {
-		attrs = append(attrs, slog.String("call_target_project", *x.CallTargetProject))
-	}
-	if x.CallState != nil {
-		attrs = append(attrs, slog.String("call_state", x.CallState.String()))
-	}
-	if x.CallResult != nil {
-		attrs = append(attrs, slog.String("call_result", x.CallResult.String()))
-	}
-	if x.TalkTime != nil {
-		attrs = append(attrs, slog.Int64("talk_time", *x.TalkTime))
-	}
-	if x.CallUserlist != nil {
-		attrs = append(attrs, slog.Any("call_userlist", *x.CallUserlist))
-	}
-	if x.Sessionid != nil {
-		attrs = append(attrs, slog.String("sessionid", *x.Sessionid))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // CellInfo is the struct type of property "Cell_Info".

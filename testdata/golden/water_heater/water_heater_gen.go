@@ -851,67 +851,14 @@ func (x ControlProperties) AppendJSON(b []byte) []byte {
 	return x.Properties().AppendJSON(b)
 }
 
-// String returns the fields that are set as JSON, so fmt's %v and %+v show values rather
-// than pointer addresses.
+// String returns the values that are set as JSON (see Properties.String).
 func (x ControlProperties) String() string {
-	return string(x.AppendJSON(nil))
+	return x.Properties().String()
 }
 
-// LogValue implements slog.LogValuer: a group of the fields that are set, by template id.
+// LogValue implements slog.LogValuer (see Properties.LogValue).
 func (x ControlProperties) LogValue() slog.Value {
-	attrs := make([]slog.Attr, 0, 17)
-	if x.PowerSwitch != nil {
-		attrs = append(attrs, slog.Bool("power_switch", bool(*x.PowerSwitch)))
-	}
-	if x.ChildLock != nil {
-		attrs = append(attrs, slog.Bool("child_lock", bool(*x.ChildLock)))
-	}
-	if x.Disinfection != nil {
-		attrs = append(attrs, slog.Bool("disinfection", bool(*x.Disinfection)))
-	}
-	if x.InstantHeating != nil {
-		attrs = append(attrs, slog.Bool("instant_heating", bool(*x.InstantHeating)))
-	}
-	if x.NightPower != nil {
-		attrs = append(attrs, slog.Bool("night_power", bool(*x.NightPower)))
-	}
-	if x.WorkLifeReset1 != nil {
-		attrs = append(attrs, slog.Bool("work_life_reset_1", bool(*x.WorkLifeReset1)))
-	}
-	if x.WorkLifeReset2 != nil {
-		attrs = append(attrs, slog.Bool("work_life_reset_2", bool(*x.WorkLifeReset2)))
-	}
-	if x.CapacityExpansion != nil {
-		attrs = append(attrs, slog.Bool("capacity_expansion", bool(*x.CapacityExpansion)))
-	}
-	if x.Heating3d != nil {
-		attrs = append(attrs, slog.Bool("heating_3d", bool(*x.Heating3d)))
-	}
-	if x.MicrowaveSwitch != nil {
-		attrs = append(attrs, slog.Bool("microwave_switch", bool(*x.MicrowaveSwitch)))
-	}
-	if x.Outage != nil {
-		attrs = append(attrs, slog.Bool("outage", bool(*x.Outage)))
-	}
-	if x.WorkState != nil {
-		attrs = append(attrs, slog.String("work_state", string(*x.WorkState)))
-	}
-	if x.WaterQuality != nil {
-		attrs = append(attrs, slog.String("water_quality", string(*x.WaterQuality)))
-	}
-	if x.HeatMode != nil {
-		attrs = append(attrs, slog.String("heat_mode", string(*x.HeatMode)))
-	}
-	if x.CapacitySet != nil {
-		attrs = append(attrs, slog.String("capacity_set", string(*x.CapacitySet)))
-	}
-	if x.UnitConvert != nil {
-		attrs = append(attrs, slog.String("unit_convert", string(*x.UnitConvert)))
-	}
-	if x.Mode != nil {
-		attrs = append(attrs, slog.String("mode", string(*x.Mode)))
-	}
-	return slog.GroupValue(attrs...)
+	return x.Properties().LogValue()
 }
 
 // WorkState is the string enum type of property "work_state"; on the wire it is the key.

@@ -94,6 +94,7 @@ type Hub struct {
 	done    chan struct{}
 
 	published, dropped, refused, encodeErrors atomic.Uint64
+	active                                    atomic.Int64 // open streams, read without the lock
 }
 
 // New returns a hub bounded by cfg.
@@ -192,6 +193,10 @@ func sanitizeLine(s string) string {
 	}, s)
 }
 
+// Active reports whether any stream is open (cheap: publishers use it to skip building events
+// nobody would receive).
+func (h *Hub) Active() bool { return h.active.Load() > 0 }
+
 // Stats returns the hub's counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
@@ -275,7 +280,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	current := h.nextID
 	h.subs[sub] = struct{}{}
+	h.active.Add(1)
 	h.mu.Unlock()
+	defer h.active.Add(-1)
 	defer h.unsubscribe(sub)
 
 	hdr := w.Header()

@@ -1,0 +1,528 @@
+package explorertest
+
+// Persistence (WithDataDir, `tplgen emulate --data DIR`): the platform's state in one SQLite
+// database (internal/store) plus the firmware files beside it, written as it changes and
+// restored by NewServer before any listener starts. Without a data directory nothing here runs.
+//
+// THE PERSISTENCE HOOK for features. A feature whose state should survive a restart:
+//
+//  1. in its init, registers a section:
+//
+//     s.persistSection("devlog", persistFuncs{
+//     save:    func(key string) ([]byte, bool, error) { ... }, // snapshot of key; false = deleted
+//     restore: func(key string, value []byte) error { ... },   // put the snapshot back
+//     })
+//
+//  2. after every change (lock held or not), calls s.changed("devlog", id, nil) for per-device
+//     state (key = id.String(), "PID/DN") or s.changedKey("devlog", key) for other state.
+//
+// Saves are coalesced and run on the change-feed goroutine, so save takes the feature's lock
+// itself. Restore runs in NewServer after every feature's init, in registration order (the
+// core sections first: products, registry, then the features'), before the broker starts;
+// snapshots should be JSON so a schema can evolve. Bounded append-only history (events)
+// uses s.data.db.Append through a section's own code (see the thing events below).
+
+import (
+	"errors"
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
+	"github.com/tplgen/tplgen/runtime/explorertest/internal/store"
+	"github.com/tplgen/tplgen/runtime/template"
+)
+
+// WithDataDir keeps the platform's state in dir (created when missing): products and their
+// templates, devices and secrets, reported state, pending control, event history (bounded),
+// firmware images, OTA jobs, gateway topology, and the state of every feature using the
+// persistence hook. A Server started on the same dir finds it all again. A database that is
+// corrupt or was written by a newer tplgen makes NewServer fail with an error that says so.
+func WithDataDir(dir string) Option {
+	return func(c *config) error {
+		if dir == "" {
+			return optErr("WithDataDir: empty directory")
+		}
+		c.dataDir = dir
+		return nil
+	}
+}
+
+// persistFuncs saves and restores one section (see the hook above).
+type persistFuncs struct {
+	save    func(key string) (value []byte, ok bool, err error)
+	restore func(key string, value []byte) error
+}
+
+type persistSection struct {
+	name string
+	persistFuncs
+}
+
+// persister is the --data state (Server.data).
+type persister struct {
+	s   *Server
+	dir string
+	db  *store.DB
+
+	mu       sync.Mutex
+	sections []*persistSection
+	byName   map[string]*persistSection
+	writes   uint64
+	failures uint64
+	lastErr  string
+	trimmed  uint64 // events dropped from the bounded history on disk
+}
+
+// openData runs in NewServer before the features: it opens the data directory (when
+// configured) and creates the console state the features' change calls go to.
+func (s *Server) openData(cfg config) error {
+	s.cons = &consoleState{token: cfg.apiToken}
+	if cfg.dataDir == "" {
+		return nil
+	}
+	db, err := store.OpenDir(cfg.dataDir)
+	if err != nil {
+		return fmt.Errorf("explorertest: data directory %s: %w", cfg.dataDir, err)
+	}
+	s.data = &persister{s: s, dir: cfg.dataDir, db: db, byName: map[string]*persistSection{}}
+	return nil
+}
+
+// dataPath is a path inside the data directory, or "" when the state is kept in memory.
+func (s *Server) dataPath(name string) string {
+	if s.data == nil {
+		return ""
+	}
+	return filepath.Join(s.data.dir, name)
+}
+
+// persistSection registers a persisted section (call from a feature's init; no-op in memory).
+func (s *Server) persistSection(name string, f persistFuncs) {
+	p := s.data
+	if p == nil {
+		return
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if _, dup := p.byName[name]; dup {
+		panic("explorertest: persist section " + name + " registered twice")
+	}
+	sec := &persistSection{name: name, persistFuncs: f}
+	p.sections = append(p.sections, sec)
+	p.byName[name] = sec
+}
+
+// sectionOf maps a change kind to the section that stores it.
+var sectionOf = map[string]string{
+	changeRegistry: "registry",
+	changeDevice:   "registry", // last seen
+	changeProduct:  "products",
+	changeReported: "thing",
+	changePending:  "thing",
+	changeThing:    "thing",
+	changeOTA:      "ota",
+	changeFirmware: "firmware",
+	changeGateway:  "gateway",
+}
+
+// apply writes one change (change-feed goroutine).
+func (p *persister) apply(c change) {
+	if c.kind == changeEvent {
+		if rec, ok := c.data.(EventRecord); ok {
+			b, err := json.Marshal(rec)
+			if err == nil {
+				var n int
+				n, err = p.db.Append("thing.events", c.key, b, maxEventsKept)
+				p.mu.Lock()
+				p.trimmed += uint64(n)
+				p.mu.Unlock()
+			}
+			p.done(c, err)
+		}
+		return
+	}
+	name, ok := sectionOf[c.kind]
+	if !ok {
+		name = c.kind // a feature's own section
+	}
+	p.mu.Lock()
+	sec := p.byName[name]
+	p.mu.Unlock()
+	if sec == nil {
+		return // not persisted (control/action replies, logs)
+	}
+	v, keep, err := sec.save(c.key)
+	switch {
+	case err != nil:
+	case keep:
+		err = p.db.Put(name, c.key, v)
+	default:
+		err = p.db.Delete(name, c.key)
+	}
+	p.done(c, err)
+}
+
+func (p *persister) done(c change, err error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if err == nil {
+		p.writes++
+		return
+	}
+	p.failures++
+	if p.lastErr != err.Error() {
+		p.lastErr = err.Error()
+		p.s.log.Error("explorertest: --data: saving state failed", "kind", c.kind, "key", c.key, "error", err)
+	}
+}
+
+func (p *persister) stats() map[string]any {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return map[string]any{"dir": p.dir, "writes": p.writes, "failures": p.failures, "last_error": p.lastErr, "events_trimmed": p.trimmed}
+}
+
+// initPersist is the last feature: it registers the core sections, restores every section and
+// opens the change feed.
+func (s *Server) initPersist() error {
+	defer s.cons.ready.Store(true)
+	p := s.data
+	if p == nil {
+		return nil
+	}
+	s.addCloser(func() { _ = p.db.Close() }) // closers run in reverse: after the feed drained
+	core := []*persistSection{
+		{"products", persistFuncs{s.saveProduct, s.restoreProduct}},
+		{"registry", persistFuncs{s.saveDevice, s.restoreDevice}},
+		{"thing", persistFuncs{s.saveThing, s.restoreThing}},
+		{"firmware", persistFuncs{s.saveFirmware, s.restoreFirmware}},
+		{"ota", persistFuncs{s.saveOTA, s.restoreOTA}},
+		{"gateway", persistFuncs{s.saveGateway, s.restoreGateway}},
+	}
+	p.mu.Lock()
+	for _, sec := range core {
+		p.byName[sec.name] = sec
+	}
+	p.sections = append(core, p.sections...)
+	sections := p.sections
+	p.mu.Unlock()
+	for _, sec := range sections {
+		if err := p.db.Load(sec.name, sec.restore); err != nil {
+			_ = p.db.Close()
+			return fmt.Errorf("restoring %s from %s: %w", sec.name, p.db.Path(), err)
+		}
+	}
+	if err := s.restoreEvents(); err != nil {
+		_ = p.db.Close()
+		return err
+	}
+	s.log.Info("explorertest: state restored", "data", p.dir, "devices", len(s.Devices()))
+	return nil
+}
+
+func splitKey(key string) (DeviceID, error) {
+	pid, dn, ok := strings.Cut(key, "/")
+	if !ok || pid == "" || dn == "" {
+		return DeviceID{}, fmt.Errorf("key %q is not PID/DN", key)
+	}
+	return DeviceID{ProductID: pid, DeviceName: dn}, nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Core sections
+
+func (s *Server) saveProduct(pid string) ([]byte, bool, error) {
+	tpl, ok := s.Product(pid)
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := encodeTemplate(pid, tpl)
+	return b, true, err
+}
+
+func (s *Server) restoreProduct(pid string, b []byte) error {
+	tpl, err := template.Parse("products/"+pid, b)
+	if err != nil {
+		return err
+	}
+	return s.AddProductAs(pid, tpl)
+}
+
+type savedDevice struct {
+	Secret      string `json:"secret,omitempty"`
+	Certificate bool   `json:"certificate,omitempty"`
+	CertPEM     []byte `json:"cert_pem,omitempty"`
+	KeyPEM      []byte `json:"key_pem,omitempty"`
+	LastSeen    int64  `json:"last_seen,omitempty"`
+}
+
+func (s *Server) saveDevice(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	d, ok := s.lookupDevice(id)
+	if !ok {
+		return nil, false, nil
+	}
+	sd := savedDevice{Secret: d.secret, Certificate: d.certificate, CertPEM: d.certPEM, KeyPEM: d.keyPEM}
+	if t := s.lastSeen(id); !t.IsZero() {
+		sd.LastSeen = t.UnixMilli()
+	}
+	b, err := json.Marshal(sd)
+	return b, true, err
+}
+
+func (s *Server) restoreDevice(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var sd savedDevice
+	if err := unmarshalUntrusted(b, &sd); err != nil {
+		return err
+	}
+	if sd.Certificate {
+		// The test CA is per process: a certificate device gets a new certificate from it.
+		if _, err := s.AddDevice(id.ProductID, id.DeviceName, WithCertificate()); err != nil {
+			return err
+		}
+		s.log.Warn("explorertest: certificate device restored with a new certificate (the test CA is new each run)", "device", key)
+	} else if _, err := s.AddDevice(id.ProductID, id.DeviceName, WithSecret(sd.Secret)); err != nil {
+		return err
+	}
+	if sd.LastSeen > 0 {
+		s.cons.mu.Lock()
+		s.cons.lastSeen[id] = time.UnixMilli(sd.LastSeen)
+		s.cons.mu.Unlock()
+	}
+	return nil
+}
+
+type savedThing struct {
+	Reported   map[string]json.RawMessage `json:"reported,omitempty"`
+	ReportedAt map[string]int64           `json:"reported_at,omitempty"`
+	Pending    map[string]json.RawMessage `json:"pending,omitempty"`
+	Info       json.RawMessage            `json:"info,omitempty"`
+}
+
+func (s *Server) saveThing(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	tc := s.thing
+	tc.mu.Lock()
+	d, ok := tc.devices[id]
+	var st savedThing
+	if ok {
+		st = savedThing{Reported: copyValues(d.reported), ReportedAt: map[string]int64{}, Pending: copyValues(d.pending)}
+		for k, v := range d.reportedAt {
+			st.ReportedAt[k] = v
+		}
+		if d.info != nil {
+			st.Info = d.info.Raw
+		}
+	}
+	tc.mu.Unlock()
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(st)
+	return b, true, err
+}
+
+func (s *Server) restoreThing(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var st savedThing
+	if err := unmarshalUntrusted(b, &st); err != nil {
+		return err
+	}
+	var info *InfoReport
+	if len(st.Info) > 0 {
+		info = &InfoReport{Raw: st.Info}
+		if err := unmarshalUntrusted(st.Info, info); err != nil {
+			return fmt.Errorf("info: %w", err)
+		}
+	}
+	tc := s.thing
+	tc.mu.Lock()
+	defer tc.mu.Unlock()
+	d := tc.deviceLocked(id)
+	for k, v := range st.Reported {
+		d.reported[k] = v
+	}
+	for k, v := range st.ReportedAt {
+		d.reportedAt[k] = v
+	}
+	if len(st.Pending) > 0 {
+		d.pending = st.Pending
+	}
+	d.info = info
+	return nil
+}
+
+func (s *Server) restoreEvents() error {
+	keys, err := s.data.db.LogKeys("thing.events")
+	if err != nil {
+		return err
+	}
+	tc := s.thing
+	for _, key := range keys {
+		id, err := splitKey(key)
+		if err != nil {
+			return fmt.Errorf("thing.events: %w", err)
+		}
+		vals, err := s.data.db.Log("thing.events", key)
+		if err != nil {
+			return err
+		}
+		recs := make([]EventRecord, 0, len(vals))
+		for i, v := range vals {
+			var r EventRecord
+			if err := unmarshalUntrusted(v, &r); err != nil {
+				return fmt.Errorf("thing.events %s[%d]: %w", key, i, err)
+			}
+			recs = append(recs, r)
+		}
+		tc.mu.Lock()
+		tc.deviceLocked(id).events = recs
+		tc.mu.Unlock()
+	}
+	return nil
+}
+
+// savedImage is a firmware image's description; the file is firmware/{id}.bin.
+type savedImage struct {
+	ProductID string    `json:"product_id"`
+	Version   string    `json:"version"`
+	Size      int64     `json:"size"`
+	MD5       string    `json:"md5"`
+	Created   time.Time `json:"created"`
+}
+
+func (s *Server) saveFirmware(id string) ([]byte, bool, error) {
+	img, ok := s.ota.store.Get(id)
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(savedImage{img.ProductID, img.Version, img.Size, img.MD5, img.Created})
+	return b, true, err
+}
+
+func (s *Server) restoreFirmware(id string, b []byte) error {
+	var si savedImage
+	if err := unmarshalUntrusted(b, &si); err != nil {
+		return err
+	}
+	return s.ota.store.Adopt(firmware.Image{ID: id, ProductID: si.ProductID, Version: si.Version, Size: si.Size, MD5: si.MD5, Created: si.Created})
+}
+
+type savedOTA struct {
+	Job         *OTAJobState `json:"job,omitempty"`
+	PlainHTTP   bool         `json:"plain_http,omitempty"`
+	TTL         int64        `json:"ttl_ns,omitempty"`
+	UserDefined string       `json:"user_defined,omitempty"`
+	Version     *string      `json:"version,omitempty"` // last report_version
+}
+
+func (s *Server) saveOTA(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	oc := s.ota
+	oc.mu.Lock()
+	var so savedOTA
+	if job, ok := oc.jobs[id]; ok {
+		st := job.state
+		st.History = append([]OTAProgress(nil), st.History...)
+		so.Job, so.PlainHTTP, so.TTL, so.UserDefined = &st, job.cfg.plainHTTP, int64(job.cfg.ttl), job.cfg.userDefined
+	}
+	if v, ok := oc.versions[id]; ok {
+		so.Version = &v
+	}
+	oc.mu.Unlock()
+	if so.Job == nil && so.Version == nil {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(so)
+	return b, true, err
+}
+
+func (s *Server) restoreOTA(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var so savedOTA
+	if err := unmarshalUntrusted(b, &so); err != nil {
+		return err
+	}
+	oc := s.ota
+	oc.mu.Lock()
+	defer oc.mu.Unlock()
+	if so.Job != nil {
+		if len(so.Job.History) > MaxOTAHistory {
+			so.Job.History = so.Job.History[len(so.Job.History)-MaxOTAHistory:]
+		}
+		oc.jobs[id] = &otaJob{state: *so.Job, cfg: pushConfig{plainHTTP: so.PlainHTTP, ttl: time.Duration(so.TTL), userDefined: so.UserDefined}}
+	}
+	if so.Version != nil {
+		oc.versions[id] = *so.Version
+	}
+	return nil
+}
+
+type savedSubDevice struct {
+	Gateway string `json:"gateway"`
+	Online  bool   `json:"online"`
+}
+
+func (s *Server) saveGateway(key string) ([]byte, bool, error) {
+	sub, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	g := s.gw
+	g.mu.Lock()
+	gw, bound := g.bound[sub]
+	online := g.online[sub]
+	g.mu.Unlock()
+	if !bound {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(savedSubDevice{gw.String(), online})
+	return b, true, err
+}
+
+func (s *Server) restoreGateway(key string, b []byte) error {
+	sub, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var ss savedSubDevice
+	if err := unmarshalUntrusted(b, &ss); err != nil {
+		return err
+	}
+	gw, err := splitKey(ss.Gateway)
+	if err != nil {
+		return errors.New("gateway: " + err.Error())
+	}
+	g := s.gw
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.bound[sub] = gw
+	if ss.Online {
+		g.online[sub] = true
+	}
+	return nil
+}
