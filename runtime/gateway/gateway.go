@@ -159,7 +159,9 @@ func WithSearchHandler(fn func(ctx context.Context, status int) error) Option {
 	return func(g *Gateway) error { g.onSearch = fn; return nil }
 }
 
-// WithClock overrides the clock used for bind timestamps (tests).
+// WithClock overrides the clock used for bind timestamps (default: the connection's
+// platform-corrected clock, explorer.Conn.Now, so a device whose clock is wrong still signs
+// binds the platform accepts).
 func WithClock(now func() time.Time) Option {
 	return func(g *Gateway) error { g.now = now; return nil }
 }
@@ -188,6 +190,7 @@ type Gateway struct {
 	waiters   map[waitKey][]chan int
 	describes []chan []Device
 	online    map[Device]bool
+	boundSet  map[Device]bool // bound as far as this gateway saw (answers a pushed describe)
 	things    map[Device][]*thing.Thing
 	syncs     map[Device]*syncRun // running background pending-control syncs
 	quiet     map[Device]int      // devices being taken offline/unbound: no new syncs
@@ -207,9 +210,10 @@ func New(ctx context.Context, conn *explorer.Conn, opts ...Option) (*Gateway, er
 		batch:     DefaultBatchSize,
 		timeout:   DefaultTimeout,
 		sign:      HMACSHA256,
-		now:       time.Now,
+		now:       conn.Now, // the platform-corrected clock: bind timestamps expire (805)
 		waiters:   map[waitKey][]chan int{},
 		online:    map[Device]bool{},
+		boundSet:  map[Device]bool{},
 		things:    map[Device][]*thing.Thing{},
 		syncs:     map[Device]*syncRun{},
 		quiet:     map[Device]int{},
