@@ -4,9 +4,8 @@ import (
 	"bytes"
 	"strconv"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/tplgen/tplgen/runtime/template"
+	"github.com/tplgen/tplgen/runtime/tplwire"
 )
 
 // CanonicalJSON serialises a template model back to data-template JSON in one fixed layout:
@@ -110,11 +109,7 @@ func (w *jsonWriter) comma(i int) {
 }
 
 func (w *jsonWriter) str(s string) {
-	b, err := json.MarshalNoEscape(s)
-	if err != nil { // a Go string always encodes; keep the writer total anyway
-		b = []byte(strconv.Quote(s))
-	}
-	w.buf.Write(b)
+	w.buf.Write(tplwire.AppendString(nil, s))
 }
 
 func (w *jsonWriter) boolean(v bool) { w.raw(strconv.FormatBool(v)) }

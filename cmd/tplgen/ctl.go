@@ -59,7 +59,7 @@ func ctlCommand() *cli.Command {
 			Name: "events", Usage: "print a device's events, one per line", ArgsUsage: "PID/DN",
 			Flags: append(ctlFlags(),
 				&cli.BoolFlag{Name: "follow", Aliases: []string{"f"}, Usage: "keep printing new events until interrupted"},
-				&cli.DurationFlag{Name: "interval", Value: 500 * time.Millisecond, Usage: "how often --follow polls"},
+				&cli.DurationFlag{Name: "interval", Value: 500 * time.Millisecond, Usage: "how often --follow polls an emulator without /api/stream"},
 				&cli.BoolFlag{Name: "json", Usage: "print each event as the API's JSON"},
 			),
 			Action: ctlEvents,

@@ -186,6 +186,32 @@ func TestCtlControlTyped(t *testing.T) {
 	}
 }
 
+// TestCtlControlTemplateFromEmulator types KEY=VALUE by the template the emulator serves
+// (GET /api/products/{pid}) when no --template is given.
+func TestCtlControlTemplateFromEmulator(t *testing.T) {
+	w := newCtlWorld(t)
+	code, out, errOut := w.ctl(t, "control", lightPID+"/lamp1", "power_switch=开", "color=Blue", "name=42")
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, out, errOut)
+	}
+	control, _ := w.received()
+	if len(control) != 1 || control[0] != `{"power_switch":1,"color":2,"name":"42"}` {
+		t.Errorf("device received %q", control)
+	}
+	// Checked here, before anything is sent.
+	code, _, errOut = w.ctl(t, "control", lightPID+"/lamp1", "brightness=101")
+	if code != exitFail || !strings.HasPrefix(errOut, "tplgen: brightness=101: ") {
+		t.Errorf("out of range: exit %d, %q", code, errOut)
+	}
+	code, _, errOut = w.ctl(t, "action", lightPID+"/lamp1", "light_off")
+	if code != exitFail || !strings.Contains(errOut, `product ZPHBLEB4J5 has no action "light_off" (actions: light_on)`) {
+		t.Errorf("unknown action: exit %d, %q", code, errOut)
+	}
+	if control, _ := w.received(); len(control) != 1 {
+		t.Errorf("refused values reached the device: %q", control)
+	}
+}
+
 func TestCtlControlUntypedAndErrors(t *testing.T) {
 	w := newCtlWorld(t)
 	// Without a template, JSON literals go as such and the emulator checks them.
@@ -304,12 +330,13 @@ func TestCtlEventsFollow(t *testing.T) {
 	var stdout, stderr syncBuffer
 	done := make(chan int, 1)
 	go func() {
-		done <- runContext(fctx, []string{"tplgen", "ctl", "events", lightPID + "/lamp1", "--follow", "--interval", "20ms", "--json", "--api", w.api}, &stdout, &stderr)
+		done <- runContext(fctx, []string{"tplgen", "ctl", "events", lightPID + "/lamp1", "--follow", "--interval", "1h", "--json", "--api", w.api}, &stdout, &stderr)
 	}()
 	waitFor(t, "the existing event", func() bool { return strings.Count(stdout.String(), "\n") == 1 })
 	if err := w.thing.PostEvent(ctx, "status_report", map[string]any{"status": 1, "message": "hot"}); err != nil {
 		t.Fatal(err)
 	}
+	// Polling every hour would not see it: it comes through the emulator's SSE stream.
 	waitFor(t, "the new event", func() bool { return strings.Contains(stdout.String(), `"event_id":"status_report"`) })
 	cancel()
 	select {
@@ -385,7 +412,7 @@ func TestCtlOTAPushWatch(t *testing.T) {
 	t.Cleanup(func() { conn2.Close() })
 	startOTA(conn2, true)
 
-	code, out, errOut := w.ctl(t, "ota", "push", "--file", file, "--version", "1.1.0", "--plain-http", "--watch", "--interval", "20ms",
+	code, out, errOut := w.ctl(t, "ota", "push", "--file", file, "--version", "1.1.0", "--plain-http", "--watch", "--interval", "1h", // progress arrives through the SSE stream
 		lightPID+"/lamp1", lightPID+"/lamp2")
 	if code != exitFail || !strings.Contains(errOut, "OTA failed on ZPHBLEB4J5/lamp2: fail (code -4): not enough flash") {
 		t.Fatalf("exit %d (want 1: lamp2 refuses), stderr %q\n%s", code, errOut, out)
@@ -423,3 +450,46 @@ func TestCtlOTAPushWatch(t *testing.T) {
 }
 
 func regexpMust(s string) *regexp.Regexp { return regexp.MustCompile(s) }
+
+// TestCtlAPIToken: an emulator guarded by a token refuses ctl without it, as the API says,
+// and serves it with --token (or TPLGEN_API_TOKEN), the stream included.
+func TestCtlAPIToken(t *testing.T) {
+	srv, err := explorertest.NewServer(explorertest.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))),
+		explorertest.WithAPIToken("s3cret"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if _, err := srv.AddDevice(lightPID, "lamp1"); err != nil {
+		t.Fatal(err)
+	}
+	code, _, errOut := tplgen(t, "ctl", "devices", "--api", srv.HTTPURL())
+	if code != exitFail || !strings.HasPrefix(errOut, "tplgen: API 401 Unauthorized: ") {
+		t.Errorf("without the token: exit %d, %q", code, errOut)
+	}
+	code, out, errOut := tplgen(t, "ctl", "devices", "--api", srv.HTTPURL(), "--token", "s3cret")
+	if code != 0 || !strings.Contains(out, "lamp1") {
+		t.Errorf("--token: exit %d, %q %q", code, out, errOut)
+	}
+	t.Setenv("TPLGEN_API_TOKEN", "s3cret")
+	ctx, cancel := context.WithCancel(context.Background())
+	var stdout, stderr syncBuffer
+	done := make(chan int, 1)
+	go func() {
+		done <- runContext(ctx, []string{"tplgen", "ctl", "events", "--follow", "--interval", "1h", lightPID + "/lamp1", "--api", srv.HTTPURL()}, &stdout, &stderr)
+	}()
+	// A refused stream ends the command at once (see below); this one keeps following.
+	select {
+	case code := <-done:
+		t.Fatalf("events --follow with TPLGEN_API_TOKEN ended: exit %d, %s", code, stderr.String())
+	case <-time.After(300 * time.Millisecond):
+	}
+	cancel()
+	if code := <-done; code != 0 {
+		t.Errorf("events --follow with TPLGEN_API_TOKEN: exit %d, %s", code, stderr.String())
+	}
+	code, _, errOut = tplgen(t, "ctl", "events", "--follow", lightPID+"/lamp1", "--api", srv.HTTPURL(), "--token", "wrong")
+	if code != exitFail || !strings.HasPrefix(errOut, "tplgen: API 401 Unauthorized: ") {
+		t.Errorf("wrong token: exit %d, %q", code, errOut)
+	}
+}

@@ -37,7 +37,7 @@ if any failed). Devices that download over plain HTTP (ota.WithInsecureHTTP) nee
 				&cli.StringFlag{Name: "version", Usage: "firmware `VERSION`", Required: true},
 				&cli.BoolFlag{Name: "plain-http", Usage: "push an http:// download URL instead of https://"},
 				&cli.BoolFlag{Name: "watch", Aliases: []string{"w"}, Usage: "show progress until every job ends"},
-				&cli.DurationFlag{Name: "interval", Value: 250 * time.Millisecond, Usage: "how often --watch polls"},
+				&cli.DurationFlag{Name: "interval", Value: 250 * time.Millisecond, Usage: "how often --watch polls an emulator without /api/stream"},
 				&cli.DurationFlag{Name: "watch-timeout", Value: 30 * time.Minute, Usage: "give up watching after `DURATION`"},
 				&cli.StringFlag{Name: "progress", Value: "auto", Usage: "progress display `MODE`: bars, lines, or auto (bars on a terminal)"},
 			),

@@ -174,3 +174,46 @@ func TestTypedValidateIsInvalidValue(t *testing.T) {
 		t.Errorf("%%+v of Properties = %s", got)
 	}
 }
+
+// serviceLamp is a Handler that also takes the service topic's other messages.
+type serviceLamp struct {
+	*lamp
+	got chan string
+}
+
+func (s serviceLamp) Service(_ context.Context, method string, msg []byte) {
+	s.got <- method + " " + string(msg)
+}
+
+// TestTypedServiceObserver: a generated Handler with a Service method receives the
+// value-added methods of the service topic, untyped; replies nobody waits for do not reach it.
+func TestTypedServiceObserver(t *testing.T) {
+	srv, ctx, _ := startLight(t)
+	conn, err := explorer.Dial(ctx, srv.DeviceConfig(light.ProductID, "l1"), srv.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	h := serviceLamp{lamp: newLamp(io.Discard), got: make(chan string, 4)}
+	dev, err := light.New(conn, h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dev.Close(ctx)
+	topic := "$thing/down/service/" + light.ProductID + "/l1"
+	if err := srv.Publish(topic, []byte(`{"method":"app_bind_token_reply","clientToken":"nobody-1","code":0}`), 0); err != nil {
+		t.Fatal(err)
+	}
+	msg := `{"method":"kugou_query_song","clientToken":"k1","params":{"song":"x"}}`
+	if err := srv.Publish(topic, []byte(msg), 0); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case got := <-h.got:
+		if got != "kugou_query_song "+msg {
+			t.Fatalf("Service got %q", got)
+		}
+	case <-ctx.Done():
+		t.Fatal("Service not called")
+	}
+}

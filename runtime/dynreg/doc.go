@@ -20,4 +20,9 @@
 // The official Python SDK's dynregDevice is [Register]; saving what it returns is
 // [SaveCredentials] / [LoadCredentials], and [Credentials.Config] turns it into an
 // explorer.Config.
+//
+// Every network wait ends with ctx (tested through a fault-injecting TCP proxy). A Register
+// that failed after sending may have registered the device: persist credentials as soon as
+// they arrive (docs/ARCHITECTURE.md "Delivery contract"). Request, Credentials and Payload
+// print and log without their secrets (String, GoString, LogValue).
 package dynreg

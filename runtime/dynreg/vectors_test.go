@@ -8,7 +8,7 @@ import (
 	"github.com/goccy/go-json"
 )
 
-// vectors mirrors testdata/vectors.json (see testdata/README.md for provenance).
+// vectors mirrors testdata/conformance/dynreg_vectors.json at the repository root (see the README there).
 type vectors struct {
 	Decrypt []struct {
 		Source        string `json:"source"`
@@ -43,7 +43,7 @@ type vectors struct {
 
 func loadVectors(t testing.TB) vectors {
 	t.Helper()
-	data, err := os.ReadFile("testdata/vectors.json")
+	data, err := os.ReadFile("../../testdata/conformance/dynreg_vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -52,7 +52,7 @@ func loadVectors(t testing.TB) vectors {
 		t.Fatal(err)
 	}
 	if len(v.Decrypt) == 0 || len(v.Legacy) == 0 || len(v.V2) == 0 {
-		t.Fatal("testdata/vectors.json lacks dynreg vectors")
+		t.Fatal("dynreg_vectors.json lacks dynreg vectors")
 	}
 	return v
 }

@@ -16,9 +16,9 @@ import (
 )
 
 // TestPasswordVectors checks every mqtt_password vector of the conformance data
-// (testdata/vectors.json, copied from the shared conformance set).
+// (testdata/conformance/vectors.json at the repository root, copied from the shared conformance set).
 func TestPasswordVectors(t *testing.T) {
-	data, err := os.ReadFile("testdata/vectors.json")
+	data, err := os.ReadFile("../../testdata/conformance/vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -3,6 +3,7 @@ package explorer_test
 import (
 	"context"
 	"fmt"
+	"syscall"
 	"testing"
 	"time"
 
@@ -13,6 +14,26 @@ import (
 
 // Benchmarks compare Conn with a bare paho client on the same in-process mochi broker, in
 // the same run. See docs/BENCHMARKS.md (device connection).
+
+// cpuMeter reports the process's CPU time (user + system) per operation as "cpu-ns/op".
+// On a shared, noisy machine wall time per op swings with the neighbours' load; CPU time
+// counts only what this process burnt (client and in-process broker alike, the same broker
+// for both variants). Start it right after ResetTimer; it reports when the benchmark ends.
+type cpuMeter struct{ start time.Duration }
+
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func startCPU() cpuMeter { return cpuMeter{start: processCPU()} }
+
+func (m cpuMeter) stop(b *testing.B) {
+	b.ReportMetric(float64(processCPU()-m.start)/float64(b.N), "cpu-ns/op")
+}
 
 func benchConn(b *testing.B, tb *testBroker) *explorer.Conn {
 	c, err := explorer.Dial(context.Background(), tb.config(), explorer.WithPlainTCP())
@@ -63,6 +84,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		for i := 0; i < b.N; i++ {
 			if err := c.Publish(ctx, "test/rt", 0, payload); err != nil {
 				b.Fatal(err)
@@ -79,6 +102,8 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		for i := 0; i < b.N; i++ {
 			if tok := c.Publish("test/rt", 0, false, payload); tok.Wait() && tok.Error() != nil {
 				b.Fatal(tok.Error())
@@ -98,6 +123,8 @@ func BenchmarkPublishQoS1(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(8)
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if err := c.Publish(ctx, "test/q1", 1, payload); err != nil {
@@ -113,6 +140,8 @@ func BenchmarkPublishQoS1(b *testing.B) {
 		b.ReportAllocs()
 		b.SetParallelism(8)
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		b.RunParallel(func(pb *testing.PB) {
 			for pb.Next() {
 				if tok := c.Publish("test/q1", 1, false, payload); tok.Wait() && tok.Error() != nil {
@@ -147,6 +176,8 @@ func BenchmarkRoundTripManySubs(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		for i := 0; i < b.N; i++ {
 			if err := c.Publish(ctx, target, 0, payload); err != nil {
 				b.Fatal(err)
@@ -168,6 +199,8 @@ func BenchmarkRoundTripManySubs(b *testing.B) {
 		}
 		b.ReportAllocs()
 		b.ResetTimer()
+		cpu := startCPU()
+		defer cpu.stop(b)
 		for i := 0; i < b.N; i++ {
 			if tok := c.Publish(target, 0, false, payload); tok.Wait() && tok.Error() != nil {
 				b.Fatal(tok.Error())

@@ -19,6 +19,7 @@ import (
 	"time"
 
 	mqtt "github.com/mochi-mqtt/server/v2"
+	"github.com/mochi-mqtt/server/v2/listeners"
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
@@ -37,6 +38,8 @@ type testBroker struct {
 	serverTL *tls.Config
 	plainLn  net.Listener // listening sockets for the first start, nil after
 	tlsLn    net.Listener
+	wsAddr   string // MQTT over WebSocket (plain and TLS), when started by newTestBrokerWS
+	wssAddr  string
 
 	mu       sync.Mutex
 	srv      *mqtt.Server
@@ -77,6 +80,15 @@ func newTestBroker(t testing.TB) *testBroker {
 	return b
 }
 
+// newTestBrokerWS is newTestBroker with WebSocket listeners too (ws and wss).
+func newTestBrokerWS(t testing.TB) *testBroker {
+	b := newTestBroker(t)
+	b.stop()
+	b.wsAddr, b.wssAddr = freeAddr(t), freeAddr(t)
+	b.start()
+	return b
+}
+
 func freeAddr(t testing.TB) string {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -114,6 +126,16 @@ func (b *testBroker) start() {
 	if err := srv.AddListener(newTCPListener("tls", b.tlsAddr, b.serverTL, tlsLn)); err != nil {
 		b.t.Fatal(err)
 	}
+	if b.wsAddr != "" {
+		for _, l := range []listeners.Config{
+			{Type: "ws", ID: "ws", Address: b.wsAddr},
+			{Type: "ws", ID: "wss", Address: b.wssAddr, TLSConfig: b.serverTL},
+		} {
+			if err := srv.AddListener(listeners.NewWebsocket(l)); err != nil {
+				b.t.Fatal(err)
+			}
+		}
+	}
 	// Record every device uplink except the time requests answered below.
 	if !b.noRecord {
 		if err := srv.Subscribe("#", 1, func(_ *mqtt.Client, _ packets.Subscription, pk packets.Packet) {
@@ -134,6 +156,20 @@ func (b *testBroker) start() {
 	}
 	if err := srv.Serve(); err != nil {
 		b.t.Fatal(err)
+	}
+	// mochi's WebSocket listener binds inside Serve's goroutine: wait until it accepts.
+	for _, addr := range []string{b.wsAddr, b.wssAddr} {
+		for i := 0; addr != ""; i++ {
+			c, err := net.Dial("tcp", addr)
+			if err == nil {
+				c.Close()
+				break
+			}
+			if i > 500 {
+				b.t.Fatalf("WebSocket listener %s did not come up: %v", addr, err)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 	}
 	b.mu.Lock()
 	b.srv = srv

@@ -45,7 +45,7 @@ func TestDeviceClockAt1970(t *testing.T) {
 		if !known {
 			t.Fatalf("%s: clock offset not learnt", when)
 		}
-		if d := c.Now().Sub(time.Now()).Abs(); d > 5*time.Second {
+		if d := time.Until(c.Now()).Abs(); d > 5*time.Second {
 			t.Fatalf("%s: Conn.Now() = %v, %v from the real time (offset %v)", when, c.Now(), d, off)
 		}
 	}

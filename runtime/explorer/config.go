@@ -30,7 +30,29 @@ var regionDomains = map[string]string{
 const (
 	PortTLS   = 8883
 	PortPlain = 1883
+	// PortWebSocket and PortWebSocketTLS serve MQTT over WebSocket (docs/PROTOCOL.md §1.1):
+	// key devices use ws on 80, certificate devices wss on 443.
+	PortWebSocket    = 80
+	PortWebSocketTLS = 443
 )
+
+// webSocketDomain is the platform's MQTT-over-WebSocket host suffix (docs/PROTOCOL.md §1.1).
+const webSocketDomain = "ap-guangzhou.iothub.tencentdevices.com"
+
+// DefaultWebSocketPath is the HTTP path of a ws:// or wss:// Broker given without one. The
+// platform's documents do not name it; "/mqtt" is what the Python SDK (through paho) sends.
+const DefaultWebSocketPath = "/mqtt"
+
+// WebSocketBroker returns the platform's MQTT-over-WebSocket address for a product, for
+// Config.Broker: "wss://{pid}.ap-guangzhou.iothub.tencentdevices.com:443/mqtt" when secure,
+// else the "ws://...:80/mqtt" endpoint the platform documents for key devices. The plain ws
+// endpoint sends the password unencrypted (Dial requires WithPlainTCP for it); prefer wss.
+func WebSocketBroker(productID string, secure bool) string {
+	if secure {
+		return fmt.Sprintf("wss://%s.%s:%d%s", productID, webSocketDomain, PortWebSocketTLS, DefaultWebSocketPath)
+	}
+	return fmt.Sprintf("ws://%s.%s:%d%s", productID, webSocketDomain, PortWebSocket, DefaultWebSocketPath)
+}
 
 // Config is the identity of one device and where to connect it.
 //
@@ -47,7 +69,11 @@ type Config struct {
 	// Region selects the platform region: "china" (default), "us-east", "europe", "ap-bangkok".
 	Region string
 	// Broker overrides Region with an explicit address: "tls://host:port", "ssl://host:port",
-	// "tcp://host:port" or "mqtt://host:port". Plain TCP also needs WithPlainTCP.
+	// "tcp://host:port" or "mqtt://host:port", or MQTT over WebSocket: "wss://host[:port][/path]"
+	// (default port 443) or "ws://host[:port][/path]" (default port 80; path default
+	// DefaultWebSocketPath); see WebSocketBroker for the platform's hosts. Plain TCP and plain
+	// ws also need WithPlainTCP. Reconnects, the offline queue and subscription restore work
+	// the same over every transport.
 	Broker string
 }
 
@@ -110,13 +136,20 @@ type brokerAddr struct {
 	host string // host name or IP, used for TLS verification
 	port string
 	tls  bool
+	ws   bool   // MQTT over WebSocket
+	path string // WebSocket request path
 }
 
 func (b brokerAddr) hostPort() string { return net.JoinHostPort(b.host, b.port) }
 
 func (b brokerAddr) String() string {
 	scheme := "tcp"
-	if b.tls {
+	switch {
+	case b.ws && b.tls:
+		return "wss://" + b.hostPort() + b.path
+	case b.ws:
+		return "ws://" + b.hostPort() + b.path
+	case b.tls:
 		scheme = "tls"
 	}
 	return scheme + "://" + b.hostPort()
@@ -200,10 +233,23 @@ func (c Config) resolveBroker() (brokerAddr, error) {
 		b.tls, b.port = true, fmt.Sprint(PortTLS)
 	case "tcp", "mqtt":
 		b.port = fmt.Sprint(PortPlain)
+	case "wss":
+		b.tls, b.ws, b.port = true, true, fmt.Sprint(PortWebSocketTLS)
+	case "ws":
+		b.ws, b.port = true, fmt.Sprint(PortWebSocket)
 	default:
-		return brokerAddr{}, configErr("Broker %q has scheme %q (want tls, ssl, tcp or mqtt)", c.Broker, u.Scheme)
+		return brokerAddr{}, configErr("Broker %q has scheme %q (want tls, ssl, tcp, mqtt, wss or ws)", c.Broker, u.Scheme)
 	}
-	if u.Path != "" && u.Path != "/" {
+	switch {
+	case b.ws:
+		b.path = u.EscapedPath()
+		if b.path == "" {
+			b.path = DefaultWebSocketPath
+		}
+		if u.RawQuery != "" || u.Fragment != "" {
+			return brokerAddr{}, configErr("Broker %q has a query or fragment; want scheme://host:port/path", c.Broker)
+		}
+	case u.Path != "" && u.Path != "/":
 		return brokerAddr{}, configErr("Broker %q has a path; want scheme://host:port only", c.Broker)
 	}
 	b.host = u.Hostname()

@@ -91,7 +91,7 @@ func TestDialRejectsBadOptions(t *testing.T) {
 		{"onconnect", explorer.WithOnConnect(nil), "nil OnConnect"},
 		{"onlost", explorer.WithOnConnectionLost(nil), "nil OnConnectionLost"},
 		{"nil", nil, "nil Option"},
-		{"plain-tcp", explorer.WithKeepAlive(time.Second), "plain TCP"},
+		{"plain-tcp", explorer.WithKeepAlive(time.Second), "not encrypted"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

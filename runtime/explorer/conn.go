@@ -71,10 +71,13 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		}
 	}
 	if !addr.tls && !o.plainTCP {
-		return nil, configErr("Broker %q is plain TCP, which would send the password unencrypted; use tls:// or pass WithPlainTCP()", cfg.Broker)
+		return nil, configErr("Broker %q is not encrypted, so the password would cross the network in clear; use tls:// or wss://, or pass WithPlainTCP()", cfg.Broker)
 	}
 	if !addr.tls && cfg.Certificate != nil {
-		return nil, configErr("certificate device %s/%s needs a TLS broker, got %q", cfg.ProductID, cfg.DeviceName, cfg.Broker)
+		return nil, configErr("certificate device %s/%s needs a TLS broker (tls:// or wss://), got %q", cfg.ProductID, cfg.DeviceName, cfg.Broker)
+	}
+	if o.logger == nil {
+		o.logger = slog.Default()
 	}
 	c := &Conn{
 		cfg:   cfg,
@@ -91,7 +94,7 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 	c.tlsCfg = c.tlsConfig()
 	c.ctx, c.cancel = context.WithCancel(context.Background())
 
-	sess, err := c.connectOnce(ctx)
+	sess, err := c.firstConnect(ctx)
 	if err != nil {
 		c.cancel()
 		return nil, err
@@ -106,6 +109,28 @@ func Dial(ctx context.Context, cfg Config, opts ...Option) (*Conn, error) {
 		c.syncClock(ctx)
 	}
 	return c, nil
+}
+
+// firstConnect makes Dial's connection attempt, retried with backoff under WithConnectRetry
+// while the failure is one the network can heal.
+func (c *Conn) firstConnect(ctx context.Context) (*session, error) {
+	bo := backoff{min: c.opts.backoffMin, max: c.opts.backoffMax, rand: rand.Int64N}
+	for attempt := 1; ; attempt++ {
+		sess, err := c.connectOnce(ctx)
+		if err == nil || !c.opts.connectRetry || !(errors.Is(err, ErrConnectionRefused) || errors.Is(err, ErrTimeout)) || ctx.Err() != nil {
+			return sess, err
+		}
+		delay := bo.next()
+		c.log.Warn("broker not reachable yet; retrying", "attempt", attempt, "in", delay.String(), "err", err)
+		t := time.NewTimer(delay)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return nil, newErrorf(ctx.Err(), err, "connect "+c.cfg.ProductID+"/"+c.cfg.DeviceName+" to "+c.addr.String(),
+				"gave up waiting for the network after %d attempts", attempt)
+		case <-t.C:
+		}
+	}
 }
 
 // ProductID returns the device's product id.

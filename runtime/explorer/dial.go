@@ -70,6 +70,9 @@ func (c *Conn) tlsConfig() *tls.Config {
 
 // dialBroker opens the TCP (and TLS) connection honouring ctx.
 func (c *Conn) dialBroker(ctx context.Context, a *attempt) (net.Conn, error) {
+	if c.addr.ws {
+		return c.dialWebSocket(ctx, a)
+	}
 	var d net.Dialer
 	raw, err := d.DialContext(ctx, "tcp", c.addr.hostPort())
 	if err != nil {

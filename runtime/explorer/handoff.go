@@ -57,18 +57,14 @@ const senderBacklog = 64
 // the packet (err says why: ctx ended, the connection or the Conn went away), so it cannot
 // be on the wire. fn is used only for non-publish packets.
 func (c *Conn) handoff(ctx context.Context, sess *session, topic string, qos byte, payload []byte, fn func() mqtt.Token) (tok mqtt.Token, taken bool, err error) {
-	w := sess.wconn
-	if (w == nil || w.writing.Load() == 0) && sess.handing.CompareAndSwap(0, 1) {
-		if w == nil || w.writing.Load() == 0 {
-			if fn != nil {
-				tok = fn()
-			} else {
-				tok = sess.client.Publish(topic, qos, false, payload)
-			}
-			sess.handing.Add(-1)
-			return tok, true, nil
+	if c.direct(sess) {
+		if fn != nil {
+			tok = fn()
+		} else {
+			tok = sess.client.Publish(topic, qos, false, payload)
 		}
 		sess.handing.Add(-1)
+		return tok, true, nil
 	}
 	r := &handoffReq{topic: topic, qos: qos, payload: payload, fn: fn, tok: make(chan mqtt.Token, 1)}
 	c.startSender(sess)
@@ -95,6 +91,25 @@ func (c *Conn) handoff(ctx context.Context, sess *session, topic string, qos byt
 		return nil, false, err
 	}
 	return nil, true, err // paho has it (or is taking it): it may still go out
+}
+
+// maxDirectHandoffs bounds the callers handing packets to paho on their own goroutine at
+// the same time: they are the ones exposed if the link stalls at that very moment.
+const maxDirectHandoffs = 4
+
+// direct reports whether the caller may hand its packet to paho itself: paho's writer is not
+// inside a socket write and few others are handing over. On true the caller holds a
+// sess.handing count and must release it.
+func (c *Conn) direct(sess *session) bool {
+	w := sess.wconn
+	if w != nil && w.writing.Load() != 0 {
+		return false
+	}
+	if sess.handing.Add(1) <= maxDirectHandoffs && (w == nil || w.writing.Load() == 0) {
+		return true
+	}
+	sess.handing.Add(-1)
+	return false
 }
 
 // startSender starts sess's sender goroutine once. Close does not wait for it: it may sit in

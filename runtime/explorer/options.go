@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/x509"
 	"fmt"
-	"io"
 	"log/slog"
 	"time"
 )
@@ -72,6 +71,7 @@ type options struct {
 	expiry             time.Duration
 	rootCAs            *x509.CertPool
 	plainTCP           bool
+	connectRetry       bool
 	now                func() time.Time
 }
 
@@ -82,7 +82,6 @@ func defaultOptions() options {
 		backoffMax:         DefaultBackoffMax,
 		ackTimeout:         DefaultAckTimeout,
 		connectTimeout:     DefaultConnectTimeout,
-		logger:             slog.New(slog.NewTextHandler(io.Discard, nil)),
 		queueSize:          DefaultQueueSize,
 		handlerConcurrency: DefaultHandlerConcurrency,
 		handlerBacklog:     DefaultHandlerBacklog,
@@ -149,7 +148,9 @@ func WithConnectTimeout(d time.Duration) Option {
 	}
 }
 
-// WithLogger sets the logger (default: discard). Secrets are never logged.
+// WithLogger sets the logger (default: slog.Default() at the time of Dial, so connection
+// losses, handler panics and dropped messages are visible without any setup; pass a logger
+// with a discarding handler to silence the Conn). Secrets are never logged.
 func WithLogger(l *slog.Logger) Option {
 	return func(o *options) error {
 		if l == nil {
@@ -288,8 +289,21 @@ func WithRootCAs(pool *x509.CertPool) Option {
 	}
 }
 
-// WithPlainTCP allows a tcp:// or mqtt:// Broker. Without it such a broker is refused,
-// because the password would cross the network without TLS.
+// WithConnectRetry makes Dial wait for the network: when the first connection attempt fails
+// because the broker cannot be reached or does not answer (ErrConnectionRefused,
+// ErrTimeout), Dial tries again with the reconnect backoff (WithReconnectBackoff) until it
+// connects or ctx ends; it then returns the last attempt's error together with ctx's. A
+// refusal that will not heal by itself (ErrBadCredentials, ErrNotAuthorized, ErrTLS,
+// ErrInvalidConfig) still fails at once. Without it Dial makes exactly one attempt.
+func WithConnectRetry() Option {
+	return func(o *options) error {
+		o.connectRetry = true
+		return nil
+	}
+}
+
+// WithPlainTCP allows an unencrypted Broker (tcp://, mqtt:// or ws://). Without it such a
+// broker is refused, because the password would cross the network without TLS.
 func WithPlainTCP() Option {
 	return func(o *options) error {
 		o.plainTCP = true

@@ -31,10 +31,14 @@ func TestConfigNeverPrintsSecrets(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	raw, err := key.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
 	cert := &tls.Certificate{Certificate: [][]byte{[]byte("cert-der")}, PrivateKey: key}
 	forbidden := []string{
 		secret, string(rawKey), hex.EncodeToString(rawKey),
-		key.D.String(), key.D.Text(16), hex.EncodeToString(keyDER), base64.StdEncoding.EncodeToString(keyDER),
+		hex.EncodeToString(raw), base64.StdEncoding.EncodeToString(raw), hex.EncodeToString(keyDER), base64.StdEncoding.EncodeToString(keyDER),
 	}
 	configs := map[string]explorer.Config{
 		"key":         {ProductID: "ABCDEFGHIJ", DeviceName: "dev1", DeviceSecret: secret, Broker: "tls://127.0.0.1:8883"},

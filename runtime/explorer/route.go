@@ -174,6 +174,8 @@ func (c *Conn) enqueue1(s *subscription, m Message) {
 // empty for workerLinger.
 func (c *Conn) work(s *subscription) {
 	defer c.subWG.Done()
+	run := &handlerRun{c: c, s: s}
+	defer run.stop()
 	var idle *time.Timer
 	defer func() {
 		if idle != nil {
@@ -210,6 +212,6 @@ func (c *Conn) work(s *subscription) {
 			s.stop() // closed: nothing more will be handled
 			return
 		}
-		c.handle(s, m)
+		run.handle(m)
 	}
 }

@@ -76,7 +76,7 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	up, down := c.sysOperationTopics()
 	what := "server time on " + quote(down)
 	c.mu.Lock()
-	live := c.live
+	live, sess := c.live, c.sess
 	needSub := c.timeSub == nil || c.subs[down] != c.timeSub // absent, or replaced by the user
 	c.mu.Unlock()
 	if !live {
@@ -98,7 +98,14 @@ func (c *Conn) ServerTime(ctx context.Context) (time.Time, error) {
 	c.mu.Unlock()
 	defer c.dropTimeWaiter(w)
 
-	if err := c.Publish(ctx, up, 0, []byte(`{"type":"get","resource":["time"]}`)); err != nil {
+	// Sent on the live session only, never through the offline queue: a request queued while
+	// the link is down would come back late (skewing the correction) and would take a slot
+	// of the program's own queue.
+	connLost, err := c.sendNow(ctx, sess, up, 0, []byte(`{"type":"get","resource":["time"]}`))
+	if connLost {
+		return time.Time{}, newError(ErrNotConnected, err, what)
+	}
+	if err != nil {
 		return time.Time{}, err
 	}
 	t := time.NewTimer(c.opts.ackTimeout)

@@ -4,8 +4,6 @@ import (
 	"context"
 	"errors"
 	"sort"
-	"sync"
-	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 )
@@ -227,27 +225,4 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 		return e
 	}
 	return newError(ErrNotConnected, err, what)
-}
-
-// handle runs one handler call holding a concurrency slot. A call that outlives its
-// deadline gives its slot back so that a stuck handler cannot starve other subscriptions.
-func (c *Conn) handle(s *subscription, m Message) {
-	var once sync.Once
-	release := func() { once.Do(func() { <-c.sem }) }
-	ctx, cancel := context.WithTimeout(c.ctx, c.opts.handlerTimeout)
-	overrun := time.AfterFunc(c.opts.handlerTimeout, func() {
-		c.overruns.Add(1)
-		c.log.Warn("handler still running after its deadline; its slot is released", "topic", m.Topic, "timeout", c.opts.handlerTimeout)
-		release()
-	})
-	defer func() {
-		overrun.Stop()
-		cancel()
-		release()
-		if r := recover(); r != nil {
-			c.panics.Add(1)
-			c.log.Error("handler panicked; message dropped", "topic", m.Topic, "panic", r)
-		}
-	}()
-	s.handler(ctx, m)
 }

@@ -20,4 +20,13 @@
 // the connection was down is lost (clean session), so after a reconnect the gateway asks
 // again for the awaited online, offline and describe_sub_devices results (repeating those is
 // harmless); bind and unbind callers wait for their ctx.
+//
+// Requests are cut by size as well as count (each request, and the platform's answer to it,
+// within the 16 KB payload limit). A describe_sub_devices the platform pushes unasked is
+// answered as the C SDK does, with a change message listing the sub-devices this gateway saw
+// bound. Bind timestamps come from the connection's platform-corrected clock (Conn.Now).
+//
+// Delivery: a nil error means the platform answered result 0; an error after sending leaves
+// the outcome unknown (see docs/ARCHITECTURE.md "Delivery contract": call Describe before
+// repeating a Bind). Idle sub-devices hold no goroutine.
 package gateway

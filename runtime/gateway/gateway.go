@@ -107,8 +107,9 @@ func WithLogger(l *slog.Logger) Option {
 	}
 }
 
-// WithBatchSize sets how many sub-devices go into one request (1..500); keeps requests well
-// under the 16 KB payload limit.
+// WithBatchSize caps how many sub-devices go into one request (1..500, default 50). Requests
+// are also cut by size: each stays within the platform's 16 KB payload limit whatever the
+// count (a bind entry, with its signature, takes about 200 bytes; an online entry about 50).
 func WithBatchSize(n int) Option {
 	return func(g *Gateway) error {
 		if n < 1 || n > 500 {
@@ -158,7 +159,9 @@ func WithSearchHandler(fn func(ctx context.Context, status int) error) Option {
 	return func(g *Gateway) error { g.onSearch = fn; return nil }
 }
 
-// WithClock overrides the clock used for bind timestamps (tests).
+// WithClock overrides the clock used for bind timestamps (default: the connection's
+// platform-corrected clock, explorer.Conn.Now, so a device whose clock is wrong still signs
+// binds the platform accepts).
 func WithClock(now func() time.Time) Option {
 	return func(g *Gateway) error { g.now = now; return nil }
 }
@@ -187,6 +190,7 @@ type Gateway struct {
 	waiters   map[waitKey][]chan int
 	describes []chan []Device
 	online    map[Device]bool
+	boundSet  map[Device]bool // bound as far as this gateway saw (answers a pushed describe)
 	things    map[Device][]*thing.Thing
 	syncs     map[Device]*syncRun // running background pending-control syncs
 	quiet     map[Device]int      // devices being taken offline/unbound: no new syncs
@@ -206,9 +210,10 @@ func New(ctx context.Context, conn *explorer.Conn, opts ...Option) (*Gateway, er
 		batch:     DefaultBatchSize,
 		timeout:   DefaultTimeout,
 		sign:      HMACSHA256,
-		now:       time.Now,
+		now:       conn.Now, // the platform-corrected clock: bind timestamps expire (805)
 		waiters:   map[waitKey][]chan int{},
 		online:    map[Device]bool{},
+		boundSet:  map[Device]bool{},
 		things:    map[Device][]*thing.Thing{},
 		syncs:     map[Device]*syncRun{},
 		quiet:     map[Device]int{},
@@ -450,10 +455,12 @@ func (g *Gateway) do(ctx context.Context, op string, entries []wireDevice) (Resu
 	g.mu.Unlock()
 	defer g.forget(op, entries, chans)
 
-	for start := 0; start < len(entries); start += g.batch {
-		end := min(start+g.batch, len(entries))
-		req := request{Type: op, Payload: &requestPayload{Devices: entries[start:end]}}
-		if err := g.publish(ctx, req); err != nil {
+	reqs, err := g.batches(op, entries)
+	if err != nil {
+		return nil, err
+	}
+	for _, b := range reqs {
+		if err := g.publishRaw(ctx, b); err != nil {
 			return nil, err
 		}
 	}
@@ -501,6 +508,10 @@ func (g *Gateway) publish(ctx context.Context, v any) error {
 	if err != nil {
 		return fmt.Errorf("gateway: encode request: %w", err)
 	}
+	return g.publishRaw(ctx, b)
+}
+
+func (g *Gateway) publishRaw(ctx context.Context, b []byte) error {
 	if err := g.conn.Publish(ctx, g.upTopic, 1, b); err != nil {
 		return fmt.Errorf("gateway: publish %s: %w", g.upTopic, err)
 	}

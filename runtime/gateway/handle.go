@@ -2,6 +2,7 @@ package gateway
 
 import (
 	"context"
+	"sort"
 	"strconv"
 
 	"github.com/goccy/go-json"
@@ -27,7 +28,9 @@ func (g *Gateway) handle(ctx context.Context, m explorer.Message) {
 			g.log.Warn("gateway: malformed field", "topic", m.Topic, "field", "payload.devices", "err", err)
 			return
 		}
-		g.describeResult(devs)
+		if !g.describeResult(devs) {
+			g.describePushed(ctx)
+		}
 	case opChange:
 		g.change(ctx, m.Topic, msg)
 	case opUnbindAll:
@@ -69,10 +72,16 @@ func (g *Gateway) results(topic string, msg downlink) {
 		dev := Device{d.ProductID, d.DeviceName}
 		if *d.Result == 0 {
 			switch msg.Type {
+			case opBind:
+				g.boundSet[dev] = true
 			case opOnline:
 				g.online[dev] = true
-			case opOffline, opUnbind:
+				g.boundSet[dev] = true // only a bound sub-device can come online
+			case opOffline:
 				delete(g.online, dev)
+			case opUnbind:
+				delete(g.online, dev)
+				delete(g.boundSet, dev)
 			}
 		}
 		k := waitKey{msg.Type, dev}
@@ -90,7 +99,9 @@ func (g *Gateway) results(topic string, msg downlink) {
 	}
 }
 
-func (g *Gateway) describeResult(devs []wireDevice) {
+// describeResult hands a describe_sub_devices answer to the oldest waiting Describe; it
+// reports false when nobody waits (the message was pushed by the cloud).
+func (g *Gateway) describeResult(devs []wireDevice) bool {
 	out := make([]Device, len(devs))
 	for i, d := range devs {
 		out[i] = Device{d.ProductID, d.DeviceName}
@@ -98,11 +109,31 @@ func (g *Gateway) describeResult(devs []wireDevice) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if len(g.describes) == 0 {
-		g.log.Debug("gateway: describe_sub_devices nobody asked for", "devices", len(out))
-		return
+		return false
 	}
 	g.describes[0] <- out
 	g.describes = g.describes[1:]
+	return true
+}
+
+// describePushed answers a describe_sub_devices the cloud sent without being asked the way
+// the C SDK does (protocol.md §5.2, _gateway_ack_topo_describe): a "change" message on the
+// operation topic listing the sub-devices bound as far as this gateway knows (binds and
+// onlines it saw succeed, cloud change notices), sorted.
+func (g *Gateway) describePushed(ctx context.Context) {
+	g.mu.Lock()
+	devs := make([]Device, 0, len(g.boundSet))
+	for d := range g.boundSet {
+		devs = append(devs, d)
+	}
+	g.mu.Unlock()
+	sort.Slice(devs, func(i, j int) bool { return devs[i].String() < devs[j].String() })
+	a := ack{Type: opChange, Payload: ackPayload{Devices: make([]wireDevice, 0, len(devs))}}
+	for _, d := range devs {
+		a.Payload.Devices = append(a.Payload.Devices, wireDevice{ProductID: d.ProductID, DeviceName: d.DeviceName})
+	}
+	g.log.Info("gateway: answering describe_sub_devices pushed by the platform", "devices", len(devs))
+	g.ack(ctx, a)
 }
 
 func (g *Gateway) change(ctx context.Context, topic string, msg downlink) {
@@ -115,14 +146,19 @@ func (g *Gateway) change(ctx context.Context, topic string, msg downlink) {
 	for _, d := range devs {
 		c.Devices = append(c.Devices, Device{d.ProductID, d.DeviceName})
 	}
-	if !c.Bound {
-		g.mu.Lock()
-		for _, d := range c.Devices {
+	g.mu.Lock()
+	for _, d := range c.Devices {
+		if c.Bound {
+			g.boundSet[d] = true
+		} else {
 			delete(g.online, d)
+			delete(g.boundSet, d)
 		}
-		g.stopSyncs(c.Devices)
-		g.mu.Unlock()
 	}
+	if !c.Bound {
+		g.stopSyncs(c.Devices)
+	}
+	g.mu.Unlock()
 	result := 0
 	if g.onChange != nil {
 		if err := g.onChange(ctx, c); err != nil {
@@ -145,6 +181,7 @@ func (g *Gateway) unbindAll(ctx context.Context) {
 		r.cancel()
 	}
 	g.online = map[Device]bool{}
+	g.boundSet = map[Device]bool{}
 	g.mu.Unlock()
 	result := 0
 	if g.onUnbindAll != nil {

@@ -36,10 +36,13 @@ func (g *Gateway) resendOutstanding(ctx context.Context) {
 			return a.ProductID < b.ProductID || (a.ProductID == b.ProductID && a.DeviceName < b.DeviceName)
 		})
 		g.log.Info("gateway: asking again for results lost with the connection", "type", op, "devices", len(entries))
-		for start := 0; start < len(entries); start += g.batch {
-			end := min(start+g.batch, len(entries))
-			req := request{Type: op, Payload: &requestPayload{Devices: entries[start:end]}}
-			if err := g.publish(ctx, req); err != nil {
+		reqs, err := g.batches(op, entries)
+		if err != nil {
+			g.log.Warn("gateway: re-sending request failed", "type", op, "err", err)
+			return
+		}
+		for _, b := range reqs {
+			if err := g.publishRaw(ctx, b); err != nil {
 				g.log.Warn("gateway: re-sending request failed", "type", op, "err", err)
 				return
 			}

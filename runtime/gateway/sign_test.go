@@ -8,7 +8,7 @@ import (
 )
 
 func TestSignBindVectors(t *testing.T) {
-	data, err := os.ReadFile("testdata/vectors.json")
+	data, err := os.ReadFile("../../testdata/conformance/vectors.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -54,4 +54,11 @@
 //	(progress reports)       automatic in Client.Download; Client.ReportProgress by hand
 //
 // All numbers inside report_progress are sent as strings, exactly as the official SDK does.
+//
+// # Delivery
+//
+// Every ctx-taking call returns soon after ctx ends whatever the network does (tested through
+// a fault-injecting TCP proxy). ReportVersion and the burning/done/fail reports are QoS 1
+// (at least once); progress reports are QoS 0 and superseded by the next; Download/Fetch
+// return nil only for a complete, verified file (docs/ARCHITECTURE.md "Delivery contract").
 package ota

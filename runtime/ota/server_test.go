@@ -164,4 +164,3 @@ func md5Hex(b []byte) string {
 	s := md5.Sum(b)
 	return hex.EncodeToString(s[:])
 }
-

@@ -54,8 +54,6 @@ func (v scalar) describe() string {
 	return v.show()
 }
 
-func fmtNum(f float64) string { return strconv.FormatFloat(f, 'f', -1, 64) }
-
 // inRange reports whether f is within the define's bounds (those given).
 func (d *Define) inRange(f float64) bool {
 	return !(d.HasMin && f < d.Min) && !(d.HasMax && f > d.Max)

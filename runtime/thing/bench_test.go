@@ -57,6 +57,7 @@ func BenchmarkControl(b *testing.B) {
 	for i := 0; i < b.N; i++ {
 		th.dispatch(topic, benchControl)
 		th.controlQ <- func() { done <- struct{}{} }
+		th.kick()
 		<-done
 	}
 	b.StopTimer()

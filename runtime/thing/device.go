@@ -2,7 +2,6 @@ package thing
 
 import (
 	"context"
-	stdjson "encoding/json"
 	"errors"
 	"fmt"
 	"strconv"
@@ -10,6 +9,7 @@ import (
 
 	json "github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
@@ -360,14 +360,9 @@ func (d *Device[P, C]) Template() *template.Template { return d.t.tpl }
 // It does not close the connection.
 func (d *Device[P, C]) Close(ctx context.Context) error { return d.t.Close(ctx) }
 
-// decodeUntrusted decodes JSON received from the network: it is checked by encoding/json's
-// validator first (goccy/go-json, the fast decoder, is only fed well-formed input).
-func decodeUntrusted(raw []byte, v any) error {
-	if !stdjson.Valid(raw) {
-		return errors.New("invalid JSON")
-	}
-	return json.Unmarshal(raw, v)
-}
+// decodeUntrusted decodes JSON received from the network through the project's guard
+// (internal/jsonguard: size cap, encoding/json's validator, then goccy under a recover).
+func decodeUntrusted(raw []byte, v any) error { return jsonguard.Unmarshal(raw, v) }
 
 // appendHead appends `{"method":"…","clientToken":"{pid}-{seq}"`.
 func (t *Thing) appendHead(b []byte, method string, seq uint64) []byte {

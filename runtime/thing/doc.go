@@ -42,8 +42,23 @@
 //	     template; a handler can choose another code by returning a *ReplyError (Errorf)
 //
 // Malformed downlink messages are logged with their topic and the offending field and never
-// panic. Unknown methods are logged and ignored (the platform expects no answer). Service
-// notifications (unbind_device, bind_device, ...) go to the ServiceHandler.
+// panic. Unknown methods are logged and ignored (the platform expects no answer).
+//
+// # Service topic
+//
+// $thing/down/service has one router: *_reply messages reach the call that waits for them
+// (BindAppToken, RequestUnbind), bind_device/unbind_device reach WithBindingHandler (or a
+// generated Handler's Binding method) as a BindingNotice, and every other method (the
+// value-added services) reaches WithServiceHandler (or the Handler's Service method) untyped.
+// On an explorer.Conn the Thing's subscriptions are owned: a program's own Subscribe to one of
+// its topics fails with explorer.ErrFilterOwned rather than silently taking its messages.
+//
+// # Time and offline
+//
+// Every timestamp comes from Transport.Now, the connection's clock corrected to the
+// platform's (so a device booting in 1970 still stamps real times). A request whose ctx ends
+// while its message still waits in the connection's offline queue is withdrawn and never sent
+// (the error wraps explorer.ErrNotSent): retrying it cannot make a duplicate.
 //
 // # Pending control
 //
@@ -70,18 +85,20 @@
 //     array. For the same reason PostEvent accepts an events_reply as well as event_reply.
 //   - report carries a millisecond "timestamp" (optional in the protocol; the Python SDK
 //     sends none).
+//   - control_reply and action_reply go at QoS 1, as the C SDK sends them (the Python SDK
+//     uses QoS 0).
 //
 // get_status omits "type" for the default "report" and "showmeta" when false, as the SDKs do.
 //
 // # The official Python SDK's data-template calls
 //
-//	templateInit / templateDeinit           New / Thing.Close
+//	templateInit / templateDeinit           New (or generated New) / Close
 //	templateSetup                           template.Parse (generated code embeds the template)
 //	getPropertyList / getEventsList /
 //	getActionList                           Thing.Template().Properties / .Events / .Actions
 //	templateJsonConstructReportArray        the generated Properties type (or any JSON-able value)
-//	templateReport                          Thing.Report
-//	templateEventPost                       Thing.PostEvent / Thing.PostEvents
+//	templateReport                          Thing.Report, Device.Report (typed)
+//	templateEventPost                       Thing.PostEvent / PostEvents, generated Post<Event>
 //	templateReportSysInfo                   Thing.ReportInfo
 //	templateGetStatus                       Thing.GetStatus
 //	clearControl                            Thing.ClearControl

@@ -80,6 +80,7 @@ func (t *Thing) rejectMalformed(topic, kind, method, token string, err error) {
 func (t *Thing) enqueue(topic string, msg *downMsg, work func()) {
 	select {
 	case t.controlQ <- work:
+		t.kick()
 	default:
 		t.log.Error("control queue full; message rejected", "topic", topic, "method", msg.Method,
 			"clientToken", msg.ClientToken)
@@ -89,15 +90,41 @@ func (t *Thing) enqueue(topic string, msg *downMsg, work func()) {
 	}
 }
 
+// kick starts the control worker unless it is running. The worker exists only while there
+// is queued work, so an idle Thing holds no goroutine (a gateway keeps one Thing per
+// sub-device, up to 1500). Call it after every send on controlQ.
+func (t *Thing) kick() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed || t.working {
+		return
+	}
+	t.working = true
+	t.wg.Add(1)
+	go t.controlWorker()
+}
+
+// controlWorker runs queued work in order and ends when the queue is empty (or at Close).
+// It decides to end under t.mu, which kick also holds, so work queued meanwhile is never
+// stranded: either this worker sees it, or kick sees working == false and starts another.
 func (t *Thing) controlWorker() {
 	defer t.wg.Done()
 	for {
 		select {
 		case work := <-t.controlQ:
 			work()
+			continue
 		case <-t.done:
 			return
+		default:
 		}
+		t.mu.Lock()
+		if len(t.controlQ) == 0 {
+			t.working = false
+			t.mu.Unlock()
+			return
+		}
+		t.mu.Unlock()
 	}
 }
 

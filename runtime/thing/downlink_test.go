@@ -64,6 +64,7 @@ func TestMalformedDownlinkReplies(t *testing.T) {
 	}
 	drained := make(chan struct{})
 	th.controlQ <- func() { close(drained) }
+	th.kick()
 	<-drained
 	if n := rec.count() - before; n != 0 {
 		t.Fatalf("%d replies to messages without a clientToken", n)

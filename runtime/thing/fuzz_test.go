@@ -1,7 +1,9 @@
 package thing
 
 import (
+	"bytes"
 	"context"
+	stdjson "encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -63,6 +65,7 @@ func FuzzDownlink(f *testing.F) {
 		drained := make(chan struct{})
 		select {
 		case th.controlQ <- func() { close(drained) }:
+			th.kick()
 			<-drained
 		case <-time.After(10 * time.Second):
 			t.Fatal("control worker stuck")
@@ -82,6 +85,41 @@ func FuzzDownlink(f *testing.F) {
 			if !strings.HasSuffix(r.Method, "_reply") || r.Code == nil || r.ClientToken == "" {
 				t.Fatalf("malformed reply %s for input %q", p.Payload, payload)
 			}
+		}
+	})
+}
+
+// FuzzParseDown: the one-pass field picker agrees with encoding/json on every well-formed
+// object (same members, last duplicate wins) and never panics on anything.
+func FuzzParseDown(f *testing.F) {
+	for _, s := range []string{
+		`{"method":"report_reply","clientToken":"P-1","code":0,"status":"ok"}`,
+		`{"method":"control","clientToken":"a\"b","params":{"x":[1,{"y":"}"}]},"method":"x"}`,
+		` { "method" : "a" , "data" : { } } `, `{"params":"{"}`, `{}`, `[]`, `{"a":`,
+	} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		m, err := parseDown(data)
+		var std map[string]stdjson.RawMessage
+		if stdjson.Unmarshal(data, &std) != nil || !stdjson.Valid(data) || bytes.IndexByte(data, '\\') >= 0 {
+			return // keys are compared raw: escapes would make the same key look different
+		}
+		seen := map[string][]byte{}
+		eachMember(data, func(k, v []byte) { seen[string(k)] = v })
+		for k, v := range std {
+			if strings.ContainsRune(k, '\uFFFD') { // invalid UTF-8 repaired by encoding/json
+				continue
+			}
+			if got, ok := seen[k]; !ok || !bytes.Equal(bytes.TrimSpace(got), bytes.TrimSpace(v)) {
+				t.Fatalf("member %q: picked %q, encoding/json %q", k, got, v)
+			}
+		}
+		if m == nil && err == nil {
+			t.Fatal("no message and no error")
+		}
+		if m != nil && m.Params != nil && !stdjson.Valid(m.Params) {
+			t.Fatalf("params %q not valid JSON", m.Params)
 		}
 	})
 }

@@ -43,30 +43,6 @@ const (
 // Uplink message shapes. Field order follows the official SDKs so captured traffic reads the
 // same; order is irrelevant to the platform.
 
-type requestMsg struct {
-	Method      string          `json:"method"`
-	ClientToken string          `json:"clientToken"`
-	Timestamp   int64           `json:"timestamp,omitempty"`
-	Type        string          `json:"type,omitempty"`
-	ShowMeta    int             `json:"showmeta,omitempty"`
-	Params      json.RawMessage `json:"params,omitempty"`
-}
-
-type eventPostMsg struct {
-	Method      string          `json:"method"`
-	ClientToken string          `json:"clientToken"`
-	EventID     string          `json:"eventId"`
-	Type        string          `json:"type"`
-	Timestamp   int64           `json:"timestamp"`
-	Params      json.RawMessage `json:"params"`
-}
-
-type eventsPostMsg struct {
-	Method      string      `json:"method"`
-	ClientToken string      `json:"clientToken"`
-	Events      []wireEvent `json:"events"`
-}
-
 type wireEvent struct {
 	EventID   string          `json:"eventId"`
 	Type      string          `json:"type"`

@@ -96,6 +96,7 @@ func (t *Thing) syncPending(ctx context.Context) (bool, error) {
 	}
 	select {
 	case t.controlQ <- work:
+		t.kick()
 	case <-ctx.Done():
 		return false, fmt.Errorf("thing: pending control: %w", ctx.Err())
 	}

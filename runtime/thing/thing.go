@@ -99,6 +99,7 @@ type Thing struct {
 	removeCB func()
 
 	controlQ     chan func()        // serialises controls, pending control and service notifications
+	working      bool               // a controlWorker runs (guarded by mu; see kick)
 	actionSem    chan struct{}      // bounds concurrent action handlers
 	wg           sync.WaitGroup     // worker, action handlers, re-syncs
 	resyncMu     sync.Mutex         // guards the two fields below
@@ -183,8 +184,6 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 		return nil, fmt.Errorf("thing: New: a Thing for %s/%s already runs on this connection; Close it first", o.pid, o.dn)
 	}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	t.wg.Add(1)
-	go t.controlWorker()
 
 	ctx, cancel := context.WithTimeout(context.Background(), setupTimeout)
 	defer cancel()

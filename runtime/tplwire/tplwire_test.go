@@ -1,6 +1,8 @@
 package tplwire_test
 
 import (
+	"bytes"
+	stdjson "encoding/json"
 	"errors"
 	"math"
 	"strings"
@@ -135,4 +137,35 @@ func TestChecks(t *testing.T) {
 func TestVersionConstants(t *testing.T) {
 	const _ = tplwire.EnforceVersion(tplwire.GeneratedVersion - tplwire.MinVersion)
 	const _ = tplwire.EnforceVersion(tplwire.MaxVersion - tplwire.GeneratedVersion)
+}
+
+// TestAppendMatchesEncodingJSON: the generated code's encoders write what encoding/json would
+// for the same value (strings: it without HTML escaping, which the platform does not need).
+func TestAppendMatchesEncodingJSON(t *testing.T) {
+	for _, s := range []string{"", "hall", "客厅", "a\"b\\c", "tab\there\nnew\r", "\x00\x1f", "\xff\xfe", "\u2028\u2029", "<&>", "emoji 🌡️"} {
+		var want bytes.Buffer
+		enc := stdjson.NewEncoder(&want)
+		enc.SetEscapeHTML(false)
+		if err := enc.Encode(s); err != nil {
+			t.Fatal(err)
+		}
+		if got := string(tplwire.AppendString(nil, s)); got != strings.TrimSuffix(want.String(), "\n") {
+			t.Errorf("AppendString(%q) = %s, encoding/json %s", s, got, want.String())
+		}
+	}
+	for _, f := range []float64{0, 1, -1, 0.1, 1.5e-7, 123456789, 1e21, 1e20, -2.5e-9, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		want, err := stdjson.Marshal(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := string(tplwire.AppendFloat(nil, f)); got != string(want) {
+			t.Errorf("AppendFloat(%v) = %s, encoding/json %s", f, got, want)
+		}
+	}
+	if got := string(tplwire.AppendFloat(nil, math.NaN())); got != "null" {
+		t.Errorf("AppendFloat(NaN) = %s", got)
+	}
+	if got := string(tplwire.Bool(true).AppendJSON(tplwire.Timestamp(5).AppendJSON(nil))); got != "51" {
+		t.Errorf("Bool/Timestamp AppendJSON = %s", got)
+	}
 }

@@ -92,6 +92,15 @@ func TestRoundTrip(t *testing.T) {
 			if !sameJSON(t, p.JSON, out) {
 				t.Errorf("round trip changed the payload:\n in: %s\nout: %s", p.JSON, out)
 			}
+			// The generated encoder (what the typed Report and events put on the wire) gives
+			// the same JSON as the reflection-based one.
+			if a, ok := v.(interface{ AppendJSON([]byte) []byte }); ok {
+				if app := a.AppendJSON(nil); !sameJSON(t, p.JSON, app) {
+					t.Errorf("AppendJSON changed the payload:\n in: %s\nout: %s", p.JSON, app)
+				}
+			} else {
+				t.Errorf("%s has no AppendJSON", key)
+			}
 		})
 	}
 	for key := range types {
