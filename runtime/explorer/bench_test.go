@@ -3,6 +3,8 @@ package explorer_test
 import (
 	"context"
 	"fmt"
+	"io"
+	"log/slog"
 	"syscall"
 	"testing"
 	"time"
@@ -36,7 +38,8 @@ func (m cpuMeter) stop(b *testing.B) {
 }
 
 func benchConn(b *testing.B, tb *testBroker) *explorer.Conn {
-	c, err := explorer.Dial(context.Background(), tb.config(), explorer.WithPlainTCP())
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	c, err := explorer.Dial(context.Background(), tb.config(), explorer.WithPlainTCP(), explorer.WithLogger(quiet))
 	if err != nil {
 		b.Fatal(err)
 	}
