@@ -325,7 +325,7 @@ func runGateway(ctx context.Context, s setup, names []string, tpl *template.Temp
 	err = parallel(len(devs), func(i int) error {
 		return things[i].Report(ctx, map[string]any{reportKey: i % 101})
 	})
-	subs, names = nil, nil // the credentials list is the application's, not the gateway's
+	subs, names = nil, nil    // the credentials list is the application's, not the gateway's
 	cleanup := func() error { // after the measurement: leave the platform as it was for the next round
 		if _, err := gw.Offline(ctx, devs...); err != nil {
 			return err
