@@ -2,6 +2,7 @@ package explorer_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log"
 	"time"
@@ -163,4 +164,75 @@ func ExamplePassword() {
 	// Output:
 	// Q51820J3QDlight_001;12010126;aB3dE;2147483647
 	// 3a494efadb8040ab7724e2a9b53cfd57d1276df71d29e6f965cdee7cb3e43f16;hmacsha256
+}
+
+// A device without a real-time clock (its clock says 1970) still logs in, and Conn.Now gives
+// the platform's time once Dial returns.
+func ExampleWithClock() {
+	platform, err := explorertest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer platform.Close()
+	if _, err := platform.AddDevice("ABCDEFGHIJ", "light1"); err != nil {
+		log.Fatal(err)
+	}
+	boot := time.Now()
+	deviceClock := func() time.Time { return time.Unix(0, 0).Add(time.Since(boot)) }
+
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	opts := append(platform.DialOptions(), explorer.WithClock(deviceClock), explorer.WithConnectRetry())
+	conn, err := explorer.Dial(ctx, platform.DeviceConfig("ABCDEFGHIJ", "light1"), opts...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+	fmt.Println("device clock year:", deviceClock().Year())
+	fmt.Println("corrected within a minute:", time.Until(conn.Now()).Abs() < time.Minute)
+	// Output:
+	// device clock year: 1970
+	// corrected within a minute: true
+}
+
+// Enqueue hands a message over without waiting for the connection; Publish waits (bounded
+// by its ctx) and withdraws the message if ctx ends first.
+func ExampleConn_Enqueue() {
+	platform, err := explorertest.NewServer()
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer platform.Close()
+	if _, err := platform.AddDevice("ABCDEFGHIJ", "light1"); err != nil {
+		log.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	conn, err := explorer.Dial(ctx, platform.DeviceConfig("ABCDEFGHIJ", "light1"), platform.DialOptions()...)
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer conn.Close()
+
+	// Fire and forget: kept in the offline queue until the broker has it.
+	if err := conn.Enqueue("ABCDEFGHIJ/light1/data", 1, []byte(`{"n":1}`)); err != nil {
+		log.Fatal(err)
+	}
+	// Bounded: nil once the broker has it; ErrNotSent means it never left the device.
+	pctx, pcancel := context.WithTimeout(ctx, 2*time.Second)
+	defer pcancel()
+	err = conn.Publish(pctx, "ABCDEFGHIJ/light1/data", 1, []byte(`{"n":2}`))
+	fmt.Println("published:", err == nil, "not sent:", errors.Is(err, explorer.ErrNotSent))
+	// Output: published: true not sent: false
+}
+
+func ExampleWebSocketBroker() {
+	cfg := explorer.Config{
+		ProductID:    "ABCDEFGHIJ",
+		DeviceName:   "light1",
+		DeviceSecret: "ZmFrZS1wc2stMDEyMzQ1Ng==",
+		Broker:       explorer.WebSocketBroker("ABCDEFGHIJ", true),
+	}
+	fmt.Println(cfg.Broker, cfg.Validate() == nil)
+	// Output: wss://ABCDEFGHIJ.ap-guangzhou.iothub.tencentdevices.com:443/mqtt true
 }

@@ -44,6 +44,12 @@ func platform(t *testing.T, devices ...string) (*explorertest.Server, map[string
 			t.Fatal(err)
 		}
 		t.Cleanup(func() { c.Close() })
+		for i := 0; !srv.Online(pid, dn); i++ { // the CONNACK may reach the device first
+			if i > 500 {
+				t.Fatalf("%s never online on the platform", dn)
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
 		conns[dn] = c
 	}
 	return srv, conns
