@@ -10,7 +10,7 @@ import (
 
 // CanonicalJSON serialises a template model back to data-template JSON in one fixed layout:
 // compact except for one line per feature (parsers that locate positions by line stay fast
-// on large templates), keys in the order of protocol.md §3, numeric limits as strings, mappings in file
+// on large templates), keys in the order of docs/PROTOCOL.md §3, numeric limits as strings, mappings in file
 // order, absent optional fields left out. Generated code embeds this (not the original
 // bytes) as templateJSON, so the embedded text is exactly the model the code was generated
 // from, independent of the source file's formatting, key order or trailing commas, and

@@ -13,7 +13,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/tplgen/tplgen/runtime/template"
-	"github.com/tplgen/tplgen/tpldiff"
+	"github.com/tplgen/tplgen/generator/tpldiff"
 )
 
 // maxGitTemplate bounds what `git show` may hand us: a data template is a few tens of KiB

@@ -3,7 +3,7 @@
 // (DeviceSecret) or an X.509 certificate and private key — and can then connect with
 // runtime/explorer.
 //
-// Both HTTP API generations are supported (docs/protocol.md §6):
+// Both HTTP API generations are supported (docs/PROTOCOL.md §6):
 //
 //   - V2 (the default): POST /device/register with X-TC-* signature headers (HMAC-SHA256), as the
 //     official Python SDK and the IoT Hub documentation do.

@@ -11,7 +11,7 @@ import (
 	"strconv"
 )
 
-// SignMethod is the HMAC used for the MQTT password (protocol.md §1.4).
+// SignMethod is the HMAC used for the MQTT password (docs/PROTOCOL.md §1.4).
 type SignMethod int
 
 const (
@@ -42,7 +42,7 @@ func (m SignMethod) newHash() (func() hash.Hash, error) {
 	return nil, fmt.Errorf("%w: unknown sign method %d (want HMACSHA256 or HMACSHA1)", ErrInvalidConfig, int(m))
 }
 
-// SDK app ids accepted by the platform in the username (protocol.md §1.3).
+// SDK app ids accepted by the platform in the username (docs/PROTOCOL.md §1.3).
 const (
 	// SDKAppIDDoc is the value from the platform documentation and the Java SDK; the default.
 	SDKAppIDDoc = "12010126"

@@ -87,7 +87,7 @@ func TestSignMethodString(t *testing.T) {
 	}
 }
 
-// TestTencentRootCA pins the embedded CA to the fingerprint in protocol.md §1.6.
+// TestTencentRootCA pins the embedded CA to the fingerprint in docs/PROTOCOL.md §1.6.
 func TestTencentRootCA(t *testing.T) {
 	block, _ := pem.Decode(explorer.TencentRootCAPEM())
 	if block == nil {

@@ -271,7 +271,7 @@ func (b *testBroker) nextMessage(t testing.TB, topic string) explorer.Message {
 	}
 }
 
-// authHook checks credentials the way the platform does (protocol.md §1.2-1.5).
+// authHook checks credentials the way the platform does (docs/PROTOCOL.md §1.2-1.5).
 type authHook struct {
 	mqtt.HookBase
 	b   *testBroker

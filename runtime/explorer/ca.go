@@ -6,7 +6,7 @@ import (
 )
 
 // tencentRootCAPEM is the self-signed Tencent IoT root CA the platform's brokers chain to
-// (protocol.md §1.6; the same PEM is embedded in the official C, Python and Java SDKs).
+// (docs/PROTOCOL.md §1.6; the same PEM is embedded in the official C, Python and Java SDKs).
 // Subject: C=CN, ST=GuangDong, L=ShenZhen, O=Tencent, OU=Tencent Iothub, CN=www.tencent.com.
 //
 //go:embed tencent_root_ca.pem

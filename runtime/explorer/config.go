@@ -10,7 +10,7 @@ import (
 	"strings"
 )
 
-// Regions accepted in Config.Region (protocol.md §1.1). The empty string means RegionChina.
+// Regions accepted in Config.Region (docs/PROTOCOL.md §1.1). The empty string means RegionChina.
 const (
 	RegionChina     = "china"
 	RegionUSEast    = "us-east"

@@ -149,7 +149,7 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 		po.SetPassword(pw)
 	}
 	// Certificate devices send no password: the platform authenticates the TLS client
-	// certificate and ignores the password (protocol.md §1.5).
+	// certificate and ignores the password (docs/PROTOCOL.md §1.5).
 	po.SetProtocolVersion(4)
 	po.SetCleanSession(true)
 	po.SetAutoReconnect(false) // we reconnect ourselves: fresh signature, ordered restore

@@ -151,7 +151,7 @@ func ExampleConn_ServerTime() {
 	// Output: clock offset under a minute: true
 }
 
-// The username and password a device sends (protocol.md §1.3-1.4), here for a
+// The username and password a device sends (docs/PROTOCOL.md §1.3-1.4), here for a
 // conformance vector.
 func ExamplePassword() {
 	user := explorer.Username("Q51820J3QD", "light_001", explorer.SDKAppIDDoc, "aB3dE", 2147483647)

@@ -29,7 +29,7 @@ const (
 // connid part of the username is random). WithSignatureExpiry opts into clock-based expiry.
 const SignatureExpiryNever int64 = 2147483647
 
-// Platform limits enforced before anything is sent (protocol.md §8.1).
+// Platform limits enforced before anything is sent (docs/PROTOCOL.md §8.1).
 const (
 	MaxPayloadSize  = 16 * 1024
 	MaxTopicLength  = 255

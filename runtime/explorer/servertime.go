@@ -54,7 +54,7 @@ func (c *Conn) syncClock(ctx context.Context) {
 	c.log.Debug("clock synchronised with the platform", "offset", off.String())
 }
 
-// timeReply is the platform's answer on $sys/operation/result/{pid}/{dn} (protocol.md §7.1).
+// timeReply is the platform's answer on $sys/operation/result/{pid}/{dn} (docs/PROTOCOL.md §7.1).
 type timeReply struct {
 	Type     string `json:"type"`
 	Time     *int64 `json:"time"`
@@ -159,7 +159,7 @@ func (c *Conn) handleTimeReply(_ context.Context, m Message) {
 	}
 }
 
-// serverTime applies protocol.md §7.1; without ntptime fields it falls back to "time".
+// serverTime applies docs/PROTOCOL.md §7.1; without ntptime fields it falls back to "time".
 func serverTime(r timeReply, sent, recv time.Time) time.Time {
 	if r.NTPTime1 == nil {
 		return time.Unix(*r.Time, 0)

@@ -9,7 +9,7 @@ import (
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
-// encodeTemplate writes tpl back in the console's export format (protocol.md §3.4), in template
+// encodeTemplate writes tpl back in the console's export format (docs/PROTOCOL.md §3.4), in template
 // order, so that --data can store a product and template.Parse can read it again. Numeric
 // limits are written as strings, as the console exports them.
 func encodeTemplate(pid string, tpl *template.Template) ([]byte, error) {

@@ -9,7 +9,7 @@ import (
 )
 
 // maxRequestSize is the largest request payload the gateway sends: the platform's MQTT
-// payload limit (protocol.md §8.1).
+// payload limit (docs/PROTOCOL.md §8.1).
 const maxRequestSize = explorer.MaxPayloadSize
 
 // maxReplySize bounds the platform's answer to one request, which repeats every device with

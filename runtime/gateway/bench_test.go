@@ -14,7 +14,7 @@ import (
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
-// maxSubDevices is the platform's per-gateway maximum (protocol.md §8.1).
+// maxSubDevices is the platform's per-gateway maximum (docs/PROTOCOL.md §8.1).
 const maxSubDevices = 1500
 
 // BenchmarkBindOnlineReport1500 measures, per iteration, a gateway binding and onlining 1500

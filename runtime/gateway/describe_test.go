@@ -7,7 +7,7 @@ import (
 )
 
 // A describe_sub_devices the cloud pushes (nobody asked) is answered as the C SDK answers it
-// (protocol.md §5.2): a "change" message listing the sub-devices bound to this gateway.
+// (docs/PROTOCOL.md §5.2): a "change" message listing the sub-devices bound to this gateway.
 func TestPushedDescribeIsAnsweredWithTheBindList(t *testing.T) {
 	f := setup(t)
 	ctx := testCtx(t)

@@ -5,7 +5,7 @@ import (
 	"fmt"
 )
 
-// Result codes of gateway operations (protocol.md §5.4), usable with errors.Is against a
+// Result codes of gateway operations (docs/PROTOCOL.md §5.4), usable with errors.Is against a
 // *ResultError.
 var (
 	ErrNotBound          = &ResultError{Code: -1}

@@ -117,7 +117,7 @@ func (g *Gateway) describeResult(devs []wireDevice) bool {
 }
 
 // describePushed answers a describe_sub_devices the cloud sent without being asked the way
-// the C SDK does (protocol.md §5.2, _gateway_ack_topo_describe): a "change" message on the
+// the C SDK does (docs/PROTOCOL.md §5.2, _gateway_ack_topo_describe): a "change" message on the
 // operation topic listing the sub-devices bound as far as this gateway knows (binds and
 // onlines it saw succeed, cloud change notices), sorted.
 func (g *Gateway) describePushed(ctx context.Context) {

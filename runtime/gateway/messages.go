@@ -2,7 +2,7 @@ package gateway
 
 import "github.com/goccy/go-json"
 
-// Operation types on $gateway/operation[/result] (protocol.md §5.2).
+// Operation types on $gateway/operation[/result] (docs/PROTOCOL.md §5.2).
 const (
 	opBind      = "bind"
 	opUnbind    = "unbind"

@@ -50,7 +50,7 @@ func (s State) String() string {
 type Option func(*Client) error
 
 // WithDevice makes the Client act for another device on conn — a sub-device through its
-// gateway's connection (topics $ota/report|update/{pid}/{dn}, protocol.md §4.4, §5.5). The
+// gateway's connection (topics $ota/report|update/{pid}/{dn}, docs/PROTOCOL.md §4.4, §5.5). The
 // gateway must have brought the sub-device online first.
 func WithDevice(productID, deviceName string) Option {
 	return func(c *Client) error {
@@ -94,7 +94,7 @@ func WithReplyTimeout(d time.Duration) Option {
 	}
 }
 
-// Client speaks the OTA protocol (protocol.md §4) for one device over an explorer.Conn.
+// Client speaks the OTA protocol (docs/PROTOCOL.md §4) for one device over an explorer.Conn.
 type Client struct {
 	conn         *explorer.Conn
 	pid, dn      string

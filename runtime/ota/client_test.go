@@ -370,7 +370,7 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
 
 // TestClientSubDeviceThroughGateway runs an update for a sub-device over its gateway's
-// connection ($ota/.../{subPid}/{subDn}, protocol.md §4.4 and §5.5).
+// connection ($ota/.../{subPid}/{subDn}, docs/PROTOCOL.md §4.4 and §5.5).
 func TestClientSubDeviceThroughGateway(t *testing.T) {
 	srv, conn := platform(t) // testPID/testDN acts as the gateway
 	const subPID, subDN = "OTASUBP001", "sensor-1"

@@ -1,5 +1,5 @@
 // Package ota implements firmware over-the-air updates for IoT Explorer devices
-// (protocol.md §4): version reports, update offers, a resumable, verified, constant-memory
+// (docs/PROTOCOL.md §4): version reports, update offers, a resumable, verified, constant-memory
 // download, and the progress/result reports the platform expects.
 //
 // A device creates a [Client] on its connection, registers [Client.OnUpdate], reports its
@@ -11,7 +11,7 @@
 //
 // [Download] is usable on its own (no MQTT) with a progress callback. [Fetch] is the same
 // downloader for any [File] (URL, MD5, size and an identity for resuming): resource downloads
-// (protocol.md §7.5) reuse it rather than a second implementation.
+// (docs/PROTOCOL.md §7.5) reuse it rather than a second implementation.
 //
 // # Download guarantees
 //

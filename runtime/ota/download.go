@@ -22,7 +22,7 @@ import (
 )
 
 // File describes any file Fetch can download: a firmware image (Download builds one from a
-// Firmware) or another artifact such as a resource pushed by the platform (protocol.md §7.5).
+// Firmware) or another artifact such as a resource pushed by the platform (docs/PROTOCOL.md §7.5).
 type File struct {
 	// ID identifies the content across attempts and processes: a resume continues only a
 	// checkpoint with the same ID, Size and MD5 (a firmware version; for a resource, its name
@@ -78,7 +78,7 @@ func Download(ctx context.Context, fw Firmware, dest string, opts ...DownloadOpt
 
 // Fetch downloads f to dest with constant memory, whatever the file size. It is the
 // downloader behind Download, usable for any verified, resumable download (resources of
-// protocol.md §7.5 use it too).
+// docs/PROTOCOL.md §7.5 use it too).
 //
 // Bytes go to dest+".part"; dest+".ota.json" records ID, URL (without query), size, MD5
 // and the byte count already fsync'd. A later call (even from a new process) with the same

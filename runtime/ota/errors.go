@@ -5,11 +5,11 @@ import (
 	"fmt"
 )
 
-// FailCode is an OTA failure result_code as defined by protocol.md §4.2. It is sent in a
+// FailCode is an OTA failure result_code as defined by docs/PROTOCOL.md §4.2. It is sent in a
 // report_progress message with state "fail".
 type FailCode int
 
-// Failure codes of report_progress (protocol.md §4.2).
+// Failure codes of report_progress (docs/PROTOCOL.md §4.2).
 const (
 	FailTimeout          FailCode = -1 // download timed out / network failure
 	FailNotFound         FailCode = -2 // firmware file not found (HTTP 404)

@@ -10,7 +10,7 @@ import (
 	"github.com/goccy/go-json"
 )
 
-// Version length limits of report_version (protocol.md §4.2, C OTA_VERSION_STR_LEN_MIN/MAX).
+// Version length limits of report_version (docs/PROTOCOL.md §4.2, C OTA_VERSION_STR_LEN_MIN/MAX).
 const (
 	MinVersionLen = 1
 	MaxVersionLen = 32
@@ -143,7 +143,7 @@ func ParseUpdate(topic string, payload []byte) (Firmware, error) {
 }
 
 // parseInt accepts an integer as a JSON number or a decimal string (the platform and the SDKs
-// disagree on which, protocol.md §4.2).
+// disagree on which, docs/PROTOCOL.md §4.2).
 func parseInt(raw json.RawMessage) (int64, error) {
 	raw = bytes.TrimSpace(raw)
 	if len(raw) == 0 || string(raw) == "null" {

@@ -10,7 +10,7 @@ import (
 	"unicode/utf8"
 )
 
-// Wire forms of the uplink messages (protocol.md §4.2). Field order follows the official
+// Wire forms of the uplink messages (docs/PROTOCOL.md §4.2). Field order follows the official
 // SDK's transcript; every number inside progress is a string.
 type reportVersionMsg struct {
 	Type   string `json:"type"`
@@ -148,7 +148,7 @@ func (c *Client) Install(ctx context.Context, version string, burn func(ctx cont
 }
 
 // rateLimiter lets a progress report through at most once per `every`, except that the
-// first report and 100 % always go out (protocol.md §4.2: C and PY report once per second).
+// first report and 100 % always go out (docs/PROTOCOL.md §4.2: C and PY report once per second).
 type rateLimiter struct {
 	mu    sync.Mutex
 	now   func() time.Time

@@ -9,7 +9,7 @@ import (
 	"github.com/goccy/go-json"
 )
 
-// report10 is a 10-property report for testdata/light.json (the shape of protocol.md §2.4.1).
+// report10 is a 10-property report for testdata/light.json (the shape of docs/PROTOCOL.md §2.4.1).
 const report10 = `{"power_switch":1,"brightness":42,"color_mode":3,"temperature":23.5,"name":"客厅",` +
 	`"unit_mode":"celsius","last_on":1700000000,"switch_names":["Reading","Sleep"],` +
 	`"today_ec":{"date":"202311","ec":1.25},"points":[{"x":1,"on":1},{"x":-3,"on":0}]}`

@@ -49,7 +49,7 @@ func runChecks(t *testing.T, check func([]byte) error, cases []checkCase) {
 
 func TestCheckPropertiesProtocolPayloads(t *testing.T) {
 	tpl := lightTemplate(t)
-	// protocol.md §2.4.1 report params, and §2.4.2 control params.
+	// docs/PROTOCOL.md §2.4.1 report params, and §2.4.2 control params.
 	report := `{"power_switch":1,"brightness":42,"color_mode":3,"switch_names":["Reading","Sleep"],
 	           "today_ec":{"date":"202311","ec":1.25}}`
 	if err := tpl.CheckProperties([]byte(report), false); err != nil {
@@ -183,7 +183,7 @@ func TestCheckPropertiesWritableOnly(t *testing.T) {
 
 func TestCheckEventParams(t *testing.T) {
 	tpl := lightTemplate(t)
-	// protocol.md §2.4.6: the three events of the events_post example.
+	// docs/PROTOCOL.md §2.4.6: the three events of the events_post example.
 	for id, params := range map[string]string{
 		"status_report":  `{"status":0,"message":""}`,
 		"low_voltage":    `{"voltage":1.0}`,
@@ -206,7 +206,7 @@ func TestCheckEventParams(t *testing.T) {
 
 func TestCheckActions(t *testing.T) {
 	tpl := lightTemplate(t)
-	// protocol.md §2.4.7.
+	// docs/PROTOCOL.md §2.4.7.
 	in := `{"id":"t2","url":"https://example.invalid/theme.bin","md5":"0cc175b9c0f1b6a831c399e269772661"}`
 	if err := tpl.CheckActionInput("update_theme_style", []byte(in)); err != nil {
 		t.Error(err)

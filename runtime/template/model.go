@@ -14,7 +14,7 @@
 //
 // CheckProperties, CheckEventParams, CheckActionInput and CheckActionOutput validate the raw
 // params object of a message in one pass without decoding it; Define.CheckValue checks one
-// decoded value. The wire rules (protocol.md §2.3):
+// decoded value. The wire rules (docs/PROTOCOL.md §2.3):
 //
 //   - bool: the integer 0 or 1. JSON true/false are refused, as the platform and the official
 //     SDKs do, so a device that passes here does not fail on the real cloud.
@@ -37,7 +37,7 @@ package template
 // Type is a data-template value type as spelled in the template's "type" field.
 type Type string
 
-// The value types of the data-template format (protocol.md §3.4).
+// The value types of the data-template format (docs/PROTOCOL.md §3.4).
 const (
 	TypeBool       Type = "bool"
 	TypeInt        Type = "int"

@@ -76,7 +76,7 @@
 //
 // Our uplink messages match the ones the official Python SDK (tencentyun/iot-device-python)
 // puts on the wire field for field, apart from tokens and times, except where that SDK is
-// wrong (protocol.md §2.4.2, §2.4.6, §9 item 6):
+// wrong (docs/PROTOCOL.md §2.4.2, §2.4.6, §9 item 6):
 //
 //   - control_reply carries "method":"control_reply" (the Python SDK omits it; the C and
 //     Java SDKs and the documentation include it).

@@ -11,7 +11,7 @@ import (
 // waiting for their reply when Close ran.
 var ErrClosed = errors.New("thing: closed")
 
-// Reply codes used on the wire (protocol.md §2.6). The platform uses the positive HTTP-like
+// Reply codes used on the wire (docs/PROTOCOL.md §2.6). The platform uses the positive HTTP-like
 // codes; devices answer control/action with 0 or a non-zero failure code.
 const (
 	CodeOK           = 0

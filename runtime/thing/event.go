@@ -22,7 +22,7 @@ type Event struct {
 	Time time.Time
 }
 
-// PostEvent sends one event (event_post, single-object form of protocol.md §2.4.6) and waits
+// PostEvent sends one event (event_post, single-object form of docs/PROTOCOL.md §2.4.6) and waits
 // for event_reply. The event type (info/alert/fault) comes from the template. An unknown
 // event id or invalid params is a local error (wrapping template.ErrUnknownID or
 // ErrInvalidValue) and nothing is sent.

@@ -13,7 +13,7 @@ import (
 	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
-// Methods of the data-template protocol (protocol.md §2.4).
+// Methods of the data-template protocol (docs/PROTOCOL.md §2.4).
 const (
 	methodReport          = "report"
 	methodReportInfo      = "report_info"

@@ -246,7 +246,7 @@ func (t *Thing) ClearControl(ctx context.Context) error {
 	return err
 }
 
-// DeviceInfo is the device's basic information (report_info, protocol.md §2.4.5). Empty
+// DeviceInfo is the device's basic information (report_info, docs/PROTOCOL.md §2.4.5). Empty
 // fields are not sent.
 type DeviceInfo struct {
 	ModuleHardInfo  string            `json:"module_hardinfo,omitempty"` // module hardware model

@@ -6,7 +6,7 @@ import (
 )
 
 // Bool is a template bool. The platform carries bools as the integers 0 and 1
-// (protocol.md §2.3), so Bool marshals to 0/1; it unmarshals 0/1 and, leniently, true/false.
+// (docs/PROTOCOL.md §2.3), so Bool marshals to 0/1; it unmarshals 0/1 and, leniently, true/false.
 type Bool bool
 
 // MarshalJSON encodes b as 1 or 0.

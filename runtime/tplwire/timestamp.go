@@ -17,7 +17,7 @@ const msThreshold = 1e11
 // Timestamp is a template timestamp: Unix time in whole seconds.
 //
 // It marshals as a JSON integer of seconds, which is what the SDKs and platform logs use
-// (protocol.md §2.3). Because the console documentation describes the type as a UTC
+// (docs/PROTOCOL.md §2.3). Because the console documentation describes the type as a UTC
 // millisecond string, UnmarshalJSON also accepts milliseconds (any value above 1e11) and
 // numeric strings of either, normalising to seconds.
 type Timestamp int64

@@ -122,7 +122,7 @@ func sameJSON(t *testing.T, a, b []byte) bool {
 	return reflect.DeepEqual(x, y)
 }
 
-// TestEncodeTyped builds values in Go and checks the exact wire form of protocol.md §2.3.
+// TestEncodeTyped builds values in Go and checks the exact wire form of docs/PROTOCOL.md §2.3.
 func TestEncodeTyped(t *testing.T) {
 	p := light.Properties{
 		PowerSwitch: tplwire.Ptr(tplwire.Bool(true)),
@@ -159,7 +159,7 @@ func structTortureTime() structtorture.Properties {
 }
 
 // TestDecodeLenient covers inputs that decode to the canonical form: true/false bools,
-// millisecond and string timestamps (protocol.md §2.3 [DIFF]).
+// millisecond and string timestamps (docs/PROTOCOL.md §2.3 [DIFF]).
 func TestDecodeLenient(t *testing.T) {
 	var p structtorture.Properties
 	in := `{"power_switch":true,"struct":{"bool_param":false,"time_param":1577871650123},"arrStruct":[{"boolM":true}]}`

@@ -3,7 +3,7 @@ package registrar
 import "net/http"
 
 // Error codes. V2 codes follow the Tencent Cloud API naming style; legacy codes are numbers. The
-// real platform's exact codes are not documented in our sources (docs/protocol.md §6), so these
+// real platform's exact codes are not documented in our sources (docs/PROTOCOL.md §6), so these
 // are this package's own, stable choices; clients should rely on the shape, not the values.
 const (
 	CodeInvalidParameter = "InvalidParameterValue"                              // malformed request

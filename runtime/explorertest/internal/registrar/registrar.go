@@ -9,7 +9,7 @@
 // same encrypted credentials).
 //
 // It deliberately does not import runtime/dynreg: the signing and encryption here are a second,
-// independent implementation of docs/protocol.md §6, so that end-to-end tests cross-check the
+// independent implementation of docs/PROTOCOL.md §6, so that end-to-end tests cross-check the
 // device side instead of agreeing with themselves.
 package registrar
 

@@ -18,13 +18,13 @@ var update = flag.Bool("update", false, "rewrite testdata/*.golden")
 // evolved across SDK generations (AT-based SDK, IoT Hub C SDK, Python SDK, Explorer C SDK,
 // the Python gateway sample's two sub-device products), and the Java demo's two sub-devices.
 var goldenPairs = []struct{ name, old, new string }{
-	{"at_sdk_to_iothub_c", "../testdata/templates/at-based-sdk__tools__config.json", "../schemas/iothub_c_example.json"},
-	{"iothub_c_to_light", "../schemas/iothub_c_example.json", "../schemas/light.json"},
-	{"light_to_c_sdk", "../schemas/light.json", "../schemas/c_sdk_example.json"},
-	{"c_sdk_to_light", "../schemas/c_sdk_example.json", "../schemas/light.json"},
-	{"light_to_gateway_product1", "../schemas/light.json", "../testdata/templates/python__explorer_sample_gateway__prdouct1_config.json"},
-	{"gateway_product1_to_product2", "../testdata/templates/python__explorer_sample_gateway__prdouct1_config.json", "../testdata/templates/python__explorer_sample_gateway__prdouct2_config.json"},
-	{"subdev1_to_subdev2", "../schemas/subdev1.json", "../schemas/subdev2.json"},
+	{"at_sdk_to_iothub_c", "../../testdata/templates/at-based-sdk__tools__config.json", "../../schemas/iothub_c_example.json"},
+	{"iothub_c_to_light", "../../schemas/iothub_c_example.json", "../../schemas/light.json"},
+	{"light_to_c_sdk", "../../schemas/light.json", "../../schemas/c_sdk_example.json"},
+	{"c_sdk_to_light", "../../schemas/c_sdk_example.json", "../../schemas/light.json"},
+	{"light_to_gateway_product1", "../../schemas/light.json", "../../testdata/templates/python__explorer_sample_gateway__prdouct1_config.json"},
+	{"gateway_product1_to_product2", "../../testdata/templates/python__explorer_sample_gateway__prdouct1_config.json", "../../testdata/templates/python__explorer_sample_gateway__prdouct2_config.json"},
+	{"subdev1_to_subdev2", "../../schemas/subdev1.json", "../../schemas/subdev2.json"},
 }
 
 // TestGolden diffs each pair and compares the text and JSON renderings with

@@ -23,7 +23,7 @@ var (
 func FuzzDiff(f *testing.F) {
 	f.Add([]byte(base), []byte(strings.Replace(base, `"max": "100"`, `"max": "10"`, 1)))
 	f.Add([]byte(base), []byte(strings.Replace(base, `"type": "alert"`, `"type": "info"`, 1)))
-	for _, p := range []string{"../schemas/light.json", "../schemas/c_sdk_example.json", "../schemas/struct_torture.json"} {
+	for _, p := range []string{"../../schemas/light.json", "../../schemas/c_sdk_example.json", "../../schemas/struct_torture.json"} {
 		if data, err := os.ReadFile(p); err == nil {
 			f.Add([]byte(base), data)
 		}

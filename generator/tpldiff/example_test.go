@@ -4,7 +4,7 @@ import (
 	"fmt"
 
 	"github.com/tplgen/tplgen/runtime/template"
-	"github.com/tplgen/tplgen/tpldiff"
+	"github.com/tplgen/tplgen/generator/tpldiff"
 )
 
 func ExampleDiff() {
