@@ -233,7 +233,8 @@ func (h *platformHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets
 
 func (h *platformHook) refusePublish(sess *session, pk packets.Packet, reason string) error {
 	h.s.log.Warn("explorertest: PUBLISH refused, disconnecting the client",
-		"device", sess.id.String(), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "reason", reason)
+		"device", sess.id.String(), "topic", unaliasSys(pk.TopicName), "qos", pk.FixedHeader.Qos, "bytes", len(pk.Payload),
+		"code", "disconnect", "reason", reason)
 	return packets.ErrRejectPacket
 }
 
@@ -254,7 +255,7 @@ func (h *platformHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.P
 			}
 		}
 		if reason != "" && sess != nil {
-			h.s.log.Warn("explorertest: SUBSCRIBE refused", "device", sess.id.String(), "filter", f.Filter, "qos", f.Qos, "reason", reason)
+			h.s.log.Warn("explorertest: SUBSCRIBE refused", "device", sess.id.String(), "topic", f.Filter, "qos", f.Qos, "code", packets.ErrUnspecifiedError.Code, "reason", reason)
 		}
 	}
 	return pk

@@ -346,6 +346,7 @@ func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
 			delete(s.gw.online, sub)
 		}
 		devs[i] = gwDevice{ProductID: sub.ProductID, DeviceName: sub.DeviceName}
+		s.changed(changeGateway, sub, gw)
 	}
 	s.gw.mu.Unlock()
 	status := 0
@@ -366,6 +367,7 @@ func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
 		if owner == gw {
 			delete(s.gw.bound, sub)
 			delete(s.gw.online, sub)
+			s.changed(changeGateway, sub, gw)
 		}
 	}
 	s.gw.mu.Unlock()

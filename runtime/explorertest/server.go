@@ -330,6 +330,8 @@ func (s *Server) Publish(topic string, payload []byte, qos byte) error {
 	if err := s.broker.Publish(topic, append([]byte(nil), payload...), false, qos); err != nil {
 		return fmt.Errorf("explorertest: Publish %s: %w", topic, err)
 	}
+	owner, _ := topicOwner(topic)
+	s.logBody("explorertest: downlink", owner, topic, qos, payload)
 	return nil
 }
 

@@ -173,7 +173,7 @@ func (tc *thingCloud) handleAction(u uplink) {
 // rejectUp answers a message the platform refuses and logs it with topic and reason. A broken
 // *_reply is only logged: the platform never answers a reply.
 func (tc *thingCloud) rejectUp(kind string, id DeviceID, topic, method, token string, cerr *codeError) {
-	tc.log.Info("thing: rejected uplink", "topic", topic, "method", method, "code", cerr.code, "reason", cerr.msg)
+	tc.log.Info("thing: rejected uplink", "device", id.String(), "topic", topic, "method", method, "code", cerr.code, "reason", cerr.msg)
 	if strings.HasSuffix(method, "_reply") {
 		return
 	}
