@@ -63,6 +63,11 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 	lamp.publish("$ota/report/", `{"type":"report_progress","report":{"progress":{"state":"downloading","percent":"50","result_code":"0","result_msg":""},"version":"2.0.0"}}`)
 	// A device's uplinks are handled in order: once this reply is in, so is the progress.
 	lamp.report("r2", `{"color":2}`)
+	for _, step := range []string{"ota: job pending", "ota: update_firmware sent", "ota: job downloading"} {
+		p.logs.wait(t, step, func(l string) bool {
+			return strings.Contains(l, step) && strings.Contains(l, "device="+lightPIDPersist+"/lamp") && strings.Contains(l, "version=2.0.0")
+		})
+	}
 	api(t, "POST", base+"/api/devices/"+lightPIDPersist+"/lamp/bind", "", `{"user":"alice"}`, 200, nil)
 	api(t, "POST", base+"/api/gateways/"+lightPIDPersist+"/gw/change?timeout=1ms", "",
 		`{"status":1,"devices":[{"product_id":"`+lightPIDPersist+`","device_name":"sub"}]}`, 202, nil)

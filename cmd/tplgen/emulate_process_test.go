@@ -44,6 +44,14 @@ type logTail struct {
 	lines   []string
 	changed chan struct{} // closed and replaced on every line
 	ended   bool
+	base    int // wait looks at lines from here on (skip)
+}
+
+// skip makes later waits ignore the lines logged so far.
+func (l *logTail) skip() {
+	l.mu.Lock()
+	l.base = len(l.lines)
+	l.mu.Unlock()
 }
 
 func newLogTail() *logTail { return &logTail{changed: make(chan struct{})} }
@@ -70,12 +78,14 @@ func (l *logTail) text() string {
 	return strings.Join(l.lines, "\n")
 }
 
-// wait returns the first line (from the start) for which match holds, failing the test when
+// wait returns the first line (since the last skip) for which match holds, failing the test when
 // none comes before the deadline or the stream ends.
 func (l *logTail) wait(t *testing.T, what string, match func(string) bool) string {
 	t.Helper()
 	deadline := time.After(emuWait)
-	seen := 0
+	l.mu.Lock()
+	seen := l.base
+	l.mu.Unlock()
 	for {
 		l.mu.Lock()
 		lines, ch, ended := l.lines, l.changed, l.ended

@@ -238,6 +238,21 @@ func (h *platformHook) refusePublish(sess *session, pk packets.Packet, reason st
 	return packets.ErrRejectPacket
 }
 
+// OnDisconnect logs a connection the broker closed because a packet was too large to read at
+// all (its payload is beyond MaxPayload by more than any header; smaller oversize payloads are
+// refused in OnPacketRead, with their topic).
+func (h *platformHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	if !errors.Is(err, packets.ErrPacketTooLarge) {
+		return
+	}
+	sess := sessionOf(cl)
+	if sess == nil {
+		return
+	}
+	h.s.log.Warn("explorertest: PUBLISH refused, disconnecting the client", "device", sess.id.String(),
+		"code", "disconnect", "reason", fmt.Sprintf("packet exceeds %d bytes: the payload is over the platform's %d-byte limit (not read)", h.s.capabilities().MaximumPacketSize, MaxPayload))
+}
+
 // OnSubscribe refuses QoS 2 subscriptions: the filter is replaced by an invalid one so the
 // broker answers SUBACK 0x80 for it (mochi would otherwise downgrade to QoS 1).
 // Topic checks happen in OnACLCheck.

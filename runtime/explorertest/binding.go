@@ -85,6 +85,7 @@ type bindCloud struct {
 func (s *Server) initBinding() error {
 	b := &bindCloud{s: s, tokens: map[string]*appToken{}, bound: map[DeviceID]Binding{}}
 	s.bind = b
+	s.persistSection(changeBinding, persistFuncs{s.saveBinding, s.restoreBinding}) // --data (persist.go)
 	s.handleUplink("$thing/up/service/", b.handle)
 	s.addDeviceDetail("binding", func(id DeviceID) any { return s.bindingJSON(id) })
 	s.onDeviceRemoved(func(id DeviceID) {

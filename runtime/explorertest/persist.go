@@ -141,9 +141,10 @@ var sectionOf = map[string]string{
 	changeBinding:  "binding",
 }
 
-// perDevice are the core sections keyed by device ("PID/DN"): their records go when the device
-// is deleted, and records of a device the registry does not hold are dropped at restore.
-var perDevice = []string{"thing", "ota", "gateway", "binding"}
+// perDevice are the sections keyed by device ("PID/DN"): their records go when the device is
+// deleted, and records of a device the registry does not hold are dropped at restore. A
+// feature section keyed by device adds its name here.
+var perDevice = []string{"thing", "ota", "gateway", changeBinding}
 
 // apply writes one change (change-feed goroutine).
 func (p *persister) apply(c change) {
@@ -231,12 +232,6 @@ func (s *Server) initPersist() error {
 		{"firmware", persistFuncs{s.saveFirmware, s.restoreFirmware}},
 		{"ota", persistFuncs{s.saveOTA, s.restoreOTA}},
 		{"gateway", persistFuncs{s.saveGateway, s.restoreGateway}},
-		{"binding", persistFuncs{s.saveBinding, s.restoreBinding}},
-	}
-	for _, sec := range core {
-		if slices.Contains(perDevice, sec.name) {
-			sec.restore = s.skipOrphans(sec.name, sec.restore)
-		}
 	}
 	p.mu.Lock()
 	for _, sec := range core {
@@ -245,6 +240,11 @@ func (s *Server) initPersist() error {
 	p.sections = append(core, p.sections...)
 	sections := p.sections
 	p.mu.Unlock()
+	for _, sec := range sections {
+		if slices.Contains(perDevice, sec.name) {
+			sec.restore = s.skipOrphans(sec.name, sec.restore)
+		}
+	}
 	for _, sec := range sections {
 		if err := p.db.Load(sec.name, sec.restore); err != nil {
 			_ = p.db.Close()
@@ -581,6 +581,10 @@ func (s *Server) restoreGateway(key string, b []byte) error {
 	return nil
 }
 
+// ---------------------------------------------------------------------------------------------
+// Feature sections (registered by the feature through persistSection)
+
+// saveBinding and restoreBinding are the binding feature's section (binding.go registers it).
 func (s *Server) saveBinding(key string) ([]byte, bool, error) {
 	id, err := splitKey(key)
 	if err != nil {

@@ -449,7 +449,7 @@ func (h *platformHook) ID() string { return "explorertest-platform" }
 func (h *platformHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck,
-		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished, mqtt.OnPublishDropped:
+		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished, mqtt.OnPublishDropped, mqtt.OnDisconnect:
 		return true
 	}
 	return false

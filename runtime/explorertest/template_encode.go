@@ -70,7 +70,7 @@ type tplWriter struct {
 }
 
 func (w *tplWriter) str(s string) {
-	v, err := json.MarshalNoEscape(s)
+	v, err := json.Marshal(s)
 	if err != nil && w.err == nil {
 		w.err = err
 	}
