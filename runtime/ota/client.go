@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
@@ -340,7 +341,7 @@ func (c *Client) handle(_ context.Context, m explorer.Message) {
 	var head struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(m.Payload, &head); err != nil {
+	if err := jsonguard.Unmarshal(m.Payload, &head); err != nil {
 		c.log.Warn("ota: dropping malformed message", "topic", m.Topic, "field", "type", "err", err)
 		return
 	}
@@ -365,7 +366,7 @@ func (c *Client) handleRsp(m explorer.Message) {
 		ResultMsg  string          `json:"result_msg"`
 		Version    string          `json:"version"`
 	}
-	if err := json.Unmarshal(m.Payload, &rsp); err != nil {
+	if err := jsonguard.Unmarshal(m.Payload, &rsp); err != nil {
 		c.log.Warn("ota: dropping malformed report_version_rsp", "topic", m.Topic, "err", err)
 		return
 	}
