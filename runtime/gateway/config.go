@@ -7,7 +7,7 @@ import (
 	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
-// LoadSubDevices reads a sub-device list from a JSON file (the seed's
+// LoadSubDevices reads a sub-device list from a JSON file (the Python SDK's
 // gatewaySubdevGetConfigList). Two shapes are accepted:
 //
 //	{"subdevices":[{"product_id":"…","device_name":"…","device_secret":"…"}]}

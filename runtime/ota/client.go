@@ -14,7 +14,7 @@ import (
 	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
-// State is where the Client is in an update, the Go home of the seed's otaIsFetching /
+// State is where the Client is in an update, the Go home of the Python SDK's otaIsFetching /
 // otaIsFetchFinished.
 type State int
 
@@ -224,14 +224,14 @@ func (c *Client) State() State {
 	return c.state
 }
 
-// IsFetching reports whether a Download is running (seed: otaIsFetching).
+// IsFetching reports whether a Download is running (Python SDK: otaIsFetching).
 func (c *Client) IsFetching() bool { return c.State() == StateDownloading }
 
-// IsFetchFinished reports whether the last Download completed and verified (seed:
+// IsFetchFinished reports whether the last Download completed and verified (Python SDK:
 // otaIsFetchFinished).
 func (c *Client) IsFetchFinished() bool { return c.State() == StateDownloaded }
 
-// Progress returns the progress of the current or last Download (seed: otaIoctlNumber for
+// Progress returns the progress of the current or last Download (Python SDK: otaIoctlNumber for
 // the downloaded size and file size).
 func (c *Client) Progress() Progress {
 	c.mu.Lock()
