@@ -71,5 +71,9 @@ func selfSigned(t *testing.T) (tls.Certificate, string, []byte) {
 	kb, _ := x509.MarshalECPrivateKey(key)
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
 	// %#v of an *ecdsa.PrivateKey would print D (the secret scalar) in decimal.
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, keyPEM, []byte(key.D.String())
+	scalar, err := key.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, keyPEM, []byte(new(big.Int).SetBytes(scalar).String())
 }
