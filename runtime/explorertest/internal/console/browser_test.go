@@ -7,8 +7,10 @@ package console_test
 // Chromium is found through TPLGEN_CHROMIUM (a path; set but missing fails the test) or as
 // chromium, chromium-browser, google-chrome on PATH; without it the test skips and says so
 // (.ci/run installs Debian's chromium and fails when this test skips). TPLGEN_SCREENSHOT_DIR
-// names a directory for the screenshot of the device page (console.png); by default it goes
-// to the test's temporary directory.
+// names a directory for the screenshot of the device page (console.png; a relative path is
+// taken from this package's directory, as go test runs there); by default it goes to the
+// test's temporary directory. docs/console.png is made with
+// TPLGEN_SCREENSHOT_DIR=$PWD/docs go test -run Browser ./runtime/explorertest/internal/console.
 //
 // Every wait is for a condition in the page or on the device, never for a time; the context's
 // deadline only bounds a hung run.
