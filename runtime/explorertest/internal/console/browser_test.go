@@ -299,6 +299,7 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatalf("the Handler got %v, want brightness 80, color Blue, name \"living room\", power_switch unset", got)
 		}
 		b.waitFor("the reply code", text("#control-result")+`.startsWith("reply code 0")`, text("#control-result"))
+		b.waitFor("the reply in the platform log", `[...document.querySelectorAll("#log li")].some((li) => li.textContent.includes("thing: control_reply") && li.textContent.includes("code=0") && li.dataset.device === `+jsq(pid+"/"+dn)+`)`, text("#log"))
 		if got := eval[string](b, text(`#control-form [data-field="brightness"] .error`)); got != "" {
 			t.Errorf("an accepted control still shows the error %q", got)
 		}
