@@ -17,9 +17,10 @@
 // Every method is on *Server; pid/dn name a device.
 //
 //   - Lifecycle and addresses: NewServer (Options: WithMQTTAddr, WithTLSAddr, WithHTTPAddr,
-//     WithHTTPSAddr, WithFirmwareAddr, WithFirmwareTLSAddr, WithLogger, WithClock), Close,
-//     BrokerURL, TLSBrokerURL, HTTPURL, HTTPSURL, FirmwareURL, FirmwareTLSURL, RootCAs,
-//     CACertPEM.
+//     WithHTTPSAddr, WithFirmwareAddr, WithFirmwareTLSAddr, WithWebSocketAddr,
+//     WithWebSocketTLSAddr, WithDataDir, WithAPIToken, WithLogger, WithClock), Close,
+//     BrokerURL, TLSBrokerURL, HTTPURL, HTTPSURL, FirmwareURL, FirmwareTLSURL, WebSocketURL,
+//     WebSocketTLSURL, RootCAs, CACertPEM.
 //   - Devices: AddDevice (WithSecret, WithCertificate), RemoveDevice, IssueCertificate,
 //     Device, Devices, Online, DeviceConfig and DialOptions (ready-made runtime options).
 //   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
@@ -42,10 +43,15 @@
 //     device is unbound and gets an unbind_device notice.
 //   - Device logs (§7.2): SetLogLevel, DeviceLogs.
 //   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
+//   - Files and resources (§7.5): UploadResource, Resources, PushResource (WithResourceURLTTL,
+//     WithTaskAPI), DeviceResources, WaitDeviceResources, DeleteDeviceResource, OpenUpload;
+//     download faults with CutResourceDownload, ThrottleResourceDownload, ResourceRanges.
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //
 // The same operations are served as a JSON API under /api/ on the HTTP listeners (api.go,
-// ota_http.go, gateway_http.go, ...), which `tplgen emulate` documents in its --help.
+// ota_http.go, gateway_http.go, ...), which `tplgen emulate` documents in its --help and
+// GET /api/openapi.json lists route by route; the web console at / and the live event stream
+// GET /api/stream are built on it (console.go).
 //
 // Each cloud feature lives in its own files and keeps its state in one field of Server;
 // features.go explains how to add one. Untrusted JSON is decoded only through the project's

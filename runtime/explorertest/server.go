@@ -135,6 +135,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		wsAddr:     cfg.wsAddr,
 		wssAddr:    cfg.wssAddr,
 	}
+	s.log = slog.New(&consoleLogHandler{s: s, inner: cfg.logger.Handler()}) // the console's platform log
 	s.feat.init()
 	if err := s.openData(cfg); err != nil {
 		return nil, err

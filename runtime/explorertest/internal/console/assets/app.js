@@ -347,7 +347,9 @@ async function openDevice(pid, dn) {
   const tpl = await template(pid);
   buildControlForm(tpl);
   buildActions(tpl);
+  resetDeviceTools();
   await loadDevice();
+  loadDeviceLogs().catch(logError);
 }
 
 let reloadTimer = null;
@@ -356,19 +358,29 @@ function scheduleReload() {
   reloadTimer = setTimeout(() => loadDevice().catch(logError), 80);
 }
 
+// deviceEvents counts the stream events about the current device. An API answer requested
+// before the latest of them may predate it: such an answer is not shown over the live state
+// (the device document is fetched again; a push answer is dropped).
+let deviceEvents = 0;
+
 async function loadDevice() {
   if (!state.current) return;
   const cur = state.current;
-  let data;
-  try {
-    ({ data } = await api("GET", devicePath()));
-  } catch (e) {
-    if (e.status === 404) { showGone(); return; }
-    throw e;
+  for (let attempt = 0; ; attempt++) {
+    const seen = deviceEvents;
+    let data;
+    try {
+      ({ data } = await api("GET", devicePath()));
+    } catch (e) {
+      if (e.status === 404) { showGone(); return; }
+      throw e;
+    }
+    if (state.current !== cur) return;
+    if (seen !== deviceEvents && attempt < 4) continue; // changed meanwhile: ask again
+    state.doc = data;
+    renderDevice();
+    return;
   }
-  if (state.current !== cur) return;
-  state.doc = data;
-  renderDevice();
 }
 
 function showGone() {
@@ -391,6 +403,7 @@ function renderDevice() {
   renderEvents(tpl, doc.events || []);
   renderOTA(doc.ota);
   renderGateway(doc);
+  renderBinding(doc.binding);
   renderExtra(doc);
 }
 
@@ -499,6 +512,7 @@ function renderEvents(tpl, events) {
   const tbody = $("#events tbody");
   tbody.replaceChildren();
   for (const e of events.slice(-100).reverse()) tbody.append(eventRow(tpl, e));
+  if (events.length === 0) tbody.append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No events yet.")));
 }
 
 function eventRow(tpl, e) {
@@ -533,9 +547,10 @@ $("#ota-upload-form").addEventListener("submit", async (ev) => {
 
 $("#ota-push-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  const seen = deviceEvents;
   try {
     const { data } = await api("POST", devicePath("/ota"), { version: $("#ota-push-version").value.trim() });
-    renderOTA(data);
+    if (seen === deviceEvents) renderOTA(data); // else the stream already showed newer progress
   } catch (e) { $("#ota-state").textContent = "HTTP " + e.status + ": " + e.message; }
 });
 
@@ -585,7 +600,7 @@ function deviceLink(pid, dn) {
 }
 
 const shownKeys = new Set(["product_id", "device_name", "online", "last_seen", "reported", "reported_at",
-  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects"]);
+  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects", "binding"]);
 
 function renderExtra(doc) {
   const box = $("#extra");
@@ -605,6 +620,126 @@ $("#device-delete").addEventListener("click", async () => {
     await loadDevices();
   } catch (e) { alert("HTTP " + e.status + ": " + e.message); }
 });
+
+// ---------------------------------------------------------------------------------------------
+// RRPC and broadcast, app binding, device logs
+
+// resetDeviceTools clears what the previous device's tools showed.
+function resetDeviceTools() {
+  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result"]) $(id).textContent = "";
+  $("#rrpc-reply").hidden = true;
+  $("#devlog").replaceChildren();
+  $("#devlog-summary").textContent = "";
+}
+
+// payloadBody is the RRPC/broadcast request body for a text payload.
+function payloadBody(text) { return { payload: text }; }
+
+$("#rrpc-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#rrpc-result");
+  const reply = $("#rrpc-reply");
+  reply.hidden = true;
+  const timeout = $("#rrpc-timeout").value.trim();
+  if (timeout && !/^\d+(\.\d+)?(ms|s|m)$/.test(timeout)) { showResult(box, false, "timeout: want a duration like 4s or 500ms"); return; }
+  $("#rrpc-send").disabled = true;
+  showResult(box, true, "waiting for the device…");
+  try {
+    const q = timeout ? "?timeout=" + encodeURIComponent(timeout) : "";
+    const { data } = await api("POST", devicePath("/rrpc" + q), payloadBody($("#rrpc-payload").value));
+    showResult(box, true, "reply to processId " + data.process_id + (data.payload === undefined ? " (binary, base64)" : ""));
+    reply.textContent = data.payload !== undefined ? data.payload : data.payload_base64;
+    reply.hidden = false;
+  } catch (e) {
+    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+  } finally {
+    $("#rrpc-send").disabled = false;
+  }
+});
+
+$("#broadcast-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#broadcast-result");
+  try {
+    const { data } = await api("POST", "/api/products/" + encodeURIComponent(state.current.pid) + "/broadcast", payloadBody($("#broadcast-payload").value));
+    const names = (data && data.devices) || [];
+    showResult(box, true, "delivered to " + names.length + " online device" + (names.length === 1 ? "" : "s") + (names.length ? ": " + names.join(", ") : ""));
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+function renderBinding(b) {
+  const st = $("#binding-state");
+  if (b && b.bound) {
+    st.textContent = "bound to " + b.user + (b.via ? " via " + b.via : "") + (b.bound_at ? " · " + new Date(b.bound_at).toLocaleString() : "");
+    st.className = "bound";
+  } else {
+    st.textContent = "not bound";
+    st.className = "muted";
+  }
+  st.dataset.bound = b && b.bound ? "true" : "false";
+  $("#unbind").disabled = !(b && b.bound);
+}
+
+$("#bind-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#binding-result");
+  const user = $("#bind-user").value.trim();
+  if (!user) { showResult(box, false, "user: required"); $("#bind-user").classList.add("invalid"); return; }
+  $("#bind-user").classList.remove("invalid");
+  try {
+    const { data } = await api("POST", devicePath("/bind"), { user });
+    renderBinding(data);
+    showResult(box, true, "bound; the device was sent bind_device");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#unbind").addEventListener("click", async () => {
+  const box = $("#binding-result");
+  try {
+    const { data } = await api("POST", devicePath("/unbind"), {});
+    renderBinding(data);
+    showResult(box, true, "unbound; the device was sent unbind_device");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#app-token-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#binding-result");
+  const body = {};
+  const user = $("#app-token-user").value.trim();
+  const ttl = $("#app-token-ttl").value.trim();
+  if (user) body.user = user;
+  if (ttl) body.ttl = ttl;
+  try {
+    const { data } = await api("POST", devicePath("/app-token"), body);
+    showResult(box, true, "app token " + data.token + "\nexpires " + new Date(data.expires_at).toLocaleString());
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+const logLevelNames = ["none", "error", "warn", "info", "debug"];
+
+async function loadDeviceLogs() {
+  if (!state.current) return;
+  const cur = state.current;
+  const { data } = await api("GET", devicePath("/logs?limit=200"));
+  if (state.current !== cur) return;
+  $("#log-level").value = String(data.level);
+  $("#devlog-summary").textContent = "level " + (logLevelNames[data.level] || data.level) + " · " + data.total + " line" + (data.total === 1 ? "" : "s") + " received" + (data.dropped ? " · " + data.dropped + " dropped (oldest)" : "");
+  $("#devlog").replaceChildren(...(data.lines || []).map((l) =>
+    el("li", { class: l.level || "", dataset: { seq: String(l.seq) } }, fmtTime(toMillis(l.at)) + " " + l.text)));
+  $("#devlog").scrollTop = $("#devlog").scrollHeight;
+}
+
+$("#log-level-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#log-level-result");
+  try {
+    const { data } = await api("PUT", devicePath("/log-level"), { level: Number($("#log-level").value) });
+    showResult(box, true, "level " + logLevelNames[data.level] + (data.pushed ? ": pushed to the device" : ": the device gets it when it asks (offline now)"));
+    await loadDeviceLogs();
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+$("#devlog-refresh").addEventListener("click", () => loadDeviceLogs().catch(logError));
 
 // ---------------------------------------------------------------------------------------------
 // Platform log
@@ -657,10 +792,15 @@ function startStream() {
   on("ota", (ev) => { if (isCurrent(ev)) renderOTA(ev.data); });
   on("log", addLog);
   on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
+  // Sections of features that report their changes on the feed under their own name.
+  for (const t of ["binding", "resources"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  on("devlog", (ev) => { if (isCurrent(ev)) loadDeviceLogs().catch(logError); });
 }
 
 function isCurrent(ev) {
-  return state.current && ev.device === state.current.pid + "/" + state.current.dn;
+  const cur = !!state.current && ev.device === state.current.pid + "/" + state.current.dn;
+  if (cur) deviceEvents++;
+  return cur;
 }
 
 function patchDevice(id, patch) {
