@@ -21,7 +21,7 @@ import (
 )
 
 // TestRuntimeTypesNeverPrintSecrets logs every runtime type that holds a credential, as a
-// value and as a pointer, through fmt and slog's text and JSON handlers (issue 16): the
+// value and as a pointer, through fmt and slog's text and JSON handlers: the
 // device secret, the private key and a firmware URL's signature never appear.
 func TestRuntimeTypesNeverPrintSecrets(t *testing.T) {
 	const secret = "c2VjcmV0LWRldmljZS1rZXktMTIzNDU2" // base64, as the console shows it

@@ -83,6 +83,11 @@ func (s *Server) initDevLog() error {
 	lc := &logCloud{s: s, by: map[DeviceID]*deviceLog{}}
 	s.dlog = lc
 	s.handleUplink("$log/operation/", lc.handleUplink)
+	s.onDeviceRemoved(func(id DeviceID) {
+		lc.mu.Lock()
+		delete(lc.by, id)
+		lc.mu.Unlock()
+	})
 	s.mux.HandleFunc("POST /device/reportlog", s.serveReportLog)
 	s.mux.HandleFunc("PUT /api/devices/{pid}/{dn}/log-level", s.apiSetLogLevel)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/logs", s.apiGetLogs)

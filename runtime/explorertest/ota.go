@@ -229,7 +229,7 @@ type updateFirmwareMsg struct {
 	MD5      string `json:"md5sum"`
 	FileSize int64  `json:"file_size"`
 	// Omitted when unset: the C SDK (v3.2.1) refuses the whole update_firmware when
-	// user_defined is an empty string (issue 17).
+	// user_defined is an empty string.
 	UserDefined string `json:"user_defined,omitempty"`
 }
 

@@ -520,7 +520,7 @@ func (s *Server) restoreGateway(key string, b []byte) error {
 	g := s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.bound[sub] = gw
+	g.link(sub, gw)
 	if ss.Online {
 		g.online[sub] = true
 	}

@@ -181,6 +181,11 @@ func (s *Server) initResources() error {
 			rc.pushPending(id, "")
 		}
 	})
+	s.onDeviceRemoved(func(id DeviceID) {
+		rc.mu.Lock()
+		delete(rc.devs, id)
+		rc.mu.Unlock()
+	})
 	obj := st.Handler()
 	s.mux.Handle("GET /{key}", obj)
 	s.mux.Handle("PUT /{key}", obj)

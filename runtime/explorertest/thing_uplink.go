@@ -276,7 +276,7 @@ func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 // type "control" gets data.control (or {} when nothing is pending). A get_status without type is
 // answered with type "report" and data.reported plus, when control is pending, data.control: the
 // C SDK sends it untyped after connecting and applies data.control from this same reply, then
-// clears it (inferred from its data_template_client_manager.c; issue 17). Devices that read only
+// clears it (inferred from its data_template_client_manager.c). Devices that read only
 // data.reported are unaffected by the extra key.
 func (tc *thingCloud) getStatus(id DeviceID, m *upMsg, token string) reply {
 	const method = "get_status_reply"
