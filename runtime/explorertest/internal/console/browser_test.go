@@ -36,6 +36,7 @@ import (
 	"github.com/tplgen/tplgen/runtime/devlog"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
+	"github.com/tplgen/tplgen/runtime/gateway"
 	"github.com/tplgen/tplgen/runtime/ota"
 	"github.com/tplgen/tplgen/runtime/rrpc"
 	"github.com/tplgen/tplgen/runtime/thing"
@@ -495,6 +496,46 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("the pending control", text("#control-result")+` === "device offline: stored as pending control" && !document.querySelector("#pending").hidden`, text("#control-form"))
 		if got := eval[string](b, text("#prop-brightness .pending")); got != "10 %" {
 			t.Errorf("pending column shows %q, want %q", got, "10 %")
+		}
+	})
+
+	t.Run("gateway topology", func(t *testing.T) {
+		b.t = t
+		hub, sub := "hub-1", "light-2"
+		for _, name := range []string{hub, sub} {
+			if _, err := srv.AddDevice(pid, name); err != nil {
+				t.Fatal(err)
+			}
+		}
+		gconn, err := explorer.Dial(ctx, srv.DeviceConfig(pid, hub), append(srv.DialOptions(), explorer.WithLogger(logger))...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gconn.Close()
+		gw, err := gateway.New(ctx, gconn, gateway.WithLogger(logger))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer gw.Close(context.Background())
+		hubSel := fmt.Sprintf(`#devices tr[data-device=%q]`, pid+"/"+hub)
+		b.waitFor("the gateway listed online", `(document.querySelector(`+jsq(hubSel)+`) || {dataset: {}}).dataset.online === "true"`, text("#devices"))
+		b.do("open the gateway's page", chromedp.Click(chromedp.CSS(hubSel)))
+		b.waitFor("the gateway's page", text("#device-title")+` === `+jsq(pid+"/"+hub)+` && document.querySelector("#device-online").dataset.online === "true"`, text("#device-title"))
+		b.do("bind the sub-device from the page",
+			chromedp.Click(chromedp.CSS("#gateway-tools summary")),
+			chromedp.SetValue(chromedp.CSS("#gateway-sub"), pid+"/"+sub),
+			chromedp.Click(chromedp.CSS("#gateway-bind")))
+		b.waitFor("the gateway's acknowledgement", text("#gateway-result")+` === `+jsq("bound "+pid+"/"+sub+"; the gateway acknowledged"), text("#gateway-card"))
+		subRow := fmt.Sprintf(`[...document.querySelectorAll("#gateway tbody tr")].find((tr) => tr.textContent.includes(%q))`, pid+"/"+sub)
+		b.waitFor("the sub-device in the topology, offline", `(`+subRow+` || {textContent: ""}).textContent.endsWith("offline")`, text("#gateway"))
+		if _, err := gw.Online(ctx, gateway.Device{ProductID: pid, DeviceName: sub}); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor("the sub-device online in the topology", `(`+subRow+` || {textContent: ""}).textContent.endsWith("online")`, text("#gateway"))
+		b.do("follow the link to the sub-device", chromedp.Click(chromedp.CSS(`#gateway tbody a`)))
+		b.waitFor("the sub-device's page", text("#device-title")+` === `+jsq(pid+"/"+sub)+` && `+text("#gateway")+`.startsWith(`+jsq("Sub-device of gateway "+pid+"/"+hub)+`)`, text("#device"))
+		if got := eval[string](b, `document.querySelector("#device-online").dataset.online`); got != "true" {
+			t.Errorf("a sub-device online through its gateway shows online=%s", got)
 		}
 	})
 

@@ -275,10 +275,25 @@ function showServerError(form, box, err) {
 // ---------------------------------------------------------------------------------------------
 // Device list
 
+// listEvents counts the stream events that change the device list; listLoads the list
+// requests. An answer is shown only if no newer request is on its way and no such event came
+// while it was on its way (then the list is asked for again), so a late answer never hides a
+// device's newer state.
+let listEvents = 0;
+let listLoads = 0;
+
 async function loadDevices() {
-  const { data } = await api("GET", "/api/devices");
-  state.devices = data || [];
-  renderDevices();
+  for (let attempt = 0; ; attempt++) {
+    const seen = listEvents;
+    const mine = ++listLoads;
+    const { data } = await api("GET", "/api/devices");
+    if (mine !== listLoads) return; // a newer request shows the list
+    if (seen !== listEvents && attempt < 4) continue;
+    state.devices = data || [];
+    renderDevices();
+    if (state.current && state.doc) fillSubDeviceChoices();
+    return;
+  }
 }
 
 function renderDevices() {
@@ -363,19 +378,22 @@ function scheduleReload() {
 // (the device document is fetched again; a push answer is dropped).
 let deviceEvents = 0;
 
+let deviceLoads = 0;
+
 async function loadDevice() {
   if (!state.current) return;
   const cur = state.current;
   for (let attempt = 0; ; attempt++) {
     const seen = deviceEvents;
+    const mine = ++deviceLoads;
     let data;
     try {
       ({ data } = await api("GET", devicePath()));
     } catch (e) {
-      if (e.status === 404) { showGone(); return; }
+      if (e.status === 404 && mine === deviceLoads) { showGone(); return; }
       throw e;
     }
-    if (state.current !== cur) return;
+    if (state.current !== cur || mine !== deviceLoads) return; // another device, or a newer request
     if (seen !== deviceEvents && attempt < 4) continue; // changed meanwhile: ask again
     state.doc = data;
     renderDevice();
@@ -593,7 +611,39 @@ async function renderGateway(doc) {
   } catch (e) { /* not a gateway or not reachable: nothing to show */ }
   if (parts.length === 0) parts.push(el("p", { class: "muted" }, "No gateway relations."));
   box.replaceChildren(...parts);
+  fillSubDeviceChoices();
 }
+
+// fillSubDeviceChoices offers every other device as a sub-device of the current one.
+function fillSubDeviceChoices() {
+  const sel = $("#gateway-sub");
+  const keep = sel.value;
+  const cur = state.current && state.current.pid + "/" + state.current.dn;
+  sel.replaceChildren(...state.devices.filter((d) => d.product_id + "/" + d.device_name !== cur).map((d) => {
+    const id = d.product_id + "/" + d.device_name;
+    return el("option", { value: id }, id);
+  }));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+// changeSubDevice binds (1) or unbinds (0) the chosen sub-device: the platform changes its
+// topology, then pushes "change" to the gateway and waits a little for its acknowledgement.
+async function changeSubDevice(status) {
+  const box = $("#gateway-result");
+  const id = $("#gateway-sub").value;
+  if (!id) { showResult(box, false, "no other device to bind"); return; }
+  const [product_id, device_name] = [id.slice(0, id.indexOf("/")), id.slice(id.indexOf("/") + 1)];
+  const path = devicePath("/change?timeout=5s").replace("/api/devices/", "/api/gateways/");
+  try {
+    const { status: code, data } = await api("POST", path, { status, devices: [{ product_id, device_name }] }, { accept: [202] });
+    const what = (status ? "bound " : "unbound ") + id;
+    showResult(box, true, code === 202 ? what + "; the gateway did not acknowledge (" + (data.status || "no answer") + ")" : what + "; the gateway acknowledged");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  scheduleReload();
+}
+
+$("#gateway-form").addEventListener("submit", (ev) => { ev.preventDefault(); changeSubDevice(1); });
+$("#gateway-unbind").addEventListener("click", () => changeSubDevice(0));
 
 function deviceLink(pid, dn) {
   return el("a", { href: "#/device/" + encodeURIComponent(pid) + "/" + encodeURIComponent(dn) }, pid + "/" + dn);
@@ -626,7 +676,7 @@ $("#device-delete").addEventListener("click", async () => {
 
 // resetDeviceTools clears what the previous device's tools showed.
 function resetDeviceTools() {
-  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result"]) $(id).textContent = "";
+  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result", "#gateway-result"]) $(id).textContent = "";
   $("#rrpc-reply").hidden = true;
   $("#devlog").replaceChildren();
   $("#devlog-summary").textContent = "";
@@ -784,11 +834,13 @@ function startStream() {
     try { ev = JSON.parse(m.data); } catch { return; }
     fn(ev);
   });
-  on("device", (ev) => { patchDevice(ev.device, ev.data); if (isCurrent(ev)) scheduleReload(); });
-  on("devices", () => loadDevices().catch(logError));
+  on("device", (ev) => { listEvents++; patchDevice(ev.device, ev.data); if (isCurrent(ev)) scheduleReload(); });
+  on("devices", () => { listEvents++; loadDevices().catch(logError); });
   on("reported", (ev) => { patchDevice(ev.device, { last_seen: ev.at }); if (isCurrent(ev)) applyReported(ev); });
   on("event", (ev) => { if (isCurrent(ev)) applyEvent(ev); });
-  for (const t of ["pending", "control", "action", "gateway"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  for (const t of ["pending", "control", "action"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  // A sub-device bound, unbound, online or offline: its state in the list and both pages.
+  on("gateway", (ev) => { listEvents++; loadDevices().catch(logError); if (isCurrent(ev)) scheduleReload(); });
   on("ota", (ev) => { if (isCurrent(ev)) renderOTA(ev.data); });
   on("log", addLog);
   on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
