@@ -18,6 +18,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -43,6 +44,7 @@ const (
 	changeOTA      = "ota"      // job changed; the stream carries the job document
 	changeFirmware = "firmware" // key: firmware image id (uploaded or deleted)
 	changeGateway  = "gateway"  // sub-device bound/unbound/online/offline; data: its gateway
+	changeBinding  = "binding"  // app-user binding set or removed; the stream carries the binding
 	changeLog      = "log"      // a platform log record (consoleLogHandler)
 )
 
@@ -232,6 +234,8 @@ func (s *Server) applyChange(c change) {
 		switch c.kind {
 		case changeOTA:
 			data = s.otaJobJSON(c.dev)
+		case changeBinding:
+			data = s.bindingJSON(c.dev)
 		case changePending:
 			data = map[string]any{"pending_control": s.PendingControl(c.dev.ProductID, c.dev.DeviceName)}
 		case changeFirmware, changeProduct:
@@ -332,6 +336,19 @@ func (s *Server) apiListProducts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// Products lists the product ids that have a data template, sorted.
+func (s *Server) Products() []string {
+	tc := s.thing
+	tc.mu.Lock()
+	out := make([]string, 0, len(tc.products))
+	for pid := range tc.products {
+		out = append(out, pid)
+	}
+	tc.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
 func (s *Server) apiGetProduct(w http.ResponseWriter, r *http.Request) {
 	pid := r.PathValue("pid")
 	tpl, ok := s.Product(pid)
@@ -402,13 +419,30 @@ func (s *Server) apiDeleteDevice(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiPlatform(w http.ResponseWriter, r *http.Request) {
 	cs := s.cons
 	cs.mu.Lock()
-	feed := map[string]any{"queued": len(cs.queue), "dropped": cs.dropped}
+	// queued 0 and busy false: every change reported so far is published and persisted.
+	feed := map[string]any{"queued": len(cs.queue), "busy": cs.busy, "dropped": cs.dropped}
 	cs.mu.Unlock()
 	doc := map[string]any{"stream": cs.hub.Stats(), "changes": feed, "api_token": cs.token != ""}
 	if s.data != nil {
 		doc["data"] = s.data.stats()
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// maxLoggedBody is how much of a message body a debug log line shows.
+const maxLoggedBody = 4096
+
+// logBody logs a message with its body at debug level (the MQTT bodies carry no secrets: device
+// secrets only sign the CONNECT, and dynamic registration runs over HTTP).
+func (s *Server) logBody(msg string, dev DeviceID, topic string, qos byte, payload []byte) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	body := string(payload)
+	if len(payload) > maxLoggedBody {
+		body = strings.ToValidUTF8(string(payload[:maxLoggedBody]), "") + fmt.Sprintf("…(%d bytes)", len(payload))
+	}
+	s.log.Debug(msg, "device", dev.String(), "topic", topic, "qos", qos, "bytes", len(payload), "payload", body)
 }
 
 // ---------------------------------------------------------------------------------------------

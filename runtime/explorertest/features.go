@@ -268,6 +268,7 @@ func (h *platformHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 // broker may reuse its buffer once the hook returns), and each handler gets its own copy so one
 // cannot corrupt another's view.
 func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, qos byte) {
+	s.logBody("explorertest: uplink", client, topic, qos, payload)
 	s.feat.mu.Lock()
 	var fns []func(uplink)
 	for _, r := range s.feat.routes {

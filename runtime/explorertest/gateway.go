@@ -362,6 +362,7 @@ func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
 			delete(s.gw.online, sub)
 		}
 		devs[i] = gwDevice{ProductID: sub.ProductID, DeviceName: sub.DeviceName}
+		s.changed(changeGateway, sub, gw)
 	}
 	s.gw.mu.Unlock()
 	status := 0
@@ -382,6 +383,7 @@ func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
 		if owner == gw {
 			s.gw.unlink(sub)
 			delete(s.gw.online, sub)
+			s.changed(changeGateway, sub, gw)
 		}
 	}
 	s.gw.mu.Unlock()
