@@ -161,41 +161,7 @@ func TestBrowserConsole(t *testing.T) {
 	}
 	devSel := fmt.Sprintf(`#devices tr[data-device=%q]`, pid+"/"+dn)
 
-	// The browser.
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(exe),
-		chromedp.WindowSize(1280, 1600),
-		chromedp.Flag("disable-gpu", true),
-		chromedp.Flag("lang", "en-US"),
-	)
-	if os.Geteuid() == 0 {
-		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
-	}
-	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	defer acancel()
-	bctx, bcancel := chromedp.NewContext(actx)
-	defer bcancel()
-	b := &browser{t: t, ctx: bctx}
-	messages := chromedp.Console(bctx) // subscribed now: nothing the page logs is lost
-	go func() {
-		for m, err := range messages {
-			if err != nil {
-				return
-			}
-			if m.IsException() {
-				b.mu.Lock()
-				b.exceptions = append(b.exceptions, m.String())
-				b.mu.Unlock()
-			}
-		}
-	}()
-	defer func() {
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		for _, e := range b.exceptions {
-			t.Errorf("uncaught JavaScript exception in the console page: %s", e)
-		}
-	}()
+	b := newBrowser(t, ctx, exe)
 
 	b.do("open the console", chromedp.Navigate(srv.HTTPURL()+"/"))
 	b.waitFor("the device listed offline", `(document.querySelector(`+jsq(devSel)+`) || {dataset: {}}).dataset.online === "false"`, text("#devices"))
@@ -541,6 +507,90 @@ func TestBrowserConsole(t *testing.T) {
 
 	if !eval[bool](b, `window.__sameConsolePage === true`) {
 		t.Error("the page was reloaded during the test: live updates must not need a reload")
+	}
+}
+
+// newBrowser starts headless Chromium with one tab; the browser stops at the end of the test,
+// which fails if the page threw an uncaught JavaScript exception.
+func newBrowser(t *testing.T, ctx context.Context, exe string) *browser {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.WindowSize(1280, 1600),
+		chromedp.Flag("disable-gpu", true),
+		chromedp.Flag("lang", "en-US"),
+	)
+	if os.Geteuid() == 0 {
+		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
+	}
+	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
+	bctx, bcancel := chromedp.NewContext(actx)
+	b := &browser{t: t, ctx: bctx}
+	messages := chromedp.Console(bctx) // subscribed now: nothing the page logs is lost
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for m, err := range messages {
+			if err != nil {
+				return
+			}
+			if m.IsException() {
+				b.mu.Lock()
+				b.exceptions = append(b.exceptions, m.String())
+				b.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() {
+		bcancel()
+		acancel()
+		<-done
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		for _, e := range b.exceptions {
+			t.Errorf("uncaught JavaScript exception in the console page: %s", e)
+		}
+	})
+	return b
+}
+
+// A platform reachable beyond loopback guards its API with a token: the console asks for it
+// once, then works (list and live stream), and remembers it across a reload.
+func TestBrowserConsoleAPIToken(t *testing.T) {
+	if testing.Short() {
+		t.Skip("browser test skipped in -short mode")
+	}
+	exe := chromiumPath(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const token = "s3cr3t-console-token"
+	srv, err := explorertest.NewServer(explorertest.WithAPIToken(token))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	if err := srv.AddProduct(light.Template()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := srv.AddDevice(light.ProductID, "light-1"); err != nil {
+		t.Fatal(err)
+	}
+	row := fmt.Sprintf(`!!document.querySelector('#devices tr[data-device=%q]')`, light.ProductID+"/light-1")
+	b := newBrowser(t, ctx, exe)
+	b.do("open the console", chromedp.Navigate(srv.HTTPURL()+"/"))
+	b.waitFor("the token prompt", `!document.querySelector("#token-panel").hidden`, text("body"))
+	b.do("enter a wrong token",
+		chromedp.SetValue(chromedp.CSS("#token-input"), "wrong"),
+		chromedp.Click(chromedp.CSS(`#token-form button[type="submit"]`)))
+	b.waitFor("the refusal", `!document.querySelector("#token-panel").hidden && `+text("#token-error")+`.includes("needs its token")`, text("#token-panel"))
+	b.do("enter the token",
+		chromedp.SetValue(chromedp.CSS("#token-input"), token),
+		chromedp.Click(chromedp.CSS(`#token-form button[type="submit"]`)))
+	b.waitFor("the device list and the live stream", row+` && `+text("#stream-state")+` === "live" && document.querySelector("#token-panel").hidden`, text("header")+` + " | " + `+text("#devices"))
+	b.do("reload", chromedp.Navigate(srv.HTTPURL()+"/"))
+	b.waitFor("the list without asking again", row+` && `+text("#stream-state")+` === "live"`, text("body"))
+	if !eval[bool](b, `document.querySelector("#token-panel").hidden`) {
+		t.Error("the console asked for the token again after a reload")
 	}
 }
 
