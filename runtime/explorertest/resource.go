@@ -952,19 +952,18 @@ func (s *Server) apiPushResource(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := readLimited(w, r, maxAPIBody)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
-	}
 	var body struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 		API     string `json:"api"`
 		TTL     string `json:"url_ttl"`
 	}
-	if err := unmarshalUntrusted(raw, &body); err != nil || body.Name == "" {
-		writeError(w, http.StatusBadRequest, `body must be {"name":"...","version":"..." (optional),"api":"files"|"tasks","url_ttl":"1h"}`)
+	const shape = `{"name":"N","version":"V" (optional),"api":"files"|"tasks","url_ttl":"1h"}`
+	if !decodeBody(w, r, &body, shape) {
+		return
+	}
+	if body.Name == "" {
+		writeError(w, http.StatusBadRequest, "name: missing; want "+shape)
 		return
 	}
 	var opts []ResourcePushOption

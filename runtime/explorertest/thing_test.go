@@ -223,7 +223,7 @@ func TestSendControlRoundTrip(t *testing.T) {
 func TestSendControlRefusals(t *testing.T) {
 	s := newThingServer(t)
 	addLight(t, s, "lamp")
-	if err := s.AddProduct(thLoadTemplate(t, "air-cleaner.json")); err != nil {
+	if err := s.AddProduct(thLoadTemplate(t, "air_cleaner.json")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddDevice("P9FCB4V9V1", "purifier"); err != nil {
