@@ -53,6 +53,32 @@
 // GET /api/openapi.json lists route by route; the web console at / and the live event stream
 // GET /api/stream are built on it (console.go).
 //
+// # Persistence
+//
+// With WithDataDir the platform's state — products, devices and secrets, reported state,
+// pending control, the newest events, firmware, OTA jobs, app bindings, gateway topology — is
+// written to one SQLite file (pure Go, no C toolchain) as it changes and restored by NewServer
+// before anything listens (persist.go). Deleting a device deletes its records. A database that
+// is damaged (ErrDataCorrupt) or was written by a newer build (ErrDataNewerSchema) makes
+// NewServer fail with an error naming the file; the file is never rewritten. Resources,
+// device logs and app tokens stay in memory.
+//
+// # Logs
+//
+// The logger given with WithLogger gets a line for each device coming and going and for every
+// refusal, with the attributes device (client for an unknown client id), topic (where there is
+// one), code and reason: "CONNECT refused" (code 4 or 5,
+// reason: unknown device, bad username, expired signature, wrong secret, certificate
+// mismatch), "PUBLISH refused, disconnecting the client" (code "disconnect": topic of another
+// device, QoS 2, retained, payload over MaxPayload, also when too large to read), "SUBSCRIBE
+// refused" (code 128), "thing: rejected uplink" (the data-template reply code sent back, e.g. 406
+// for a value out of range). Control and action replies are logged with their code ("thing:
+// control_reply", "thing: action_reply"), and so are every OTA step ("ota: job pending",
+// "ota: update_firmware sent", "ota: job downloading", ..., "ota: firmware download") and
+// resource step ("resource: job ..."). At debug level each MQTT message in either direction
+// is logged with its body ("explorertest: uplink", "explorertest: downlink"); secrets are
+// never logged.
+//
 // Each cloud feature lives in its own files and keeps its state in one field of Server;
 // features.go explains how to add one. Untrusted JSON is decoded only through the project's
 // guard (internal/jsonguard).

@@ -25,7 +25,7 @@ func openDataServer(t *testing.T, dir string) *Server {
 // records, so a device re-created under the same name starts clean.
 func TestDataDirBindingAndDeletion(t *testing.T) {
 	dir := t.TempDir()
-	tpl, err := template.ParseFile("testdata/light.json")
+	tpl, err := template.ParseFile("../../schemas/light.json")
 	if err != nil {
 		t.Fatal(err)
 	}
