@@ -36,7 +36,7 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 	args := append(append([]string(nil), freeAddrs...), "--data", data, "--log-level", "debug")
 
 	// ---- first run: create state
-	p := startEmulator(t, append(args, "--template", "testdata/light.json",
+	p := startEmulator(t, append(args, "--template", "../../schemas/light.json",
 		"--device", lightPIDPersist+"/lamp="+lampSecret, "--device", lightPIDPersist+"/gw", "--device", lightPIDPersist+"/sub")...)
 	if got := p.field("data"); !strings.HasPrefix(got, data) || !strings.Contains(strings.Join(p.out, "\n"), "(0 devices and 0 products restored)") {
 		t.Fatalf("data line: %q", p.out)
@@ -184,7 +184,7 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 // refused (the stored device is kept), and --device without a secret reuses the stored one.
 func TestEmulateDataDeviceSecretConflict(t *testing.T) {
 	data := t.TempDir()
-	args := append(append([]string(nil), freeAddrs...), "--data", data, "--template", "testdata/light.json")
+	args := append(append([]string(nil), freeAddrs...), "--data", data, "--template", "../../schemas/light.json")
 	p := startEmulator(t, append(args, "--device", lightPIDPersist+"/lamp="+lampSecret)...)
 	waitPersisted(t, p.field("http"), "")
 	p.stop()
@@ -208,7 +208,7 @@ func TestEmulateDataDeviceSecretConflict(t *testing.T) {
 func TestEmulateDataRefusesBadDatabase(t *testing.T) {
 	// A real database from a run, to damage and to "upgrade".
 	good := t.TempDir()
-	p := startEmulator(t, append(append([]string(nil), freeAddrs...), "--data", good, "--template", "testdata/light.json", "--device", lightPIDPersist+"/lamp")...)
+	p := startEmulator(t, append(append([]string(nil), freeAddrs...), "--data", good, "--template", "../../schemas/light.json", "--device", lightPIDPersist+"/lamp")...)
 	waitPersisted(t, p.field("http"), "")
 	p.stop()
 	dbFile := filepath.Join(good, "platform.db")

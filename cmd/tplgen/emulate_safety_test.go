@@ -12,7 +12,7 @@ import (
 // reachable, and the token works through tplgen ctl.
 func TestEmulateAPITokenBeyondLoopback(t *testing.T) {
 	p := startEmulator(t, "--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "0.0.0.0:0", "--https", "127.0.0.1:0",
-		"--template", "testdata/light.json", "--device", lightPIDPersist+"/lamp")
+		"--template", "../../schemas/light.json", "--device", lightPIDPersist+"/lamp")
 	token := p.field("api-token")
 	if len(token) != 32 || strings.Count(strings.Join(p.out, "\n"), token) != 1 {
 		t.Fatalf("generated token %q not printed exactly once: %q", token, p.out)
@@ -106,7 +106,7 @@ func TestEmulateBusyPorts(t *testing.T) {
 // no secret ever appears.
 func TestEmulateLogsExplainRefusals(t *testing.T) {
 	p := startEmulator(t, append(append([]string(nil), freeAddrs...), "--log-format", "json", "--log-level", "debug",
-		"--template", "testdata/light.json", "--device", lightPIDPersist+"/lamp="+lampSecret, "--device", lightPIDPersist+"/other")...)
+		"--template", "../../schemas/light.json", "--device", lightPIDPersist+"/lamp="+lampSecret, "--device", lightPIDPersist+"/other")...)
 	broker, base := p.field("mqtt"), p.field("http")
 	otherSecret := ""
 	for i, l := range p.out {
