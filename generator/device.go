@@ -66,8 +66,10 @@ func genDevice(e *emitter) {
 	f.Line()
 	f.Comment("Device is the product's typed device. The embedded *thing.Device carries every call that")
 	f.Comment("does not depend on the template: Report(ctx, Properties), GetStatus, GetPendingControl,")
-	f.Comment("ClearControl, ReportInfo, PostEvents, BindAppToken, RequestUnbind, Thing and Close. Device")
-	f.Comment("adds one Post method per event of the template. Safe for concurrent use.")
+	f.Comment("ClearControl, ReportInfo, PostEvents, BindAppToken, RequestUnbind, Thing and Close, and the")
+	f.Comment("features beside the data template: Now (server time), OnRRPC, OnBroadcast, NewLogUploader")
+	f.Comment("(an slog.Handler uploading to the cloud), NewFiles and NewResourceTasks. Device adds one")
+	f.Comment("Post method per event of the template. Safe for concurrent use.")
 	f.Type().Id("Device").Struct(jen.Op("*").Add(thingDevice()))
 
 	f.Line()

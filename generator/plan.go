@@ -28,7 +28,8 @@ var (
 	// step with thing.Device's method set.
 	reservedDevice = []string{"Device", "Report", "GetStatus", "GetPendingControl", "ClearControl",
 		"SyncPendingControl", "ReportInfo", "PostEvents", "Thing", "ProductID", "DeviceName",
-		"Template", "Close", "BindAppToken", "RequestUnbind", "Now"}
+		"Template", "Close", "BindAppToken", "RequestUnbind", "Now", "OnRRPC", "OnBroadcast",
+		"NewLogUploader", "NewFiles", "NewResourceTasks"}
 )
 
 // plan is the fully named shape of the generated file, computed before any code is emitted

@@ -50,7 +50,7 @@ func TestUsageErrorsPrintedOnce(t *testing.T) {
 func TestFlagsAfterArguments(t *testing.T) {
 	dir := t.TempDir()
 	out := filepath.Join(dir, "x.go")
-	if code, _, errOut := tplgen(t, "generate", "testdata/light.json", "--out", out, "-p", "lamp"); code != 0 {
+	if code, _, errOut := tplgen(t, "generate", "../../schemas/light.json", "--out", out, "-p", "lamp"); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
 	src, err := os.ReadFile(out)
@@ -58,10 +58,10 @@ func TestFlagsAfterArguments(t *testing.T) {
 		t.Fatalf("output not written with the flags given after the template: %v\n%.200s", err, src)
 	}
 	// --flag=value, and a validate list with a flag-looking file name after "--".
-	if code, _, errOut := tplgen(t, "generate", "testdata/light.json", "--package=lamp2", "--out="+out); code != 0 {
+	if code, _, errOut := tplgen(t, "generate", "../../schemas/light.json", "--package=lamp2", "--out="+out); code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
-	code, _, errOut := tplgen(t, "validate", "testdata/light.json", "--", "-missing.json")
+	code, _, errOut := tplgen(t, "validate", "../../schemas/light.json", "--", "-missing.json")
 	if code != exitFail || !strings.Contains(errOut, "-missing.json") {
 		t.Errorf("validate -- -missing.json: exit %d, stderr %q", code, errOut)
 	}

@@ -45,7 +45,7 @@ func newCtlWorld(t *testing.T) *ctlWorld {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { srv.Close() })
-	tpl, err := template.ParseFile("testdata/light.json")
+	tpl, err := template.ParseFile("../../schemas/light.json")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -145,7 +145,7 @@ func TestCtlDevicesAndGet(t *testing.T) {
 func TestCtlControlTyped(t *testing.T) {
 	w := newCtlWorld(t)
 	code, out, errOut := w.ctl(t, "control", lightPID+"/lamp1", "power_switch=on", "color=blue", "brightness=42", "name=kitchen lamp",
-		"--template", "testdata/light.json")
+		"--template", "../../schemas/light.json")
 	if code != 0 || !strings.HasPrefix(out, "code 0: ") {
 		t.Fatalf("exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
@@ -168,7 +168,7 @@ func TestCtlControlTyped(t *testing.T) {
 		{[]string{"novalue"}, `"novalue": want KEY=VALUE`},
 		{[]string{"color=1", "color=2"}, "color given twice"},
 	} {
-		args := append([]string{"control", "--template", "testdata/light.json", lightPID + "/lamp1"}, tc.args...)
+		args := append([]string{"control", "--template", "../../schemas/light.json", lightPID + "/lamp1"}, tc.args...)
 		code, _, errOut := w.ctl(t, args...)
 		if tc.want == "" {
 			if code != 0 {
@@ -254,7 +254,7 @@ func TestCtlControlUntypedAndErrors(t *testing.T) {
 
 func TestCtlAction(t *testing.T) {
 	w := newCtlWorld(t)
-	code, out, errOut := w.ctl(t, "action", lightPID+"/lamp1", "light_on", "is_on=on", "--template", "testdata/light.json")
+	code, out, errOut := w.ctl(t, "action", lightPID+"/lamp1", "light_on", "is_on=on", "--template", "../../schemas/light.json")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, errOut)
 	}
@@ -274,7 +274,7 @@ func TestCtlAction(t *testing.T) {
 		{[]string{"light_on", "is_on=1", "x=1"}, `action "light_on" has no input "x"`},
 		{[]string{"light_on"}, "is_on"},
 	} {
-		args := append([]string{"action", "--template", "testdata/light.json", lightPID + "/lamp1"}, tc.args...)
+		args := append([]string{"action", "--template", "../../schemas/light.json", lightPID + "/lamp1"}, tc.args...)
 		if code, _, errOut := w.ctl(t, args...); code != exitFail || !strings.Contains(errOut, tc.want) {
 			t.Errorf("%q: exit %d, stderr %q, want %q", tc.args, code, errOut, tc.want)
 		}

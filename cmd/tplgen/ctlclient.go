@@ -12,6 +12,8 @@ import (
 	"time"
 
 	json "github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // maxAPIResponse bounds what ctl reads from one API answer: a device document holds up to
@@ -155,7 +157,7 @@ func decodeAnswer(req *http.Request, data []byte, v any) error {
 		*raw = append((*raw)[:0], data...)
 		return nil
 	}
-	if err := json.Unmarshal(data, v); err != nil {
+	if err := jsonguard.UnmarshalLimit(data, v, len(data)); err != nil {
 		return fmt.Errorf("%s %s: unexpected answer: %v", req.Method, req.URL.Redacted(), err)
 	}
 	return nil

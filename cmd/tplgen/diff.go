@@ -12,8 +12,8 @@ import (
 	json "github.com/goccy/go-json"
 	"github.com/urfave/cli/v2"
 
-	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/generator/tpldiff"
+	"github.com/tplgen/tplgen/runtime/template"
 )
 
 // maxGitTemplate bounds what `git show` may hand us: a data template is a few tens of KiB

@@ -48,18 +48,18 @@ func TestDiffFiles(t *testing.T) {
 		t.Errorf("removed %q", removed)
 	}
 
-	if code, out, _ := tplgen(t, "diff", "testdata/light.json", "testdata/light.json"); code != exitOK || out != "no changes\n" {
+	if code, out, _ := tplgen(t, "diff", "../../schemas/light.json", "../../schemas/light.json"); code != exitOK || out != "no changes\n" {
 		t.Errorf("same file: exit %d, %q", code, out)
 	}
-	if code, out, _ := tplgen(t, "diff", "--format=json", "testdata/light.json", "testdata/light.json"); code != exitOK || out != "[]\n" {
+	if code, out, _ := tplgen(t, "diff", "--format=json", "../../schemas/light.json", "../../schemas/light.json"); code != exitOK || out != "[]\n" {
 		t.Errorf("same file, json: exit %d, %q", code, out)
 	}
 	// Compatible only: exit 0.
 	dir := t.TempDir()
-	light, _ := os.ReadFile("testdata/light.json")
+	light, _ := os.ReadFile("../../schemas/light.json")
 	wider := filepath.Join(dir, "wider.json")
 	writeFile(t, wider, strings.Replace(string(light), `"max": "100"`, `"max": "1000"`, 1))
-	if code, out, _ := tplgen(t, "diff", "testdata/light.json", wider); code != exitOK || !strings.Contains(out, "compatible: property \"brightness\": max raised from 100 to 1000") {
+	if code, out, _ := tplgen(t, "diff", "../../schemas/light.json", wider); code != exitOK || !strings.Contains(out, "compatible: property \"brightness\": max raised from 100 to 1000") {
 		t.Errorf("widening: exit %d\n%s", code, out)
 	}
 }
@@ -70,13 +70,13 @@ func TestDiffErrors(t *testing.T) {
 		code int
 		want string
 	}{
-		{[]string{"diff", "testdata/light.json"}, exitUsage, "want OLD.json NEW.json"},
+		{[]string{"diff", "../../schemas/light.json"}, exitUsage, "want OLD.json NEW.json"},
 		{[]string{"diff", "a", "b", "c"}, exitUsage, "got 3 arguments"},
 		{[]string{"diff", "--format", "yaml", "a", "b"}, exitUsage, `--format "yaml"`},
 		{[]string{"diff", "--against", "HEAD", "a", "b"}, exitUsage, "exactly one NEW.json"},
-		{[]string{"diff", "--against", "--x", "testdata/light.json"}, exitUsage, "cannot start with '-'"},
-		{[]string{"diff", "testdata/bad.json", "testdata/light.json"}, exitFail, "testdata/bad.json:"},
-		{[]string{"diff", "testdata/light.json", "testdata/missing.json"}, exitFail, "testdata/missing.json"},
+		{[]string{"diff", "--against", "--x", "../../schemas/light.json"}, exitUsage, "cannot start with '-'"},
+		{[]string{"diff", "testdata/bad.json", "../../schemas/light.json"}, exitFail, "testdata/bad.json:"},
+		{[]string{"diff", "../../schemas/light.json", "testdata/missing.json"}, exitFail, "testdata/missing.json"},
 	} {
 		code, out, errOut := tplgen(t, tc.args...)
 		if code != tc.code || !strings.Contains(errOut, tc.want) {
@@ -100,7 +100,7 @@ func TestDiffAgainstGit(t *testing.T) {
 		}
 	}
 	git("init", "-q")
-	light, err := os.ReadFile("testdata/light.json")
+	light, err := os.ReadFile("../../schemas/light.json")
 	if err != nil {
 		t.Fatal(err)
 	}

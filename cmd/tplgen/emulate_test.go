@@ -95,6 +95,7 @@ func field(t *testing.T, out []string, name string) string {
 }
 
 func TestEmulateServesUntilSIGTERM(t *testing.T) {
+	t.Setenv("TPLGEN_API_TOKEN", "") // a token in the environment would guard the API
 	dir := t.TempDir()
 	tplFile := filepath.Join(dir, "light.json")
 	if err := os.WriteFile(tplFile, []byte(emuTemplate), 0o644); err != nil {
@@ -214,6 +215,8 @@ func httpDo(t *testing.T, method, url, body string, want int) string {
 	return string(b)
 }
 
+// TestEmulateBadUsage: every bad flag is refused before anything listens or is printed, with
+// a message naming the flag and the fix; malformed values exit 2, unusable files exit 1.
 func TestEmulateBadUsage(t *testing.T) {
 	dir := t.TempDir()
 	noPID := filepath.Join(dir, "nopid.json")
@@ -224,23 +227,49 @@ func TestEmulateBadUsage(t *testing.T) {
 	if err := os.WriteFile(good, []byte(emuTemplate), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	aFile := filepath.Join(dir, "file")
+	if err := os.WriteFile(aFile, nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// Every case also passes valid free addresses, so a failure cannot come from a busy port.
+	free := []string{"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0"}
 	for _, c := range []struct {
-		args    []string
-		mention string
+		args     []string
+		code     int
+		mentions []string
 	}{
-		{[]string{"--device", "nodevice"}, "PID/DN"},
-		{[]string{"--device", "P/a/b"}, "PID/DN"},
-		{[]string{"--template", filepath.Join(dir, "missing.json")}, "missing.json"},
-		{[]string{"--template", noPID}, "ProductId"},
-		{[]string{"--template", good, "--template", "ZPHBLEB4J5=" + good}, "already defined"},
-		{[]string{"--log-level", "loud"}, "log-level"},
-		{[]string{"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0", "--device", "P1/d=not base64!"}, "base64"},
-		{[]string{"extra"}, "no arguments"},
+		{[]string{"--device", "nodevice"}, 2, []string{"--device", "PID/DN"}},
+		{[]string{"--device", "P/a/b"}, 2, []string{"--device", "PID/DN"}},
+		{[]string{"--device", "P/a b"}, 2, []string{"--device P/a b", "device name"}},
+		{[]string{"--device", "P1/d=not base64!"}, 2, []string{"--device P1/d=SECRET: SECRET must be base64, e.g. printf mysecret | base64"}},
+		{[]string{"--device", "P1/d", "--device", "P1/d=bGFtcA=="}, 2, []string{"--device P1/d is given twice"}},
+		{[]string{"--template", filepath.Join(dir, "missing.json")}, 1, []string{"--template", "missing.json"}},
+		{[]string{"--template", noPID}, 1, []string{"--template", "ProductId", "PID=FILE"}},
+		{[]string{"--template", good, "--template", "ZPHBLEB4J5=" + good}, 2, []string{"--template", "already defined"}},
+		{[]string{"--dynreg", "=x"}, 2, []string{"--dynreg", "PID"}},
+		{[]string{"--log-level", "loud"}, 2, []string{"--log-level", "debug, info, warn or error"}},
+		{[]string{"--log-format", "xml"}, 2, []string{"--log-format", "text or json"}},
+		{[]string{"--mqtt", "1883"}, 2, []string{"--mqtt", "HOST:PORT"}},
+		{[]string{"--http", "127.0.0.1:http"}, 2, []string{"--http", "0 to 65535"}},
+		{[]string{"--http", ""}, 2, []string{"--http", "empty address"}},
+		{[]string{"--mqtt", "127.0.0.1:18830", "--http", "0.0.0.0:18830"}, 2, []string{"--mqtt 127.0.0.1:18830 and --http 0.0.0.0:18830 both want port 18830"}},
+		{[]string{"--api-token", "short"}, 2, []string{"--api-token", "8 characters"}},
+		{[]string{"--api-token", "has space in it"}, 2, []string{"--api-token", "printable ASCII"}},
+		{[]string{"--data", ""}, 2, []string{"--data", "DIR"}},
+		{[]string{"--data", aFile}, 1, []string{"--data " + aFile, "not a directory"}},
+		{[]string{"--ca-file", filepath.Join(dir, "nodir", "ca.pem")}, 1, []string{"--ca-file", "does not exist"}},
+		{[]string{"extra"}, 2, []string{"no arguments"}},
+		{[]string{"--bogus"}, 2, []string{"bogus"}},
 	} {
 		var stdout, stderr bytes.Buffer
-		code := run(append([]string{"tplgen", "emulate"}, c.args...), &stdout, &stderr)
-		if code != 1 || !strings.Contains(stderr.String(), c.mention) {
-			t.Errorf("emulate %q: exit %d, stderr %q; want exit 1 mentioning %q", c.args, code, stderr.String(), c.mention)
+		args := append(append([]string{"tplgen", "emulate"}, free...), c.args...)
+		code := run(args, &stdout, &stderr)
+		ok := code == c.code && stdout.Len() == 0
+		for _, m := range c.mentions {
+			ok = ok && strings.Contains(stderr.String(), m)
+		}
+		if !ok {
+			t.Errorf("emulate %q: exit %d, stdout %q, stderr %q; want exit %d, nothing on stdout, stderr mentioning %q", c.args, code, stdout.String(), stderr.String(), c.code, c.mentions)
 		}
 	}
 	// PID=FILE names a product whose template has no ProductId.
@@ -252,6 +281,7 @@ func TestEmulateBadUsage(t *testing.T) {
 
 // TestEmulateDynreg registers a device with `tplgen register` against `tplgen emulate --dynreg`.
 func TestEmulateDynreg(t *testing.T) {
+	t.Setenv("TPLGEN_API_TOKEN", "")
 	lines, done := emulateRun(t,
 		"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--dynreg", "DYNPROD001=emulatorProductSecret1", "--log-level", "warn")

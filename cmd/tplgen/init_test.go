@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -112,4 +113,16 @@ func readFile(t *testing.T, path string) string {
 		t.Fatal(err)
 	}
 	return string(b)
+}
+
+// The sample init embeds is testdata/light.json (go:embed cannot reach outside the package
+// directory); it must stay byte-identical to schemas/light.json, the copy the tests read.
+func TestInitSampleIsSchemasLight(t *testing.T) {
+	want, err := os.ReadFile("../../schemas/light.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(sampleTemplate, want) {
+		t.Fatal("cmd/tplgen/testdata/light.json (the init sample) differs from schemas/light.json: copy schemas/light.json over it")
+	}
 }

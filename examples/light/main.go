@@ -4,12 +4,14 @@
 // With no flags it starts the in-process IoT Explorer platform (runtime/explorertest), adds
 // the product and a device, connects the light and runs a short scenario, printing what
 // happened on both sides: report_info, report, a control from the cloud (applied by the
-// handler, then reported back), an action (light_on), an event and get_status. It exits 0
-// when every step succeeded.
+// handler, then reported back), an action (light_on), an RRPC call answered with the light's
+// state, an event, get_status, and the device's log lines as the cloud received them. It exits
+// 0 when every step succeeded.
 //
 // With -product/-device/-secret (or TPLGEN_PRODUCT_ID, TPLGEN_DEVICE_NAME,
 // TPLGEN_DEVICE_SECRET) it connects to the real platform instead, reports its info and state,
-// and serves control and actions until interrupted (Ctrl-C).
+// uploads its logs at the level set in the console, and serves control, actions and RRPC
+// until interrupted (Ctrl-C).
 package main
 
 //go:generate go run github.com/tplgen/tplgen/cmd/tplgen generate -package light -out light/light_gen.go ../../schemas/light.json
@@ -23,11 +25,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
 
 	"github.com/tplgen/tplgen/examples/light/light"
+	"github.com/tplgen/tplgen/runtime/devlog"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
 	"github.com/tplgen/tplgen/runtime/thing"
@@ -68,10 +72,11 @@ type lamp struct {
 	changed chan struct{} // signalled (without blocking) when the cloud changed the state
 	mu      sync.Mutex
 	st      light.Properties
+	log     *slog.Logger // the device's log, uploaded to the cloud once setLog was called
 }
 
 func newLamp(out io.Writer) *lamp {
-	return &lamp{out: out, changed: make(chan struct{}, 1), st: light.Properties{
+	return &lamp{out: out, changed: make(chan struct{}, 1), log: slog.New(slog.DiscardHandler), st: light.Properties{
 		PowerSwitch: tplwire.Ptr[tplwire.Bool](false),
 		Color:       tplwire.Ptr(light.ColorRed),
 		Brightness:  tplwire.Ptr[int64](50),
@@ -97,8 +102,24 @@ func (l *lamp) Control(_ context.Context, p light.ControlProperties) error {
 		l.st.Name = set.Name
 	}
 	fmt.Fprintf(l.out, "device: control applied: %s\n", describe(set))
+	l.log.Info("control applied", "set", describe(set))
 	l.notify()
 	return nil
+}
+
+// setLog makes the lamp log to h (the cloud log uploader's slog.Handler).
+func (l *lamp) setLog(h slog.Handler) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.log = slog.New(h)
+}
+
+// RRPC answers the cloud's synchronous calls: "state?" returns the light's state.
+func (l *lamp) RRPC(_ context.Context, req []byte) ([]byte, error) {
+	if string(req) != "state?" {
+		return nil, fmt.Errorf("unknown request %q", req) // no reply: the caller sees its timeout
+	}
+	return []byte(describe(l.state())), nil
 }
 
 // LightOn runs the light_on action.
@@ -107,6 +128,7 @@ func (l *lamp) LightOn(_ context.Context, in light.LightOnInput) (light.LightOnO
 	defer l.mu.Unlock()
 	l.st.PowerSwitch = tplwire.Ptr(in.IsOn)
 	fmt.Fprintf(l.out, "device: action light_on: is_on=%v\n", in.IsOn)
+	l.log.Info("action light_on", "is_on", in.IsOn)
 	l.notify()
 	return light.LightOnOutput{ErrCode: false}, nil
 }
@@ -182,6 +204,26 @@ func emulated(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	defer dev.Close(context.Background())
 	fmt.Fprintln(out, "device: connected over MQTT/TLS")
 
+	// Beside the data template: RRPC answers and the device log, uploaded at the level the
+	// cloud sets (info here).
+	if err := dev.OnRRPC(ctx, l.RRPC); err != nil {
+		return fmt.Errorf("rrpc: %w", err)
+	}
+	if _, err := srv.SetLogLevel(pid, dn, int(devlog.LevelInfo)); err != nil {
+		return err
+	}
+	up, err := dev.NewLogUploader(ctx, srv.DeviceConfig(pid, dn),
+		devlog.WithEndpoint(srv.HTTPSURL()), devlog.WithRootCAs(srv.RootCAs())) // default: the real platform
+	if err != nil {
+		return fmt.Errorf("log uploader: %w", err)
+	}
+	level, err := up.RequestLevel(ctx)
+	if err != nil {
+		return fmt.Errorf("log level: %w", err)
+	}
+	l.setLog(up.Handler())
+	fmt.Fprintf(out, "device: answering RRPC; uploading logs at the cloud's level (%s)\n", level)
+
 	info := thing.DeviceInfo{FirmwareVersion: "1.0.0", ModuleHardInfo: "tplgen-example", MAC: "E0F2CA181818"}
 	if err := dev.ReportInfo(ctx, info); err != nil {
 		return fmt.Errorf("report_info: %w", err)
@@ -227,6 +269,12 @@ func emulated(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 		return fmt.Errorf("report after action: %w", err)
 	}
 
+	_, answer, err := srv.CallRRPC(ctx, pid, dn, []byte("state?"), 4*time.Second)
+	if err != nil {
+		return fmt.Errorf("rrpc: %w", err)
+	}
+	fmt.Fprintf(out, "cloud: rrpc \"state?\" answered %s\n", answer)
+
 	if err := dev.PostStatusReport(ctx, light.StatusReport{Status: false, Message: "all good"}); err != nil {
 		return fmt.Errorf("event: %w", err)
 	}
@@ -245,6 +293,18 @@ func emulated(ctx context.Context, out io.Writer, logger *slog.Logger) error {
 	if reported.GetBrightness() != 80 {
 		return errors.New("get_status does not show the controlled brightness")
 	}
+
+	if err := up.Flush(ctx); err != nil {
+		return fmt.Errorf("log upload: %w", err)
+	}
+	logs, _ := srv.DeviceLogs(pid, dn)
+	if len(logs.Lines) == 0 {
+		return errors.New("the cloud received no device log")
+	}
+	for _, line := range logs.Lines { // LVL|time|message: the time varies, leave it out
+		parts := strings.SplitN(line.Text, "|", 3)
+		fmt.Fprintf(out, "cloud: device log %s %s\n", parts[0], parts[len(parts)-1])
+	}
 	fmt.Fprintln(out, "done")
 	return nil
 }
@@ -262,8 +322,22 @@ func real(ctx context.Context, cfg explorer.Config, logger *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	defer dev.Close(context.Background())
+	defer func() {
+		// Close also uploads the logs still buffered: give it a few seconds, not forever.
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		dev.Close(cctx)
+	}()
 	fmt.Fprintf(out, "device: connected to %s/%s; Ctrl-C to stop\n", cfg.ProductID, cfg.DeviceName)
+	if err := dev.OnRRPC(ctx, l.RRPC); err != nil {
+		return fmt.Errorf("rrpc: %w", err)
+	}
+	// Logs go to the cloud at the level set in the console (none until it is set).
+	up, err := dev.NewLogUploader(ctx, cfg)
+	if err != nil {
+		return fmt.Errorf("log uploader: %w", err)
+	}
+	l.setLog(up.Handler())
 
 	call := func(what string, fn func(ctx context.Context) error) {
 		cctx, cancel := context.WithTimeout(ctx, 10*time.Second)

@@ -27,8 +27,11 @@ func TestScenario(t *testing.T) {
 		`cloud: control_reply code 0 "success"`,
 		"device: action light_on: is_on=false",
 		`cloud: action_reply code 0 response {"err_code":0}`,
+		`cloud: rrpc "state?" answered power_switch=false color=Blue brightness=80 name="living room"`,
 		`cloud: event status_report type info params {"status":0,"message":"all good"}`,
 		`device: get_status reported power_switch=false color=Blue brightness=80 name="living room"`,
+		`cloud: device log INF control applied set="power_switch=true color=Blue brightness=80"`,
+		"cloud: device log INF action light_on is_on=false",
 		"done",
 	} {
 		if !strings.Contains(out.String(), want) {

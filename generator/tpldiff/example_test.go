@@ -3,8 +3,8 @@ package tpldiff_test
 import (
 	"fmt"
 
-	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/generator/tpldiff"
+	"github.com/tplgen/tplgen/runtime/template"
 )
 
 func ExampleDiff() {

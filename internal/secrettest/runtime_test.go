@@ -21,7 +21,7 @@ import (
 )
 
 // TestRuntimeTypesNeverPrintSecrets logs every runtime type that holds a credential, as a
-// value and as a pointer, through fmt and slog's text and JSON handlers (issue 16): the
+// value and as a pointer, through fmt and slog's text and JSON handlers: the
 // device secret, the private key and a firmware URL's signature never appear.
 func TestRuntimeTypesNeverPrintSecrets(t *testing.T) {
 	const secret = "c2VjcmV0LWRldmljZS1rZXktMTIzNDU2" // base64, as the console shows it
@@ -71,5 +71,9 @@ func selfSigned(t *testing.T) (tls.Certificate, string, []byte) {
 	kb, _ := x509.MarshalECPrivateKey(key)
 	keyPEM := string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kb}))
 	// %#v of an *ecdsa.PrivateKey would print D (the secret scalar) in decimal.
-	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, keyPEM, []byte(key.D.String())
+	scalar, err := key.Bytes()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}, keyPEM, []byte(new(big.Int).SetBytes(scalar).String())
 }

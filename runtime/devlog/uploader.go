@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -31,10 +32,33 @@ type Stats struct {
 	LastError string // the last upload error, "" after a success
 }
 
+// Conn is the connection an Uploader asks for the log level on. *explorer.Conn implements it,
+// and so does every runtime/thing Transport: a generated device reaches this package through
+// its NewLogUploader method (thing.Device), which passes its own connection.
+type Conn interface {
+	// Publish sends the get_log_level request.
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	// Subscribe and Unsubscribe manage the level topic. A connection that also has
+	// SubscribeOwned (explorer.Conn) gets the topic owned, so a program's own Subscribe of it
+	// fails instead of silently taking the cloud's level messages.
+	Subscribe(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	Unsubscribe(ctx context.Context, filters ...string) error
+	// OnConnect registers fn to run after every reconnect (the level is asked again then).
+	OnConnect(fn func(ctx context.Context)) (remove func())
+	// ProductID and DeviceName name the connection's own device, whose logs are uploaded.
+	ProductID() string
+	DeviceName() string
+	// Logger logs the Uploader's own problems; nil logs nothing.
+	Logger() *slog.Logger
+	// Now is the connection's clock corrected to the platform's (explorer.Conn.Now), used
+	// for line times and signatures unless WithClock is given.
+	Now() time.Time
+}
+
 // Uploader buffers log records and uploads them. Create it with New; it is safe for
 // concurrent use.
 type Uploader struct {
-	conn   *explorer.Conn
+	conn   Conn
 	pid    string
 	dn     string
 	o      options
@@ -70,8 +94,8 @@ type Uploader struct {
 // (the same explorer.Config the connection was dialled with; its ProductID and DeviceName must
 // be the connection's). It subscribes to the log level topic and asks for the level now and
 // after every reconnect.
-func New(ctx context.Context, conn *explorer.Conn, cfg explorer.Config, opts ...Option) (*Uploader, error) {
-	if conn == nil {
+func New(ctx context.Context, conn Conn, cfg explorer.Config, opts ...Option) (*Uploader, error) {
+	if isNil(conn) {
 		return nil, errors.New("devlog: nil connection")
 	}
 	if cfg.ProductID != conn.ProductID() || cfg.DeviceName != conn.DeviceName() {
@@ -116,12 +140,22 @@ func New(ctx context.Context, conn *explorer.Conn, cfg explorer.Config, opts ...
 		}
 		u.client = devhttp.NewHTTPClient(roots, 30*time.Second)
 	}
+	if u.log == nil {
+		u.log = slog.New(slog.DiscardHandler)
+	}
 	u.level.Store(int32(o.initial))
-	if err := conn.SubscribeOwned(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
+	subscribe := conn.Subscribe
+	if own, ok := conn.(interface {
+		SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	}); ok {
+		subscribe = own.SubscribeOwned
+	}
+	if err := subscribe(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
 		return nil, fmt.Errorf("devlog: %w", err)
 	}
 	u.unhook = conn.OnConnect(func(ctx context.Context) { _ = u.askLevel(ctx) })
-	if conn.IsConnected() {
+	// Ask now unless the connection says it is down (OnConnect asks once it is up).
+	if c, ok := conn.(interface{ IsConnected() bool }); !ok || c.IsConnected() {
 		_ = u.askLevel(ctx)
 	}
 	go u.run()
@@ -391,4 +425,13 @@ func (u *Uploader) Close(ctx context.Context) error {
 	defer cancel()
 	_ = u.conn.Unsubscribe(uctx, downTopic(u.pid, u.dn))
 	return err
+}
+
+// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
+func isNil(conn Conn) bool {
+	if conn == nil {
+		return true
+	}
+	v := reflect.ValueOf(conn)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

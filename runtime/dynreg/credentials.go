@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 
 	"github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // Credentials are what registration issued to one device: either a DeviceSecret (PSK) or a
@@ -139,7 +141,7 @@ func LoadCredentials(path string) (*Credentials, error) {
 		return nil, fmt.Errorf("dynreg: loading credentials: %w", err)
 	}
 	var f credentialsFile
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := jsonguard.Unmarshal(data, &f); err != nil {
 		// The file holds secrets: never echo its content.
 		return nil, fmt.Errorf("dynreg: loading credentials: %s is not a credentials JSON object", path)
 	}

@@ -10,7 +10,7 @@ import (
 	"log/slog"
 	"strings"
 
-	"github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // MinProductSecretLen is the shortest usable ProductSecret: its first 16 bytes are the AES-128 key.
@@ -93,7 +93,7 @@ func redacted(s string) string {
 // the platform may leave in certificates) becomes a newline.
 func ParsePayload(plaintext []byte) (*Payload, error) {
 	var p Payload
-	if err := json.Unmarshal(plaintext, &p); err != nil {
+	if err := jsonguard.Unmarshal(plaintext, &p); err != nil {
 		// The plaintext holds secrets: report only its size, never its text.
 		return nil, fmt.Errorf("%w: decrypted payload (%d bytes) is not a JSON object: wrong ProductSecret?", ErrPayload, len(plaintext))
 	}

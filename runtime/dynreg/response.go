@@ -7,6 +7,8 @@ import (
 	"strconv"
 
 	"github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 type legacyResponse struct {
@@ -60,7 +62,7 @@ func parseResponse(api APIVersion, status int, body []byte) (payload string, len
 	}
 	if api == Legacy {
 		var r legacyResponse
-		if err := json.Unmarshal(body, &r); err != nil {
+		if err := jsonguard.Unmarshal(body, &r); err != nil {
 			return "", 0, bad("body is not a legacy registration JSON object")
 		}
 		if r.Code == nil {
@@ -75,7 +77,7 @@ func parseResponse(api APIVersion, status int, body []byte) (payload string, len
 		return r.Payload, r.Len, nil
 	}
 	var r v2Response
-	if err := json.Unmarshal(body, &r); err != nil {
+	if err := jsonguard.Unmarshal(body, &r); err != nil {
 		return "", 0, bad("body is not a registration JSON object")
 	}
 	if r.Response == nil {

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"time"
 
-	json "github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // timeWaiter is one ServerTime call waiting for the platform's answer.
@@ -139,7 +139,7 @@ func (c *Conn) dropTimeWaiter(w *timeWaiter) {
 func (c *Conn) handleTimeReply(_ context.Context, m Message) {
 	recv := c.opts.now()
 	var r timeReply
-	err := json.Unmarshal(m.Payload, &r)
+	err := jsonguard.Unmarshal(m.Payload, &r)
 	if err == nil && r.Type != "get" {
 		return // other operations share the topic (e.g. remote SSH switches)
 	}

@@ -233,8 +233,24 @@ func (h *platformHook) OnPacketRead(cl *mqtt.Client, pk packets.Packet) (packets
 
 func (h *platformHook) refusePublish(sess *session, pk packets.Packet, reason string) error {
 	h.s.log.Warn("explorertest: PUBLISH refused, disconnecting the client",
-		"device", sess.id.String(), "topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "reason", reason)
+		"device", sess.id.String(), "topic", unaliasSys(pk.TopicName), "qos", pk.FixedHeader.Qos, "bytes", len(pk.Payload),
+		"code", "disconnect", "reason", reason)
 	return packets.ErrRejectPacket
+}
+
+// OnDisconnect logs a connection the broker closed because a packet was too large to read at
+// all (its payload is beyond MaxPayload by more than any header; smaller oversize payloads are
+// refused in OnPacketRead, with their topic).
+func (h *platformHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
+	if !errors.Is(err, packets.ErrPacketTooLarge) {
+		return
+	}
+	sess := sessionOf(cl)
+	if sess == nil {
+		return
+	}
+	h.s.log.Warn("explorertest: PUBLISH refused, disconnecting the client", "device", sess.id.String(),
+		"code", "disconnect", "reason", fmt.Sprintf("packet exceeds %d bytes: the payload is over the platform's %d-byte limit (not read)", h.s.capabilities().MaximumPacketSize, MaxPayload))
 }
 
 // OnSubscribe refuses QoS 2 subscriptions: the filter is replaced by an invalid one so the
@@ -254,7 +270,7 @@ func (h *platformHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.P
 			}
 		}
 		if reason != "" && sess != nil {
-			h.s.log.Warn("explorertest: SUBSCRIBE refused", "device", sess.id.String(), "filter", f.Filter, "qos", f.Qos, "reason", reason)
+			h.s.log.Warn("explorertest: SUBSCRIBE refused", "device", sess.id.String(), "topic", f.Filter, "qos", f.Qos, "code", packets.ErrUnspecifiedError.Code, "reason", reason)
 		}
 	}
 	return pk

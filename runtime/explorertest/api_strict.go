@@ -2,6 +2,7 @@ package explorertest
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net/http"
 	"reflect"
@@ -19,17 +20,31 @@ import (
 // top-level fields; anything else is a 400 naming the field and showing the expected shape.
 
 // decodeBody reads r's body (at most maxAPIBody) into v, a pointer to a struct whose json tags
-// are the allowed fields. On failure it answers 400 and returns false.
+// are the allowed fields: the one way every JSON API route reads its body. On failure it
+// answers 413 (too large) or 400 naming the problem and the expected shape, and returns false.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
+	return readBody(w, r, v, shape, false)
+}
+
+// decodeOptionalBody is decodeBody for routes whose body may be left out (empty means {}).
+func decodeOptionalBody(w http.ResponseWriter, r *http.Request, v any, shape string) bool {
+	return readBody(w, r, v, shape, true)
+}
+
+func readBody(w http.ResponseWriter, r *http.Request, v any, shape string, optional bool) bool {
 	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
-	if err == nil {
+	if err == nil && !(optional && len(bytes.TrimSpace(data)) == 0) {
 		err = decodeStrict(data, v)
 	}
-	if err != nil {
+	switch {
+	case err == nil:
+		return true
+	case errors.Is(err, jsonguard.ErrTooLarge):
+		writeError(w, http.StatusRequestEntityTooLarge, "body: "+err.Error())
+	default:
 		writeError(w, http.StatusBadRequest, "body: "+err.Error()+"; want "+shape)
-		return false
 	}
-	return true
+	return false
 }
 
 // decodeStrict decodes a JSON object into v, refusing fields v's struct does not declare.
@@ -52,7 +67,8 @@ func decodeStrict(data []byte, v any) error {
 		sort.Strings(unknown)
 		return fmt.Errorf("unknown field %s (allowed: %s)", quoteList(unknown), strings.Join(allowed, ", "))
 	}
-	return unmarshalUntrusted(data, v)
+	// Nested objects are strict too (the error names the key).
+	return jsonguard.UnmarshalStrict(data, v, maxAPIBody)
 }
 
 func quoteList(ks []string) string {

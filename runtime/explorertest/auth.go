@@ -72,6 +72,7 @@ func sessionOf(cl *mqtt.Client) *session {
 // authError is why a CONNECT was refused; it never contains a secret.
 type authError struct {
 	clientID string
+	device   string // "PID/DN" when the client id names a registered device
 	reason   string
 }
 
@@ -95,6 +96,9 @@ func (s *Server) authenticate(cl *mqtt.Client, pk packets.Packet) (DeviceID, err
 	s.regMu.Unlock()
 	if !ok {
 		return fail("unknown device: the client id is not {ProductID}{DeviceName} of a registered device")
+	}
+	fail = func(format string, args ...any) (DeviceID, error) {
+		return DeviceID{}, &authError{clientID: clientID, device: dev.id.String(), reason: fmt.Sprintf(format, args...)}
 	}
 
 	username := string(pk.Connect.Username)
@@ -209,13 +213,24 @@ func (h *platformHook) OnConnect(cl *mqtt.Client, pk packets.Packet) error {
 		return errors.New("explorertest: connection without platform wrapper")
 	}
 	if pk.Connect.WillFlag {
-		h.s.log.Info("explorertest: CONNECT refused: Will messages are not supported by the platform", "client", pk.Connect.ClientIdentifier)
+		h.s.log.Info("explorertest: CONNECT refused", "client", pk.Connect.ClientIdentifier, "code", connackNotAuthorized,
+			"reason", "Will messages are not supported by the platform", "listener", cl.Net.Listener, "remote", cl.Net.Remote)
 		h.refuseConnect(cl, connackNotAuthorized, packets.ErrNotAuthorized)
 		return packets.ErrNotAuthorized
 	}
 	id, err := h.s.authenticate(cl, pk)
 	if err != nil {
-		h.s.log.Info(err.Error(), "listener", cl.Net.Listener, "remote", cl.Net.Remote)
+		attrs := []any{"client", pk.Connect.ClientIdentifier}
+		var ae *authError
+		if errors.As(err, &ae) {
+			if ae.device != "" {
+				attrs = append(attrs, "device", ae.device)
+			}
+			attrs = append(attrs, "code", connackBadCredentials, "reason", ae.reason)
+		} else {
+			attrs = append(attrs, "code", connackBadCredentials, "reason", err.Error())
+		}
+		h.s.log.Info("explorertest: CONNECT refused", append(attrs, "listener", cl.Net.Listener, "remote", cl.Net.Remote)...)
 		h.refuseConnect(cl, connackBadCredentials, packets.ErrBadUsernameOrPassword)
 		return err
 	}

@@ -85,6 +85,7 @@ type bindCloud struct {
 func (s *Server) initBinding() error {
 	b := &bindCloud{s: s, tokens: map[string]*appToken{}, bound: map[DeviceID]Binding{}}
 	s.bind = b
+	s.persistSection(changeBinding, persistFuncs{s.saveBinding, s.restoreBinding}) // --data (persist.go)
 	s.handleUplink("$thing/up/service/", b.handle)
 	s.addDeviceDetail("binding", func(id DeviceID) any { return s.bindingJSON(id) })
 	s.onDeviceRemoved(func(id DeviceID) {
@@ -183,6 +184,8 @@ func (s *Server) BindDevice(pid, dn, user string) error {
 	s.bind.mu.Lock()
 	s.bind.bound[id] = Binding{User: user, BoundAt: s.clock(), Via: "cloud"}
 	s.bind.mu.Unlock()
+	s.changed(changeBinding, id, nil)
+	s.log.Info("binding: device bound from the cloud", "device", id.String(), "user", user)
 	return s.bind.notify(id, "bind_device")
 }
 
@@ -194,8 +197,11 @@ func (s *Server) UnbindDevice(pid, dn string) error {
 		return fmt.Errorf("explorertest: UnbindDevice %s: %w", id, ErrUnknownDevice)
 	}
 	s.bind.mu.Lock()
+	_, was := s.bind.bound[id]
 	delete(s.bind.bound, id)
 	s.bind.mu.Unlock()
+	s.changed(changeBinding, id, nil)
+	s.log.Info("binding: device unbound from the cloud", "device", id.String(), "was_bound", was)
 	return s.bind.notify(id, "unbind_device")
 }
 
@@ -287,6 +293,7 @@ func (b *bindCloud) appBindToken(id DeviceID, m *serviceUp) *codeError {
 	}
 	t.used = true
 	b.bound[id] = Binding{User: t.User, BoundAt: now, Via: "app_bind_token"}
+	b.s.changed(changeBinding, id, nil)
 	b.s.log.Info("binding: device bound", "device", id.String(), "user", t.User)
 	return nil
 }
@@ -308,6 +315,7 @@ func (b *bindCloud) unbindRequest(id DeviceID, m *serviceUp) *codeError {
 	_, was := b.bound[id]
 	delete(b.bound, id)
 	b.mu.Unlock()
+	b.s.changed(changeBinding, id, nil)
 	b.s.log.Info("binding: device unbound at its request", "device", id.String(), "was_bound", was)
 	return nil
 }

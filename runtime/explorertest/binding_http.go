@@ -17,8 +17,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 func (s *Server) mountBindingAPI() {
@@ -26,19 +24,6 @@ func (s *Server) mountBindingAPI() {
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/binding", s.apiBinding)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/bind", s.apiBind)
 	s.mux.HandleFunc("POST /api/devices/{pid}/{dn}/unbind", s.apiUnbind)
-}
-
-// strictBody decodes an optional JSON body into v, refusing unknown fields (empty means {}).
-func strictBody(w http.ResponseWriter, r *http.Request, v any) bool {
-	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
-	if err == nil && len(data) > 0 {
-		err = jsonguard.UnmarshalStrict(data, v, maxAPIBody)
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
-		return false
-	}
-	return true
 }
 
 func (s *Server) bindingJSON(id DeviceID) map[string]any {
@@ -57,7 +42,7 @@ func (s *Server) apiAppToken(w http.ResponseWriter, r *http.Request) {
 		User string `json:"user"`
 		TTL  string `json:"ttl"`
 	}
-	if !strictBody(w, r, &body) {
+	if !decodeOptionalBody(w, r, &body, `{"user":"U","ttl":"10m"} (both optional)`) {
 		return
 	}
 	var ttl time.Duration
@@ -97,7 +82,7 @@ func (s *Server) apiBind(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		User string `json:"user"`
 	}
-	if !strictBody(w, r, &body) {
+	if !decodeOptionalBody(w, r, &body, `{"user":"U"} (optional)`) {
 		return
 	}
 	if body.User == "" || len(body.User) > 128 {
@@ -118,7 +103,7 @@ func (s *Server) apiUnbind(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct{}
-	if !strictBody(w, r, &body) {
+	if !decodeOptionalBody(w, r, &body, "no body (or {})") {
 		return
 	}
 	if err := s.UnbindDevice(id.ProductID, id.DeviceName); err != nil {

@@ -16,7 +16,9 @@ import (
 	"context"
 	"crypto/subtle"
 	"fmt"
+	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -42,6 +44,7 @@ const (
 	changeOTA      = "ota"      // job changed; the stream carries the job document
 	changeFirmware = "firmware" // key: firmware image id (uploaded or deleted)
 	changeGateway  = "gateway"  // sub-device bound/unbound/online/offline; data: its gateway
+	changeBinding  = "binding"  // app-user binding set or removed; the stream carries the binding
 	changeLog      = "log"      // a platform log record (consoleLogHandler)
 )
 
@@ -231,6 +234,8 @@ func (s *Server) applyChange(c change) {
 		switch c.kind {
 		case changeOTA:
 			data = s.otaJobJSON(c.dev)
+		case changeBinding:
+			data = s.bindingJSON(c.dev)
 		case changePending:
 			data = map[string]any{"pending_control": s.PendingControl(c.dev.ProductID, c.dev.DeviceName)}
 		case changeFirmware, changeProduct:
@@ -331,6 +336,19 @@ func (s *Server) apiListProducts(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, out)
 }
 
+// Products lists the product ids that have a data template, sorted.
+func (s *Server) Products() []string {
+	tc := s.thing
+	tc.mu.Lock()
+	out := make([]string, 0, len(tc.products))
+	for pid := range tc.products {
+		out = append(out, pid)
+	}
+	tc.mu.Unlock()
+	sort.Strings(out)
+	return out
+}
+
 func (s *Server) apiGetProduct(w http.ResponseWriter, r *http.Request) {
 	pid := r.PathValue("pid")
 	tpl, ok := s.Product(pid)
@@ -401,11 +419,129 @@ func (s *Server) apiDeleteDevice(w http.ResponseWriter, r *http.Request) {
 func (s *Server) apiPlatform(w http.ResponseWriter, r *http.Request) {
 	cs := s.cons
 	cs.mu.Lock()
-	feed := map[string]any{"queued": len(cs.queue), "dropped": cs.dropped}
+	// queued 0 and busy false: every change reported so far is published and persisted.
+	feed := map[string]any{"queued": len(cs.queue), "busy": cs.busy, "dropped": cs.dropped}
 	cs.mu.Unlock()
 	doc := map[string]any{"stream": cs.hub.Stats(), "changes": feed, "api_token": cs.token != ""}
 	if s.data != nil {
 		doc["data"] = s.data.stats()
 	}
 	writeJSON(w, http.StatusOK, doc)
+}
+
+// maxLoggedBody is how much of a message body a debug log line shows.
+const maxLoggedBody = 4096
+
+// logBody logs a message with its body at debug level (the MQTT bodies carry no secrets: device
+// secrets only sign the CONNECT, and dynamic registration runs over HTTP).
+func (s *Server) logBody(msg string, dev DeviceID, topic string, qos byte, payload []byte) {
+	if !s.log.Enabled(context.Background(), slog.LevelDebug) {
+		return
+	}
+	body := string(payload)
+	if len(payload) > maxLoggedBody {
+		body = strings.ToValidUTF8(string(payload[:maxLoggedBody]), "") + fmt.Sprintf("…(%d bytes)", len(payload))
+	}
+	s.log.Debug(msg, "device", dev.String(), "topic", topic, "qos", qos, "bytes", len(payload), "payload", body)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Platform log on the stream
+
+// consoleLogHandler is the platform's slog handler: every record goes to the logger the
+// platform was given (WithLogger), and records at info and above, or at any level that logger
+// keeps, are also published on /api/stream as "log" events while someone listens (the
+// console's platform log): {"level","msg","attrs"}, the event's device taken from the record's
+// "device" attribute.
+type consoleLogHandler struct {
+	s      *Server
+	inner  slog.Handler
+	attrs  []slog.Attr // from WithAttrs, keys already prefixed by the groups open then
+	prefix string      // open groups, "a.b."
+}
+
+// Enabled implements slog.Handler.
+func (h *consoleLogHandler) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.inner.Enabled(ctx, l) || (l >= slog.LevelInfo && h.streaming())
+}
+
+func (h *consoleLogHandler) streaming() bool {
+	cs := h.s.cons
+	return cs != nil && cs.hub != nil && cs.ready.Load() && cs.hub.Active()
+}
+
+// Handle implements slog.Handler.
+func (h *consoleLogHandler) Handle(ctx context.Context, r slog.Record) error {
+	var err error
+	if h.inner.Enabled(ctx, r.Level) {
+		err = h.inner.Handle(ctx, r)
+	}
+	if !h.streaming() {
+		return err
+	}
+	attrs := map[string]any{}
+	device := ""
+	var add func(prefix string, a slog.Attr)
+	add = func(prefix string, a slog.Attr) {
+		v := a.Value.Resolve()
+		if v.Kind() == slog.KindGroup {
+			p := prefix
+			if a.Key != "" {
+				p += a.Key + "."
+			}
+			for _, g := range v.Group() {
+				add(p, g)
+			}
+			return
+		}
+		if a.Key == "" {
+			return
+		}
+		var val any
+		switch v.Kind() {
+		case slog.KindString:
+			val = v.String()
+		case slog.KindInt64, slog.KindUint64, slog.KindFloat64, slog.KindBool:
+			val = v.Any()
+		default: // times, durations, errors, anything else: as text
+			val = v.String()
+		}
+		if prefix+a.Key == "device" {
+			if d, ok := val.(string); ok {
+				device = d
+			}
+		}
+		attrs[prefix+a.Key] = val
+	}
+	for _, a := range h.attrs {
+		add("", a)
+	}
+	r.Attrs(func(a slog.Attr) bool {
+		add(h.prefix, a)
+		return true
+	})
+	h.s.enqueueChange(change{kind: changeLog, key: device, data: map[string]any{"level": r.Level.String(), "msg": r.Message, "attrs": attrs}})
+	return err
+}
+
+// WithAttrs implements slog.Handler.
+func (h *consoleLogHandler) WithAttrs(as []slog.Attr) slog.Handler {
+	c := *h
+	c.inner = h.inner.WithAttrs(as)
+	c.attrs = append([]slog.Attr(nil), h.attrs...)
+	for _, a := range as {
+		c.attrs = append(c.attrs, slog.Attr{Key: h.prefix + a.Key, Value: a.Value})
+	}
+	return &c
+}
+
+// WithGroup implements slog.Handler.
+func (h *consoleLogHandler) WithGroup(name string) slog.Handler {
+	if name == "" {
+		return h
+	}
+	c := *h
+	c.inner = h.inner.WithGroup(name)
+	c.prefix = h.prefix + name + "."
+	return &c
 }

@@ -126,6 +126,15 @@ func TestAPIErrorsAreJSON(t *testing.T) {
 		{"DELETE", "/api/devices/ZPHBLEB4J5/ghost", "", 404, "not registered"},
 		{"GET", "/api/products/NOPE", "", 404, "product NOPE has no data template"},
 		{"POST", "/api/firmware?product=NOPE&version=1.0.0", "image", 404, "NOPE"},
+		// Every route with a JSON body reads it the same strict way.
+		{"POST", "/api/devices/ZPHBLEB4J5/lamp/ota", `{"version":"1.0.0","force":true}`, 400, `unknown field "force"`},
+		{"POST", "/api/devices/ZPHBLEB4J5/lamp/rrpc", `{"payload":"x","qos":1}`, 400, `unknown field "qos"`},
+		{"POST", "/api/products/ZPHBLEB4J5/broadcast", `{"payload":"x","topic":"t"}`, 400, `unknown field "topic"`},
+		{"PUT", "/api/devices/ZPHBLEB4J5/lamp/log-level", `{"level":3,"lvl":2}`, 400, `unknown field "lvl"`},
+		{"PUT", "/api/devices/ZPHBLEB4J5/lamp/log-level", `{}`, 400, "level: missing"},
+		{"POST", "/api/devices/ZPHBLEB4J5/lamp/resources", `{"name":"a","type":"FILE"}`, 400, `unknown field "type"`},
+		{"POST", "/api/devices/ZPHBLEB4J5/lamp/app-token", `{"user":"u","extra":1}`, 400, `unknown field "extra"`},
+		{"POST", "/api/devices/ZPHBLEB4J5/lamp/rrpc", `{"payload":"` + strings.Repeat("x", maxAPIBody) + `"}`, 413, "too large"},
 	} {
 		code, doc, raw := apiCall(t, tc.method, s.HTTPURL()+tc.path, tc.body)
 		msg, _ := doc["error"].(string)

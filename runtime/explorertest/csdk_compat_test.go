@@ -12,7 +12,7 @@ import (
 	"testing"
 )
 
-// Tests that read the platform's downlinks the way the official C SDK (v3.2.1) does (issue 17).
+// Tests that read the platform's downlinks the way the official C SDK (v3.2.1) does.
 // The C SDK's JSON reader (LITE_json_value_of) returns a value's raw text between the quotes: it
 // does not unescape, so "\u0026" stays six bytes. cValue mirrors that.
 

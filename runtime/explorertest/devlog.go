@@ -83,6 +83,11 @@ func (s *Server) initDevLog() error {
 	lc := &logCloud{s: s, by: map[DeviceID]*deviceLog{}}
 	s.dlog = lc
 	s.handleUplink("$log/operation/", lc.handleUplink)
+	s.onDeviceRemoved(func(id DeviceID) {
+		lc.mu.Lock()
+		delete(lc.by, id)
+		lc.mu.Unlock()
+	})
 	s.mux.HandleFunc("POST /device/reportlog", s.serveReportLog)
 	s.mux.HandleFunc("PUT /api/devices/{pid}/{dn}/log-level", s.apiSetLogLevel)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/logs", s.apiGetLogs)
@@ -246,20 +251,14 @@ func (s *Server) apiSetLogLevel(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := readLimited(w, r, maxAPIBody)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
-	}
 	var body struct {
 		Level *int `json:"level"`
 	}
-	if err := unmarshalUntrusted(raw, &body); err != nil || body.Level == nil {
-		msg := `body must be {"level":0..4}`
-		if err != nil {
-			msg += ": " + err.Error()
-		}
-		writeError(w, http.StatusBadRequest, msg)
+	if !decodeBody(w, r, &body, `{"level":0..4}`) {
+		return
+	}
+	if body.Level == nil {
+		writeError(w, http.StatusBadRequest, `level: missing; want {"level":0..4}`)
 		return
 	}
 	pushed, err := s.SetLogLevel(id.ProductID, id.DeviceName, *body.Level)

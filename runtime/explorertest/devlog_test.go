@@ -72,6 +72,13 @@ func TestDeviceLogStoreIsBounded(t *testing.T) {
 	if _, ok := s.DeviceLogs(id.ProductID, id.DeviceName); ok {
 		t.Fatal("logs of a removed device still served")
 	}
+	// ... and released at once, not on the next access (devices come and go through the API).
+	s.dlog.mu.Lock()
+	kept := len(s.dlog.by)
+	s.dlog.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("log state of %d removed devices still held", kept)
+	}
 }
 
 func TestDeviceLogJSONAPI(t *testing.T) {

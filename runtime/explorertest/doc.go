@@ -17,9 +17,10 @@
 // Every method is on *Server; pid/dn name a device.
 //
 //   - Lifecycle and addresses: NewServer (Options: WithMQTTAddr, WithTLSAddr, WithHTTPAddr,
-//     WithHTTPSAddr, WithFirmwareAddr, WithFirmwareTLSAddr, WithLogger, WithClock), Close,
-//     BrokerURL, TLSBrokerURL, HTTPURL, HTTPSURL, FirmwareURL, FirmwareTLSURL, RootCAs,
-//     CACertPEM.
+//     WithHTTPSAddr, WithFirmwareAddr, WithFirmwareTLSAddr, WithWebSocketAddr,
+//     WithWebSocketTLSAddr, WithDataDir, WithAPIToken, WithLogger, WithClock), Close,
+//     BrokerURL, TLSBrokerURL, HTTPURL, HTTPSURL, FirmwareURL, FirmwareTLSURL, WebSocketURL,
+//     WebSocketTLSURL, RootCAs, CACertPEM.
 //   - Devices: AddDevice (WithSecret, WithCertificate), RemoveDevice, IssueCertificate,
 //     Device, Devices, Online, DeviceConfig and DialOptions (ready-made runtime options).
 //   - Data template (docs/PROTOCOL.md §2): AddProduct, AddProductAs, Product, SendControl,
@@ -42,10 +43,41 @@
 //     device is unbound and gets an unbind_device notice.
 //   - Device logs (§7.2): SetLogLevel, DeviceLogs.
 //   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
+//   - Files and resources (§7.5): UploadResource, Resources, PushResource (WithResourceURLTTL,
+//     WithTaskAPI), DeviceResources, WaitDeviceResources, DeleteDeviceResource, OpenUpload;
+//     download faults with CutResourceDownload, ThrottleResourceDownload, ResourceRanges.
 //   - Raw MQTT and faults: Publish (cloud to device), DropConnections, Restart, SetLatency.
 //
 // The same operations are served as a JSON API under /api/ on the HTTP listeners (api.go,
-// ota_http.go, gateway_http.go, ...), which `tplgen emulate` documents in its --help.
+// ota_http.go, gateway_http.go, ...), which `tplgen emulate` documents in its --help and
+// GET /api/openapi.json lists route by route; the web console at / and the live event stream
+// GET /api/stream are built on it (console.go).
+//
+// # Persistence
+//
+// With WithDataDir the platform's state — products, devices and secrets, reported state,
+// pending control, the newest events, firmware, OTA jobs, app bindings, gateway topology — is
+// written to one SQLite file (pure Go, no C toolchain) as it changes and restored by NewServer
+// before anything listens (persist.go). Deleting a device deletes its records. A database that
+// is damaged (ErrDataCorrupt) or was written by a newer build (ErrDataNewerSchema) makes
+// NewServer fail with an error naming the file; the file is never rewritten. Resources,
+// device logs and app tokens stay in memory.
+//
+// # Logs
+//
+// The logger given with WithLogger gets a line for each device coming and going and for every
+// refusal, with the attributes device (client for an unknown client id), topic (where there is
+// one), code and reason: "CONNECT refused" (code 4 or 5,
+// reason: unknown device, bad username, expired signature, wrong secret, certificate
+// mismatch), "PUBLISH refused, disconnecting the client" (code "disconnect": topic of another
+// device, QoS 2, retained, payload over MaxPayload, also when too large to read), "SUBSCRIBE
+// refused" (code 128), "thing: rejected uplink" (the data-template reply code sent back, e.g. 406
+// for a value out of range). Control and action replies are logged with their code ("thing:
+// control_reply", "thing: action_reply"), and so are every OTA step ("ota: job pending",
+// "ota: update_firmware sent", "ota: job downloading", ..., "ota: firmware download") and
+// resource step ("resource: job ..."). At debug level each MQTT message in either direction
+// is logged with its body ("explorertest: uplink", "explorertest: downlink"); secrets are
+// never logged.
 //
 // Each cloud feature lives in its own files and keeps its state in one field of Server;
 // features.go explains how to add one. Untrusted JSON is decoded only through the project's

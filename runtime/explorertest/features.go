@@ -38,20 +38,8 @@ import (
 //  4. Anything a device or API client can make the feature keep is bounded (count and size
 //     caps, oldest dropped, drops counted).
 //
-// Example, in a new file devlog.go:
-//
-//	type devLogs struct{ mu sync.Mutex; lines map[DeviceID][]string; dropped int }
-//
-//	func (s *Server) initDevLogs() error {
-//		l := &devLogs{lines: map[DeviceID][]string{}}
-//		s.logs = l // field `logs *devLogs` in Server's Features block
-//		s.handleUplink("$log/operation/", l.handle)
-//		s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/logs", s.apiDevLogs)
-//		s.addDeviceDetail("logs", func(id DeviceID) any { return l.count(id) })
-//		return nil
-//	}
-//
-// plus `{"devlogs", s.initDevLogs},` in initFeatures.
+// devlog.go is the shortest complete feature (state type, initDevLog, onDeviceRemoved,
+// bounded per-device storage, JSON API routes): read it before writing a new one.
 //
 // Uplink handlers and state callbacks of one connection run in order on a goroutine of their
 // own (never the broker's), so they may call s.Publish synchronously and may block briefly;
@@ -280,6 +268,7 @@ func (h *platformHook) OnPublished(cl *mqtt.Client, pk packets.Packet) {
 // broker may reuse its buffer once the hook returns), and each handler gets its own copy so one
 // cannot corrupt another's view.
 func (s *Server) dispatchUplink(client DeviceID, topic string, payload []byte, qos byte) {
+	s.logBody("explorertest: uplink", client, topic, qos, payload)
 	s.feat.mu.Lock()
 	var fns []func(uplink)
 	for _, r := range s.feat.routes {

@@ -54,7 +54,8 @@ type SubDeviceInfo struct {
 type gatewayCloud struct {
 	s      *Server
 	mu     sync.Mutex
-	bound  map[DeviceID]DeviceID // sub-device -> gateway
+	bound  map[DeviceID]DeviceID // sub-device -> gateway; change only through link/unlink
+	subs   map[DeviceID]int      // gateway -> number of its bound sub-devices (O(1) gateway test)
 	online map[DeviceID]bool     // sub-devices that went online (until offline/unbind)
 	acks   map[DeviceID]*ackLog  // the newest maxGatewayAcks acknowledgements of each gateway
 	ackCh  chan struct{}         // closed and replaced on every ack
@@ -64,6 +65,7 @@ func (s *Server) initGateway() error {
 	g := &gatewayCloud{
 		s:      s,
 		bound:  map[DeviceID]DeviceID{},
+		subs:   map[DeviceID]int{},
 		online: map[DeviceID]bool{},
 		acks:   map[DeviceID]*ackLog{},
 		ackCh:  make(chan struct{}),
@@ -82,14 +84,35 @@ func (s *Server) initGateway() error {
 func (g *gatewayCloud) deviceRemoved(id DeviceID) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	delete(g.bound, id)
+	g.unlink(id)
 	delete(g.online, id)
 	delete(g.acks, id)
-	for sub, gw := range g.bound {
-		if gw == id {
-			delete(g.bound, sub)
-			delete(g.online, sub)
+	if g.subs[id] > 0 {
+		for sub, gw := range g.bound {
+			if gw == id {
+				g.unlink(sub)
+				delete(g.online, sub)
+			}
 		}
+	}
+}
+
+// link records sub as bound to gw (replacing an earlier binding). Caller holds g.mu.
+func (g *gatewayCloud) link(sub, gw DeviceID) {
+	g.unlink(sub)
+	g.bound[sub] = gw
+	g.subs[gw]++
+}
+
+// unlink forgets sub's binding, if any. Caller holds g.mu.
+func (g *gatewayCloud) unlink(sub DeviceID) {
+	gw, ok := g.bound[sub]
+	if !ok {
+		return
+	}
+	delete(g.bound, sub)
+	if g.subs[gw]--; g.subs[gw] <= 0 {
+		delete(g.subs, gw)
 	}
 }
 
@@ -216,12 +239,12 @@ func (g *gatewayCloud) apply(gw DeviceID, op string, d gwDevice) int {
 		case isBound:
 			return gwBoundElsewhere
 		}
-		g.bound[sub] = gw
+		g.link(sub, gw)
 	case "unbind":
 		if !isBound || owner != gw {
 			return gwNotBound
 		}
-		delete(g.bound, sub)
+		g.unlink(sub)
 		delete(g.online, sub)
 	case "online", "offline":
 		if !isBound || owner != gw {
@@ -237,14 +260,7 @@ func (g *gatewayCloud) apply(gw DeviceID, op string, d gwDevice) int {
 	return gwOK
 }
 
-func (g *gatewayCloud) isGatewayLocked(id DeviceID) bool {
-	for _, gw := range g.bound {
-		if gw == id {
-			return true
-		}
-	}
-	return false
-}
+func (g *gatewayCloud) isGatewayLocked(id DeviceID) bool { return g.subs[id] > 0 }
 
 func (g *gatewayCloud) checkBindSignature(dev device, d gwDevice) int {
 	if d.Signature == "" || d.Random == nil || d.Timestamp == nil {
@@ -340,12 +356,13 @@ func (s *Server) pushChange(gw DeviceID, bind bool, subs []DeviceID) error {
 	}
 	for i, sub := range subs {
 		if bind {
-			s.gw.bound[sub] = gw
+			s.gw.link(sub, gw)
 		} else {
-			delete(s.gw.bound, sub)
+			s.gw.unlink(sub)
 			delete(s.gw.online, sub)
 		}
 		devs[i] = gwDevice{ProductID: sub.ProductID, DeviceName: sub.DeviceName}
+		s.changed(changeGateway, sub, gw)
 	}
 	s.gw.mu.Unlock()
 	status := 0
@@ -364,8 +381,9 @@ func (s *Server) UnbindAllSubDevices(gwPID, gwDN string) error {
 	s.gw.mu.Lock()
 	for sub, owner := range s.gw.bound {
 		if owner == gw {
-			delete(s.gw.bound, sub)
+			s.gw.unlink(sub)
 			delete(s.gw.online, sub)
+			s.changed(changeGateway, sub, gw)
 		}
 	}
 	s.gw.mu.Unlock()

@@ -26,8 +26,6 @@ import (
 	"fmt"
 	"net/http"
 	"time"
-
-	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 func (s *Server) mountGatewayAPI() {
@@ -57,7 +55,7 @@ func (s *Server) apiSubDevices(w http.ResponseWriter, r *http.Request) {
 
 // gwRequest reads a gateway operation's body strictly into v (an empty body counts as {}) and
 // the ?timeout for the acknowledgement.
-func gwRequest(w http.ResponseWriter, r *http.Request, v any) (time.Duration, bool) {
+func gwRequest(w http.ResponseWriter, r *http.Request, v any, shape string) (time.Duration, bool) {
 	timeout := defaultAPITimeout
 	if t := r.URL.Query().Get("timeout"); t != "" {
 		d, err := time.ParseDuration(t)
@@ -67,15 +65,7 @@ func gwRequest(w http.ResponseWriter, r *http.Request, v any) (time.Duration, bo
 		}
 		timeout = d
 	}
-	data, err := jsonguard.ReadAll(r.Body, maxAPIBody)
-	if err == nil && len(data) > 0 {
-		err = jsonguard.UnmarshalStrict(data, v, maxAPIBody)
-	}
-	if err != nil {
-		writeError(w, http.StatusBadRequest, "body: "+err.Error())
-		return 0, false
-	}
-	return timeout, true
+	return timeout, decodeOptionalBody(w, r, v, shape)
 }
 
 // gwOperate runs op (which sends the message to gateway id) and answers with the gateway's
@@ -123,7 +113,7 @@ func (s *Server) apiGatewayChange(w http.ResponseWriter, r *http.Request) {
 		Status  *int          `json:"status"`
 		Devices []gwDeviceRef `json:"devices"`
 	}
-	timeout, ok := gwRequest(w, r, &body)
+	timeout, ok := gwRequest(w, r, &body, `{"status":1|0,"devices":[{"product_id":"P","device_name":"D"}]}`)
 	if !ok {
 		return
 	}
@@ -157,7 +147,7 @@ func (s *Server) apiGatewayUnbindAll(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct{}
-	timeout, ok := gwRequest(w, r, &body)
+	timeout, ok := gwRequest(w, r, &body, "no body (or {})")
 	if !ok {
 		return
 	}
@@ -174,7 +164,7 @@ func (s *Server) apiGatewaySearch(w http.ResponseWriter, r *http.Request) {
 	var body struct {
 		Status *int `json:"status"`
 	}
-	timeout, ok := gwRequest(w, r, &body)
+	timeout, ok := gwRequest(w, r, &body, `{"status":1|0}`)
 	if !ok {
 		return
 	}
@@ -192,7 +182,7 @@ func (s *Server) apiGatewayDescribe(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var body struct{}
-	timeout, ok := gwRequest(w, r, &body)
+	timeout, ok := gwRequest(w, r, &body, "no body (or {})")
 	if !ok {
 		return
 	}

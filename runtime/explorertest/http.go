@@ -24,16 +24,21 @@ func (s *Server) newHTTPServer(addr string, useTLS bool) (*httpServer, error) {
 	if err != nil {
 		return nil, fmt.Errorf("explorertest: HTTP listener on %s: %w", addr, err)
 	}
+	// Requests' contexts end when the server shuts down, so long-lived responses (the
+	// console's /api/stream) finish cleanly instead of holding Shutdown for its grace period.
+	base, stop := context.WithCancel(context.Background())
 	h := &httpServer{
 		srv: &http.Server{
 			Handler:           s.rootHandler(), // API token, JSON errors for every route (console.go)
 			ReadHeaderTimeout: 10 * time.Second,
 			// TLS handshake errors from clients that don't trust the test CA are expected.
-			ErrorLog: slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			ErrorLog:    slog.NewLogLogger(s.log.Handler(), slog.LevelDebug),
+			BaseContext: func(net.Listener) context.Context { return base },
 		},
 		ln:   ln,
 		done: make(chan struct{}),
 	}
+	h.srv.RegisterOnShutdown(stop)
 	if useTLS {
 		h.ln = tls.NewListener(ln, &tls.Config{
 			Certificates: []tls.Certificate{s.serverCert},

@@ -23,6 +23,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"strings"
 	"sync"
 	"time"
@@ -134,7 +135,7 @@ type otaCloud struct {
 // initOTA is the OTA feature's init (features.go): the firmware store and job table in s.ota,
 // the $ota/report handler, the download handler and the JSON API.
 func (s *Server) initOTA() error {
-	store, err := firmware.NewStore(s.dataPath("firmware"), firmware.WithClock(s.clock))
+	store, err := firmware.NewStore(s.dataPath("firmware"), firmware.WithClock(s.clock), firmware.WithRequestHook(s.logFirmwareRequest))
 	if err != nil {
 		return err
 	}
@@ -195,6 +196,35 @@ func (oc *otaCloud) lookup(pid, version string) (firmware.Image, error) {
 	return img, nil
 }
 
+// step records a state change of id's job and logs it (every OTA step is a log line); call
+// with oc.mu held.
+func (oc *otaCloud) step(id DeviceID, j *otaJob, p OTAProgress) {
+	j.event(p, oc.s.clock())
+	last := j.state.History[len(j.state.History)-1]
+	oc.log.Info("ota: job "+string(last.State), "device", id.String(), "version", j.state.TargetVersion,
+		"percent", j.state.Percent, "result_code", last.ResultCode, "result_msg", last.ResultMsg)
+}
+
+// logFirmwareRequest logs a download from the firmware host; a refused one says why.
+func (s *Server) logFirmwareRequest(r firmware.Request) {
+	attrs := []any{"image", r.ID, "status", r.Status, "range", r.Range, "start", r.Start, "bytes", r.Sent}
+	if img, ok := s.ota.store.Get(r.ID); ok {
+		attrs = append(attrs, "product", img.ProductID, "version", img.Version)
+	}
+	switch {
+	case r.Status >= 400:
+		reason := http.StatusText(r.Status)
+		if r.Status == http.StatusForbidden {
+			reason = "URL signature invalid or expired (ask for a new push)"
+		}
+		s.log.Warn("ota: firmware download refused", append(attrs, "code", r.Status, "reason", reason)...)
+	case r.Cut:
+		s.log.Info("ota: firmware download cut (fault injected)", attrs...)
+	default:
+		s.log.Info("ota: firmware download", attrs...)
+	}
+}
+
 // event records a state change; call with oc.mu held.
 func (j *otaJob) event(p OTAProgress, now time.Time) {
 	if len(p.ResultMsg) > maxOTAResultMsg {
@@ -229,7 +259,7 @@ type updateFirmwareMsg struct {
 	MD5      string `json:"md5sum"`
 	FileSize int64  `json:"file_size"`
 	// Omitted when unset: the C SDK (v3.2.1) refuses the whole update_firmware when
-	// user_defined is an empty string (issue 17).
+	// user_defined is an empty string.
 	UserDefined string `json:"user_defined,omitempty"`
 }
 
@@ -252,11 +282,12 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 	job.state.Pushes++
 	job.state.LastURL = url
 	if job.state.State != OTAPending {
-		job.event(OTAProgress{State: OTAPending, ResultMsg: "update_firmware re-pushed"}, oc.s.clock())
+		oc.step(id, job, OTAProgress{State: OTAPending, ResultMsg: "update_firmware re-pushed"})
 	}
 	if err := oc.s.Publish("$ota/update/"+id.ProductID+"/"+id.DeviceName, msg, 1); err != nil {
 		return fmt.Errorf("explorertest: push update_firmware to %s: %w", id, err)
 	}
+	oc.log.Info("ota: update_firmware sent", "device", id.String(), "version", job.state.TargetVersion, "size", img.Size, "md5", img.MD5, "push", job.state.Pushes)
 	return nil
 }
 

@@ -135,12 +135,12 @@ func (s *Server) PushUpdate(pid, dn, version string, opts ...PushOption) error {
 	defer oc.mu.Unlock()
 	job := &otaJob{cfg: cfg, state: OTAJobState{ProductID: pid, DeviceName: dn, TargetVersion: version, VersionID: img.ID, State: OTAPending}}
 	oc.jobs[id] = job
-	job.event(OTAProgress{State: OTAPending, ResultMsg: "job created"}, s.clock())
+	oc.step(id, job, OTAProgress{State: OTAPending, ResultMsg: "job created"})
 	current, reported := oc.versions[id]
 	job.state.ReportedVersion = current
 	switch {
 	case reported && current == version:
-		job.event(OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device already runs " + version}, s.clock())
+		oc.step(id, job, OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device already runs " + version})
 	case reported && s.Online(pid, dn):
 		if err := oc.pushLocked(id, job); err != nil {
 			oc.notifyLocked()

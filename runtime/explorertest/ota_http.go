@@ -14,7 +14,6 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
 )
 
@@ -73,8 +72,7 @@ func (s *Server) apiPushUpdate(w http.ResponseWriter, r *http.Request) {
 		PlainHTTP   bool   `json:"plain_http"`
 		UserDefined string `json:"user_defined"`
 	}
-	if err := jsonguard.Decode(r.Body, &body, maxAPIBody); err != nil {
-		writeError(w, http.StatusBadRequest, "body must be {\"version\":\"...\"}: "+err.Error())
+	if !decodeBody(w, r, &body, `{"version":"V","plain_http":false,"user_defined":"..."}`) {
 		return
 	}
 	if body.Version == "" {

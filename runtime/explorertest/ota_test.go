@@ -292,7 +292,7 @@ func TestOTAJSONAPI(t *testing.T) {
 	}
 }
 
-// A device that keeps sending report_progress cannot grow its job (issue 13): History keeps the
+// A device that keeps sending report_progress cannot grow its job: History keeps the
 // newest MaxOTAHistory entries, counts the rest, and long result messages are cut.
 func TestOTAHistoryBounded(t *testing.T) {
 	s, err := NewServer()

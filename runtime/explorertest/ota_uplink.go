@@ -35,7 +35,7 @@ type reportVersionRsp struct {
 func (oc *otaCloud) handleReport(u uplink) {
 	var m otaReport
 	if err := unmarshalUntrusted(u.Payload, &m); err != nil {
-		oc.log.Warn("explorertest: ota: malformed report", "topic", u.Topic, "err", err)
+		oc.log.Warn("explorertest: ota: malformed report", "device", u.Device.String(), "topic", u.Topic, "err", err)
 		return
 	}
 	switch m.Type {
@@ -44,7 +44,7 @@ func (oc *otaCloud) handleReport(u uplink) {
 	case "report_progress":
 		oc.reportProgress(u, &m)
 	default:
-		oc.log.Warn("explorertest: ota: unknown report type", "topic", u.Topic, "field", "type", "value", m.Type)
+		oc.log.Warn("explorertest: ota: unknown report type", "device", u.Device.String(), "topic", u.Topic, "field", "type", "value", m.Type)
 	}
 }
 
@@ -52,7 +52,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 	rsp := reportVersionRsp{Type: "report_version_rsp", ResultMsg: "success", Version: v}
 	valid := len(v) >= 1 && len(v) <= 32
 	if !valid {
-		oc.log.Warn("explorertest: ota: bad version", "topic", u.Topic, "field", "report.version", "value", v)
+		oc.log.Warn("explorertest: ota: bad version", "device", u.Device.String(), "topic", u.Topic, "field", "report.version", "value", v)
 		rsp.ResultCode, rsp.ResultMsg = 1, fmt.Sprintf("report.version must be 1-32 characters, got %d", len(v))
 	}
 	down := "$ota/update/" + u.Device.ProductID + "/" + u.Device.DeviceName
@@ -64,6 +64,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 	job := oc.jobs[u.Device]
 	repush := false
 	if valid {
+		oc.log.Info("ota: report_version", "device", u.Device.String(), "version", v)
 		oc.versions[u.Device] = v
 		if job != nil {
 			job.state.ReportedVersion = v
@@ -71,7 +72,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 			case v != job.state.TargetVersion:
 				repush = true
 			case job.state.State != OTADone:
-				job.event(OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device reports target version"}, oc.s.clock())
+				oc.step(u.Device, job, OTAProgress{State: OTADone, Percent: 100, ResultMsg: "device reports target version"})
 			}
 		}
 		oc.notifyLocked()
@@ -92,7 +93,7 @@ func (oc *otaCloud) reportVersion(u uplink, v string) {
 func (oc *otaCloud) reportProgress(u uplink, m *otaReport) {
 	p := m.Report.Progress
 	if p == nil {
-		oc.log.Warn("explorertest: ota: report_progress without progress", "topic", u.Topic, "field", "report.progress")
+		oc.log.Warn("explorertest: ota: report_progress without progress", "device", u.Device.String(), "topic", u.Topic, "field", "report.progress")
 		return
 	}
 	ev := OTAProgress{State: OTAState(p.State), ResultMsg: p.ResultMsg}
@@ -116,7 +117,7 @@ func (oc *otaCloud) reportProgress(u uplink, m *otaReport) {
 		err = fmt.Errorf("report.progress.state: %q is not downloading, burning, done or fail", p.State)
 	}
 	if err != nil {
-		oc.log.Warn("explorertest: ota: bad report_progress", "topic", u.Topic, "err", err)
+		oc.log.Warn("explorertest: ota: bad report_progress", "device", u.Device.String(), "topic", u.Topic, "err", err)
 		return
 	}
 	oc.mu.Lock()
@@ -124,17 +125,17 @@ func (oc *otaCloud) reportProgress(u uplink, m *otaReport) {
 	job, ok := oc.jobs[u.Device]
 	switch {
 	case !ok:
-		oc.log.Warn("explorertest: ota: progress without a job", "topic", u.Topic)
+		oc.log.Warn("explorertest: ota: progress without a job", "device", u.Device.String(), "topic", u.Topic)
 		return
 	case m.Report.Version != job.state.TargetVersion:
-		oc.log.Warn("explorertest: ota: progress for another version", "topic", u.Topic, "field", "report.version", "value", m.Report.Version, "target", job.state.TargetVersion)
+		oc.log.Warn("explorertest: ota: progress for another version", "device", u.Device.String(), "topic", u.Topic, "field", "report.version", "value", m.Report.Version, "target", job.state.TargetVersion)
 		return
 	case job.state.State == OTADone:
 		// Terminal until the next push; a late QoS 0 "downloading" must not undo it.
-		oc.log.Info("explorertest: ota: progress after done ignored", "topic", u.Topic, "state", p.State)
+		oc.log.Info("explorertest: ota: progress after done ignored", "device", u.Device.String(), "topic", u.Topic, "state", p.State)
 		return
 	}
-	job.event(ev, oc.s.clock())
+	oc.step(u.Device, job, ev)
 	oc.notifyLocked()
 	oc.s.changed(changeOTA, u.Device, nil)
 }

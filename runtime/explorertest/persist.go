@@ -26,6 +26,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -51,6 +52,15 @@ func WithDataDir(dir string) Option {
 		return nil
 	}
 }
+
+// Errors of a data directory that NewServer refuses to use (matched with errors.Is). Neither
+// is ever repaired or overwritten: the error names the file and what to do.
+var (
+	// ErrDataCorrupt: the database file is not a SQLite database, or is damaged.
+	ErrDataCorrupt = store.ErrCorrupt
+	// ErrDataNewerSchema: the database was written by a newer tplgen.
+	ErrDataNewerSchema = store.ErrNewerSchema
+)
 
 // persistFuncs saves and restores one section (see the hook above).
 type persistFuncs struct {
@@ -128,7 +138,13 @@ var sectionOf = map[string]string{
 	changeOTA:      "ota",
 	changeFirmware: "firmware",
 	changeGateway:  "gateway",
+	changeBinding:  "binding",
 }
+
+// perDevice are the sections keyed by device ("PID/DN"): their records go when the device is
+// deleted, and records of a device the registry does not hold are dropped at restore. A
+// feature section keyed by device adds its name here.
+var perDevice = []string{"thing", "ota", "gateway", changeBinding}
 
 // apply writes one change (change-feed goroutine).
 func (p *persister) apply(c change) {
@@ -163,8 +179,21 @@ func (p *persister) apply(c change) {
 		err = p.db.Put(name, c.key, v)
 	default:
 		err = p.db.Delete(name, c.key)
+		if err == nil && name == "registry" {
+			err = p.forgetDevice(c.key)
+		}
 	}
 	p.done(c, err)
+}
+
+// forgetDevice deletes a deleted device's per-device records and event history.
+func (p *persister) forgetDevice(key string) error {
+	for _, name := range perDevice {
+		if err := p.db.Delete(name, key); err != nil {
+			return err
+		}
+	}
+	return p.db.ClearLog("thing.events", key)
 }
 
 func (p *persister) done(c change, err error) {
@@ -212,6 +241,11 @@ func (s *Server) initPersist() error {
 	sections := p.sections
 	p.mu.Unlock()
 	for _, sec := range sections {
+		if slices.Contains(perDevice, sec.name) {
+			sec.restore = s.skipOrphans(sec.name, sec.restore)
+		}
+	}
+	for _, sec := range sections {
 		if err := p.db.Load(sec.name, sec.restore); err != nil {
 			_ = p.db.Close()
 			return fmt.Errorf("restoring %s from %s: %w", sec.name, p.db.Path(), err)
@@ -223,6 +257,23 @@ func (s *Server) initPersist() error {
 	}
 	s.log.Info("explorertest: state restored", "data", p.dir, "devices", len(s.Devices()))
 	return nil
+}
+
+// skipOrphans wraps a per-device section's restore: a record of a device that is not registered
+// (deleted while its change was still queued, or a gateway whose sub-device went) is dropped
+// with a debug line instead of bringing back state nobody can reach.
+func (s *Server) skipOrphans(section string, restore func(string, []byte) error) func(string, []byte) error {
+	return func(key string, b []byte) error {
+		id, err := splitKey(key)
+		if err != nil {
+			return err
+		}
+		if _, ok := s.lookupDevice(id); !ok {
+			s.log.Debug("explorertest: --data: record of a deleted device dropped", "section", section, "device", key)
+			return s.data.db.Delete(section, key)
+		}
+		return restore(key, b)
+	}
 }
 
 func splitKey(key string) (DeviceID, error) {
@@ -517,12 +568,50 @@ func (s *Server) restoreGateway(key string, b []byte) error {
 	if err != nil {
 		return errors.New("gateway: " + err.Error())
 	}
+	if _, ok := s.lookupDevice(gw); !ok {
+		return s.data.db.Delete("gateway", key) // the gateway was deleted
+	}
 	g := s.gw
 	g.mu.Lock()
 	defer g.mu.Unlock()
-	g.bound[sub] = gw
+	g.link(sub, gw)
 	if ss.Online {
 		g.online[sub] = true
 	}
+	return nil
+}
+
+// ---------------------------------------------------------------------------------------------
+// Feature sections (registered by the feature through persistSection)
+
+// saveBinding and restoreBinding are the binding feature's section (binding.go registers it).
+func (s *Server) saveBinding(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	bd, ok := s.Binding(id.ProductID, id.DeviceName)
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(bd)
+	return b, true, err
+}
+
+func (s *Server) restoreBinding(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var bd Binding
+	if err := unmarshalUntrusted(b, &bd); err != nil {
+		return err
+	}
+	if bd.User == "" {
+		return errors.New("binding without a user")
+	}
+	s.bind.mu.Lock()
+	s.bind.bound[id] = bd
+	s.bind.mu.Unlock()
 	return nil
 }

@@ -181,6 +181,11 @@ func (s *Server) initResources() error {
 			rc.pushPending(id, "")
 		}
 	})
+	s.onDeviceRemoved(func(id DeviceID) {
+		rc.mu.Lock()
+		delete(rc.devs, id)
+		rc.mu.Unlock()
+	})
 	obj := st.Handler()
 	s.mux.Handle("GET /{key}", obj)
 	s.mux.Handle("PUT /{key}", obj)
@@ -393,6 +398,11 @@ func (rc *resCloud) pushPending(id DeviceID, name string) {
 	rc.notifyLocked()
 	rc.mu.Unlock()
 	for _, p := range pushes {
+		name := p.msg["name"] // $resource download
+		if name == nil {
+			name = p.msg["resource_name"] // $thing update_resource
+		}
+		rc.s.log.Info("resource: pushed to device", "device", id.String(), "topic", p.topic, "resource", name)
 		b, _ := json.Marshal(p.msg)
 		if err := rc.s.Publish(p.topic, b, 1); err != nil {
 			rc.s.log.Warn("explorertest: resource push failed", "device", id.String(), "err", err)
@@ -521,6 +531,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 			state = "downloading"
 		}
 		j.update(state, int(pct), int(code), clipText(p.ResultMsg), rc.s.clock())
+		rc.logStep(id, j)
 		rc.notifyLocked()
 	case "request_url":
 		rid, ok := wireNum(m.RequestID)
@@ -566,6 +577,12 @@ func (rc *resCloud) handleFiles(u uplink) {
 		up.Updated = rc.s.clock()
 		rc.notifyLocked()
 	}
+}
+
+// logStep logs a resource job's state change (every resource step is a log line).
+func (rc *resCloud) logStep(id DeviceID, j *ResourceJob) {
+	rc.s.log.Info("resource: job "+j.State, "device", id.String(), "resource", j.Name, "version", j.Version, "api", j.API,
+		"percent", j.Percent, "result_code", j.ResultCode, "result_msg", j.ResultMsg)
 }
 
 func (j *ResourceJob) update(state string, pct, code int, msg string, now time.Time) {
@@ -632,6 +649,7 @@ func (rc *resCloud) uploaded(o resstore.Object) {
 	api := ""
 	if up != nil {
 		up.State, up.Size, up.MD5, up.Updated = "uploaded", o.Size, o.MD5, rc.s.clock()
+		rc.s.log.Info("resource: device upload stored", "device", id.String(), "name", up.Name, "size", o.Size, "md5", o.MD5)
 		if up.API == "tasks" {
 			up.State, up.Percent = "done", 100
 		}
@@ -745,6 +763,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 					state, pct = "done", 100
 				}
 				j.update(state, int(pct), int(code), clipText(m.Progress.ResultMsg), rc.s.clock())
+				rc.logStep(id, j)
 				rc.notifyLocked()
 			}
 		}
@@ -849,6 +868,7 @@ func (s *Server) DeleteDeviceResource(pid, dn, name string) error {
 		e.Version, e.Type = j.Version, j.Type
 	}
 	j.update("deleting", j.Percent, 0, "", s.clock())
+	rc.logStep(id, j)
 	rc.notifyLocked()
 	rc.mu.Unlock()
 	rc.reply(id, true, map[string]any{"method": "del_resource", "resource_name": name, "resource_type": e.Type, "version": e.Version})
@@ -932,19 +952,18 @@ func (s *Server) apiPushResource(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	raw, err := readLimited(w, r, maxAPIBody)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-		return
-	}
 	var body struct {
 		Name    string `json:"name"`
 		Version string `json:"version"`
 		API     string `json:"api"`
 		TTL     string `json:"url_ttl"`
 	}
-	if err := unmarshalUntrusted(raw, &body); err != nil || body.Name == "" {
-		writeError(w, http.StatusBadRequest, `body must be {"name":"...","version":"..." (optional),"api":"files"|"tasks","url_ttl":"1h"}`)
+	const shape = `{"name":"N","version":"V" (optional),"api":"files"|"tasks","url_ttl":"1h"}`
+	if !decodeBody(w, r, &body, shape) {
+		return
+	}
+	if body.Name == "" {
+		writeError(w, http.StatusBadRequest, "name: missing; want "+shape)
 		return
 	}
 	var opts []ResourcePushOption

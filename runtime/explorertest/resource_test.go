@@ -147,3 +147,29 @@ func FuzzResourceUplinks(f *testing.F) {
 		}
 	})
 }
+
+// A removed device's resource state (reported list, jobs, uploads) is released at once: API
+// clients may create and delete devices without end.
+func TestResourceStateForgottenWithDevice(t *testing.T) {
+	s, err := NewServer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	s.AddDevice("RESPROD003", "dev1")
+	id := DeviceID{"RESPROD003", "dev1"}
+	s.res.handleFiles(uplink{Client: id, Device: id, Topic: "$thing/up/service/RESPROD003/dev1",
+		Payload: []byte(`{"method":"report_version","report":{"resource_list":[{"resource_name":"a","version":"1"}]}}`)})
+	if st, ok := s.DeviceResources("RESPROD003", "dev1"); !ok || len(st.Reported) != 1 {
+		t.Fatalf("reported list not kept: %+v %v", st, ok)
+	}
+	if err := s.RemoveDevice("RESPROD003", "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	s.res.mu.Lock()
+	kept := len(s.res.devs)
+	s.res.mu.Unlock()
+	if kept != 0 {
+		t.Fatalf("resource state of %d removed devices still held", kept)
+	}
+}

@@ -28,7 +28,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sort"
 	"strconv"
@@ -239,14 +238,8 @@ type apiPayload struct {
 
 // readAPIPayload decodes {"payload"} or {"payload_base64"} (exactly one), answering 400 itself.
 func readAPIPayload(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
-	raw, err := readLimited(w, r, maxAPIBody)
-	if err != nil {
-		writeError(w, http.StatusRequestEntityTooLarge, err.Error())
-		return nil, false
-	}
 	var p apiPayload
-	if err := unmarshalUntrusted(raw, &p); err != nil {
-		writeError(w, http.StatusBadRequest, `body must be {"payload":"text"} or {"payload_base64":"..."}: `+err.Error())
+	if !decodeBody(w, r, &p, `{"payload":"text"} or {"payload_base64":"..."}`) {
 		return nil, false
 	}
 	switch {
@@ -265,19 +258,6 @@ func readAPIPayload(w http.ResponseWriter, r *http.Request) ([]byte, bool) {
 		writeError(w, http.StatusBadRequest, `body needs "payload" (text) or "payload_base64"`)
 	}
 	return nil, false
-}
-
-// readLimited reads at most limit bytes of the request body; more is an error naming the limit.
-func readLimited(w http.ResponseWriter, r *http.Request, limit int64) ([]byte, error) {
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, limit))
-	if err != nil {
-		var mbe *http.MaxBytesError
-		if errors.As(err, &mbe) {
-			return nil, fmt.Errorf("request body over %d bytes", limit)
-		}
-		return nil, fmt.Errorf("reading the request body after %d bytes: %v", len(b), err)
-	}
-	return b, nil
 }
 
 func (s *Server) apiRRPC(w http.ResponseWriter, r *http.Request) {

@@ -135,6 +135,7 @@ func NewServer(opts ...Option) (*Server, error) {
 		wsAddr:     cfg.wsAddr,
 		wssAddr:    cfg.wssAddr,
 	}
+	s.log = slog.New(&consoleLogHandler{s: s, inner: cfg.logger.Handler()}) // the console's platform log
 	s.feat.init()
 	if err := s.openData(cfg); err != nil {
 		return nil, err
@@ -330,6 +331,8 @@ func (s *Server) Publish(topic string, payload []byte, qos byte) error {
 	if err := s.broker.Publish(topic, append([]byte(nil), payload...), false, qos); err != nil {
 		return fmt.Errorf("explorertest: Publish %s: %w", topic, err)
 	}
+	owner, _ := topicOwner(topic)
+	s.logBody("explorertest: downlink", owner, topic, qos, payload)
 	return nil
 }
 
@@ -447,7 +450,7 @@ func (h *platformHook) ID() string { return "explorertest-platform" }
 func (h *platformHook) Provides(b byte) bool {
 	switch b {
 	case mqtt.OnConnect, mqtt.OnConnectAuthenticate, mqtt.OnSessionEstablish, mqtt.OnACLCheck,
-		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished, mqtt.OnPublishDropped:
+		mqtt.OnPacketRead, mqtt.OnSubscribe, mqtt.OnPublished, mqtt.OnPublishDropped, mqtt.OnDisconnect:
 		return true
 	}
 	return false

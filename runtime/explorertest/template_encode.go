@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"strconv"
 
-	json "github.com/goccy/go-json"
-
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
@@ -70,7 +68,7 @@ type tplWriter struct {
 }
 
 func (w *tplWriter) str(s string) {
-	v, err := json.MarshalNoEscape(s)
+	v, err := marshalJSON(s)
 	if err != nil && w.err == nil {
 		w.err = err
 	}

@@ -15,14 +15,14 @@ import (
 	"github.com/tplgen/tplgen/runtime/thing"
 )
 
-// lightPlatform starts a platform that knows the light product (testdata/light.json) and one
+// lightPlatform starts a platform that knows the light product (schemas/light.json) and one
 // device of it.
 func lightPlatform() (*explorertest.Server, *template.Template) {
 	srv, err := explorertest.NewServer()
 	if err != nil {
 		log.Fatal(err)
 	}
-	tpl, err := template.ParseFile("testdata/light.json")
+	tpl, err := template.ParseFile("../../schemas/light.json")
 	if err != nil {
 		log.Fatal(err)
 	}

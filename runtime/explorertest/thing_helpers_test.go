@@ -23,15 +23,16 @@ import (
 // a raw paho device that speaks the wire protocol by hand (no runtime/thing in between).
 
 const (
-	thLightPID = "ZPHBLEB4J5" // profile.ProductId of testdata/light.json
+	thLightPID = "ZPHBLEB4J5" // profile.ProductId of schemas/light.json
 	thWait     = 20 * time.Second
 )
 
+// thLoadTemplate parses schemas/{name}, the repository's one copy of each product template.
 func thLoadTemplate(t testing.TB, name string) *template.Template {
 	t.Helper()
-	tpl, err := template.ParseFile("testdata/" + name)
+	tpl, err := template.ParseFile("../../schemas/" + name)
 	if err != nil {
-		t.Fatalf("parse testdata/%s: %v", name, err)
+		t.Fatalf("parse schemas/%s: %v", name, err)
 	}
 	return tpl
 }

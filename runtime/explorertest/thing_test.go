@@ -223,7 +223,7 @@ func TestSendControlRoundTrip(t *testing.T) {
 func TestSendControlRefusals(t *testing.T) {
 	s := newThingServer(t)
 	addLight(t, s, "lamp")
-	if err := s.AddProduct(thLoadTemplate(t, "air-cleaner.json")); err != nil {
+	if err := s.AddProduct(thLoadTemplate(t, "air_cleaner.json")); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := s.AddDevice("P9FCB4V9V1", "purifier"); err != nil {
@@ -285,7 +285,7 @@ func TestSendControlNoReply(t *testing.T) {
 	}
 }
 
-// The contract of SendControl when the device goes offline before replying (issue 16): the error
+// The contract of SendControl when the device goes offline before replying: the error
 // wraps ErrNoReply and ErrDeviceOffline, nothing is stored as pending (the device may have
 // applied it), a late get_status finds no control, and the caller's retry after the device is
 // back is delivered and answered.

@@ -95,13 +95,13 @@ func (tc *thingCloud) handleProperty(u uplink) {
 	}
 	switch method {
 	case "report":
-		tc.send("property", id, tc.report(id, m, token))
+		tc.answer("property", id, u.Topic, method, tc.report(id, m, token))
 	case "get_status":
-		tc.send("property", id, tc.getStatus(id, m, token))
+		tc.answer("property", id, u.Topic, method, tc.getStatus(id, m, token))
 	case "clear_control":
-		tc.send("property", id, tc.clearControl(id, token))
+		tc.answer("property", id, u.Topic, method, tc.clearControl(id, token))
 	case "report_info":
-		tc.send("property", id, tc.reportInfo(id, m, token))
+		tc.answer("property", id, u.Topic, method, tc.reportInfo(id, m, token))
 	case "control_reply", "":
 		if method == "" && isNull(m.Code) {
 			tc.rejectUp("property", id, u.Topic, method, token, rejectf(CodeUnknownID, "method: missing"))
@@ -124,7 +124,7 @@ func (tc *thingCloud) handleEvent(u uplink) {
 	}
 	switch method {
 	case "event_post", "events_post":
-		tc.send("event", id, tc.postEvents(id, m, method, token))
+		tc.answer("event", id, u.Topic, method, tc.postEvents(id, m, method, token))
 	default:
 		if method == "" {
 			cerr = rejectf(CodeUnknownID, "method: missing")
@@ -170,10 +170,19 @@ func (tc *thingCloud) handleAction(u uplink) {
 	ch <- res
 }
 
+// answer sends the reply to a device's request; a refusal (non-zero code) is logged with the
+// device, topic, code and reason first, like rejectUp.
+func (tc *thingCloud) answer(kind string, id DeviceID, topic, method string, r reply) {
+	if r.Code != CodeSuccess {
+		tc.log.Info("thing: rejected uplink", "device", id.String(), "topic", topic, "method", method, "code", r.Code, "reason", r.Status)
+	}
+	tc.send(kind, id, r)
+}
+
 // rejectUp answers a message the platform refuses and logs it with topic and reason. A broken
 // *_reply is only logged: the platform never answers a reply.
 func (tc *thingCloud) rejectUp(kind string, id DeviceID, topic, method, token string, cerr *codeError) {
-	tc.log.Info("thing: rejected uplink", "topic", topic, "method", method, "code", cerr.code, "reason", cerr.msg)
+	tc.log.Info("thing: rejected uplink", "device", id.String(), "topic", topic, "method", method, "code", cerr.code, "reason", cerr.msg)
 	if strings.HasSuffix(method, "_reply") {
 		return
 	}
@@ -276,7 +285,7 @@ func splitObject(raw json.RawMessage) (map[string]json.RawMessage, error) {
 // type "control" gets data.control (or {} when nothing is pending). A get_status without type is
 // answered with type "report" and data.reported plus, when control is pending, data.control: the
 // C SDK sends it untyped after connecting and applies data.control from this same reply, then
-// clears it (inferred from its data_template_client_manager.c; issue 17). Devices that read only
+// clears it (inferred from its data_template_client_manager.c). Devices that read only
 // data.reported are unaffected by the extra key.
 func (tc *thingCloud) getStatus(id DeviceID, m *upMsg, token string) reply {
 	const method = "get_status_reply"

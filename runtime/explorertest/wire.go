@@ -94,7 +94,7 @@ func parseObject(raw json.RawMessage, field string) *codeError {
 // marshalJSON encodes everything the platform writes (downlinks, API answers) without HTML
 // escaping: goccy's Marshal, like encoding/json's, writes & < > as \u0026 \u003c \u003e, even
 // inside a json.RawMessage, and the C SDK does not unescape them, so a signed firmware URL
-// arrived with "\u0026" in its query and the download was refused (issue 17).
+// arrived with "\u0026" in its query and the download was refused.
 func marshalJSON(v any) ([]byte, error) {
 	return json.MarshalWithOption(v, json.DisableHTMLEscape())
 }

@@ -18,7 +18,7 @@ import (
 // the ratio between the two is what the gateway topology (bind, online, one thing and four
 // subscriptions per sub-device) costs on top of the reports themselves.
 func BenchmarkDirectReports1500(b *testing.B) {
-	tpl, err := template.ParseFile("testdata/subdev1.json")
+	tpl, err := template.ParseFile("../../schemas/subdev1.json")
 	if err != nil {
 		b.Fatal(err)
 	}

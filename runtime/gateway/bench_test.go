@@ -21,7 +21,7 @@ const maxSubDevices = 1500
 // sub-devices and sending one data-template report for each, against the in-process platform.
 // Reported: wall time and heap allocated per sub-device (both sides, one process).
 func BenchmarkBindOnlineReport1500(b *testing.B) {
-	tpl, err := template.ParseFile("testdata/subdev1.json")
+	tpl, err := template.ParseFile("../../schemas/subdev1.json")
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -113,7 +113,7 @@ func BenchmarkBindOnlineReport1500(b *testing.B) {
 // (6001 subscriptions on its connection) takes from a dropped connection to the end of its
 // recovery: reconnect and every subscription restored (when the OnConnect hooks start).
 func BenchmarkReconnect1500(b *testing.B) {
-	tpl, err := template.ParseFile("testdata/subdev1.json")
+	tpl, err := template.ParseFile("../../schemas/subdev1.json")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -4,10 +4,10 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
-// LoadSubDevices reads a sub-device list from a JSON file (the seed's
+// LoadSubDevices reads a sub-device list from a JSON file (the Python SDK's
 // gatewaySubdevGetConfigList). Two shapes are accepted:
 //
 //	{"subdevices":[{"product_id":"…","device_name":"…","device_secret":"…"}]}
@@ -31,7 +31,7 @@ func LoadSubDevices(path string) ([]SubDevice, error) {
 			} `json:"subdev_list"`
 		} `json:"subDev"`
 	}
-	if err := json.Unmarshal(data, &f); err != nil {
+	if err := jsonguard.Unmarshal(data, &f); err != nil {
 		return nil, fmt.Errorf("gateway: sub-device list %s: %w", path, err)
 	}
 	var out []SubDevice

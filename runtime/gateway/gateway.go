@@ -260,7 +260,7 @@ func (g *Gateway) Close(ctx context.Context) error {
 	return g.conn.Unsubscribe(ctx, g.downTopic)
 }
 
-// IsOnline reports the local view of a sub-device's status (the seed's isSubdevStatusOnline).
+// IsOnline reports the local view of a sub-device's status (the Python SDK's isSubdevStatusOnline).
 func (g *Gateway) IsOnline(d Device) bool {
 	g.mu.Lock()
 	defer g.mu.Unlock()
@@ -268,7 +268,7 @@ func (g *Gateway) IsOnline(d Device) bool {
 }
 
 // SetLocalStatus overrides the local view of a sub-device's status without telling the
-// platform (the seed's updateSubdevStatus); it decides what is re-onlined after a reconnect.
+// platform (the Python SDK's updateSubdevStatus); it decides what is re-onlined after a reconnect.
 func (g *Gateway) SetLocalStatus(d Device, online bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()

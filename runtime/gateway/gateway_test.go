@@ -81,10 +81,10 @@ func setup(t *testing.T, opts ...gateway.Option) *fixture {
 	t.Helper()
 	f := &fixture{srv: newServer(t)}
 	var err error
-	if f.tpl1, err = template.ParseFile("testdata/subdev1.json"); err != nil {
+	if f.tpl1, err = template.ParseFile("../../schemas/subdev1.json"); err != nil {
 		t.Fatal(err)
 	}
-	tpl2, err := template.ParseFile("testdata/subdev2.json")
+	tpl2, err := template.ParseFile("../../schemas/subdev2.json")
 	if err != nil {
 		t.Fatal(err)
 	}

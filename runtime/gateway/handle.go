@@ -7,6 +7,7 @@ import (
 
 	"github.com/goccy/go-json"
 
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
@@ -15,7 +16,7 @@ import (
 // matched to a request, and the waiting caller ends with its ctx.
 func (g *Gateway) handle(ctx context.Context, m explorer.Message) {
 	var msg downlink
-	if err := json.Unmarshal(m.Payload, &msg); err != nil {
+	if err := jsonguard.Unmarshal(m.Payload, &msg); err != nil {
 		g.log.Warn("gateway: malformed message", "topic", m.Topic, "err", err)
 		return
 	}

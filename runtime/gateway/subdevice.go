@@ -8,7 +8,7 @@ import (
 )
 
 // SubDevice returns a data-template engine for an online sub-device on the gateway's
-// connection (the seed's gatewaySubdevSubscribe). A generated package's New takes the
+// connection (the Python SDK's gatewaySubdevSubscribe). A generated package's New takes the
 // same options, so pass thing.WithDevice(pid, dn) there instead when using typed code.
 //
 // The platform keeps a sub-device online across gateway reconnects (it is shown online

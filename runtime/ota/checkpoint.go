@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 
 	"github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // checkpoint is the resume record stored next to the part file as dest+".ota.json".
@@ -35,7 +37,7 @@ func loadCheckpoint(dest string) (*checkpoint, error) {
 		return nil, err
 	}
 	var cp checkpoint
-	if err := json.Unmarshal(data, &cp); err != nil {
+	if err := jsonguard.Unmarshal(data, &cp); err != nil {
 		return nil, fmt.Errorf("corrupt checkpoint %s: %v", checkpointPath(dest), err)
 	}
 	if cp.Done < 0 || cp.Size <= 0 || cp.Done > cp.Size {

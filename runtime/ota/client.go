@@ -10,10 +10,11 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorer"
 )
 
-// State is where the Client is in an update, the Go home of the seed's otaIsFetching /
+// State is where the Client is in an update, the Go home of the Python SDK's otaIsFetching /
 // otaIsFetchFinished.
 type State int
 
@@ -223,14 +224,14 @@ func (c *Client) State() State {
 	return c.state
 }
 
-// IsFetching reports whether a Download is running (seed: otaIsFetching).
+// IsFetching reports whether a Download is running (Python SDK: otaIsFetching).
 func (c *Client) IsFetching() bool { return c.State() == StateDownloading }
 
-// IsFetchFinished reports whether the last Download completed and verified (seed:
+// IsFetchFinished reports whether the last Download completed and verified (Python SDK:
 // otaIsFetchFinished).
 func (c *Client) IsFetchFinished() bool { return c.State() == StateDownloaded }
 
-// Progress returns the progress of the current or last Download (seed: otaIoctlNumber for
+// Progress returns the progress of the current or last Download (Python SDK: otaIoctlNumber for
 // the downloaded size and file size).
 func (c *Client) Progress() Progress {
 	c.mu.Lock()
@@ -340,7 +341,7 @@ func (c *Client) handle(_ context.Context, m explorer.Message) {
 	var head struct {
 		Type string `json:"type"`
 	}
-	if err := json.Unmarshal(m.Payload, &head); err != nil {
+	if err := jsonguard.Unmarshal(m.Payload, &head); err != nil {
 		c.log.Warn("ota: dropping malformed message", "topic", m.Topic, "field", "type", "err", err)
 		return
 	}
@@ -365,7 +366,7 @@ func (c *Client) handleRsp(m explorer.Message) {
 		ResultMsg  string          `json:"result_msg"`
 		Version    string          `json:"version"`
 	}
-	if err := json.Unmarshal(m.Payload, &rsp); err != nil {
+	if err := jsonguard.Unmarshal(m.Payload, &rsp); err != nil {
 		c.log.Warn("ota: dropping malformed report_version_rsp", "topic", m.Topic, "err", err)
 		return
 	}

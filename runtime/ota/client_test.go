@@ -16,7 +16,6 @@ import (
 
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
-	"github.com/tplgen/tplgen/runtime/gateway"
 )
 
 const (
@@ -368,64 +367,6 @@ func (s *syncBuffer) Write(p []byte) (int, error) {
 	return s.b.Write(p)
 }
 func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
-
-// TestClientSubDeviceThroughGateway runs an update for a sub-device over its gateway's
-// connection ($ota/.../{subPid}/{subDn}, docs/PROTOCOL.md §4.4 and §5.5).
-func TestClientSubDeviceThroughGateway(t *testing.T) {
-	srv, conn := platform(t) // testPID/testDN acts as the gateway
-	const subPID, subDN = "OTASUBP001", "sensor-1"
-	secret, err := srv.AddDevice(subPID, subDN)
-	if err != nil {
-		t.Fatal(err)
-	}
-	gw, err := gateway.New(testCtx(t), conn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { gw.Close(context.Background()) })
-	sub := gateway.Device{ProductID: subPID, DeviceName: subDN}
-	if res, err := gw.Bind(testCtx(t), gateway.SubDevice{Device: sub, DeviceSecret: secret}); err != nil || res.Err() != nil {
-		t.Fatalf("bind: %v %v", err, res.Err())
-	}
-	if res, err := gw.Online(testCtx(t), sub); err != nil || res.Err() != nil {
-		t.Fatalf("online: %v %v", err, res.Err())
-	}
-	image := randomBytes(60_000, 36)
-	srv.UploadFirmware(subPID, "5.0.0", bytes.NewReader(image))
-	c := newClient(t, srv, conn, WithDevice(subPID, subDN))
-	if c.ReportTopic() != "$ota/report/"+subPID+"/"+subDN {
-		t.Fatalf("report topic = %s", c.ReportTopic())
-	}
-	dir := t.TempDir()
-	done := make(chan error, 1)
-	c.OnUpdate(func(ctx context.Context, fw Firmware) {
-		dest := filepath.Join(dir, "sub.bin")
-		if err := c.Download(ctx, fw, dest); err != nil {
-			done <- err
-			return
-		}
-		done <- c.ReportDone(ctx, fw.Version)
-	})
-	if err := c.ReportVersion(testCtx(t), "4.0.0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := srv.PushUpdate(subPID, subDN, "5.0.0"); err != nil {
-		t.Fatal(err)
-	}
-	if err := <-done; err != nil {
-		t.Fatal(err)
-	}
-	st, err := srv.WaitOTAJob(testCtx(t), subPID, subDN, func(s explorertest.OTAJobState) bool { return s.State == explorertest.OTADone })
-	if err != nil {
-		t.Fatalf("%v: %+v", err, st)
-	}
-	if got, _ := os.ReadFile(filepath.Join(dir, "sub.bin")); !bytes.Equal(got, image) {
-		t.Error("sub-device image differs")
-	}
-	if _, ok := srv.OTAJob(testPID, testDN); ok {
-		t.Error("the gateway itself got a job")
-	}
-}
 
 // TestClientNewerOfferSupersedesRunningUpdate: a different version offered while a download
 // runs cancels the running handler's ctx (no fail report for it) and the newer one proceeds.

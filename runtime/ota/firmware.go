@@ -8,6 +8,8 @@ import (
 	"strconv"
 
 	"github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // Version length limits of report_version (docs/PROTOCOL.md §4.2, C OTA_VERSION_STR_LEN_MIN/MAX).
@@ -121,7 +123,7 @@ type updateMsg struct {
 // the offending field and wrap ErrInvalidFirmware.
 func ParseUpdate(topic string, payload []byte) (Firmware, error) {
 	var m updateMsg
-	if err := json.Unmarshal(payload, &m); err != nil {
+	if err := jsonguard.Unmarshal(payload, &m); err != nil {
 		return Firmware{}, fmt.Errorf("%w: %s: malformed JSON: %v", ErrInvalidFirmware, topic, err)
 	}
 	if m.Type != "update_firmware" {

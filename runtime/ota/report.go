@@ -62,7 +62,7 @@ func (c *Client) ReportBurning(ctx context.Context, version string) error {
 	return c.publish(ctx, 1, newProgressMsg(version, progressBody{State: "burning", ResultCode: "0"}))
 }
 
-// ReportDone sends state "done" (QoS 1): the upgrade succeeded (seed:
+// ReportDone sends state "done" (QoS 1): the upgrade succeeded (Python SDK:
 // otaReportUpgradeSuccess). Devices then normally restart and ReportVersion the new version.
 func (c *Client) ReportDone(ctx context.Context, version string) error {
 	if err := checkVersion(version); err != nil {
@@ -72,7 +72,7 @@ func (c *Client) ReportDone(ctx context.Context, version string) error {
 	return c.publish(ctx, 1, newProgressMsg(version, progressBody{State: "done", ResultCode: "0"}))
 }
 
-// ReportFail sends state "fail" with code (QoS 1; seed: otaReportUpgradeFail). An empty msg
+// ReportFail sends state "fail" with code (QoS 1; Python SDK: otaReportUpgradeFail). An empty msg
 // becomes code.String().
 func (c *Client) ReportFail(ctx context.Context, version string, code FailCode, msg string) error {
 	if err := checkVersion(version); err != nil {

@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -22,6 +23,45 @@ import (
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/ota"
 )
+
+// Conn is the connection Files and Tasks run on. *explorer.Conn implements it, and so does
+// every runtime/thing Transport: a generated device reaches this package through its
+// NewFiles and NewResourceTasks methods (thing.Device), which pass their own connection and
+// route the service topic they share.
+type Conn interface {
+	// Publish sends the device's messages.
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	// Subscribe and Unsubscribe manage the down topic. A connection that also has
+	// SubscribeOwned (explorer.Conn) gets the topic owned, so a program's own Subscribe of it
+	// fails instead of silently taking these messages.
+	Subscribe(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	Unsubscribe(ctx context.Context, filters ...string) error
+	// ProductID and DeviceName name the connection's own device, served unless WithDevice
+	// names another.
+	ProductID() string
+	DeviceName() string
+	// Logger is the connection's logger; nil logs nothing.
+	Logger() *slog.Logger
+}
+
+// subscribeOwned subscribes filter owned when conn can, plainly otherwise.
+func subscribeOwned(ctx context.Context, conn Conn, filter string, qos byte, h explorer.Handler) error {
+	if own, ok := conn.(interface {
+		SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	}); ok {
+		return own.SubscribeOwned(ctx, filter, qos, h)
+	}
+	return conn.Subscribe(ctx, filter, qos, h)
+}
+
+// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
+func isNil(conn Conn) bool {
+	if conn == nil {
+		return true
+	}
+	v := reflect.ValueOf(conn)
+	return v.Kind() == reflect.Pointer && v.IsNil()
+}
 
 // MaxNameLen is the longest resource name (the C SDK's buffer).
 const MaxNameLen = 64
@@ -165,8 +205,11 @@ func WithProgress(fn func(Progress)) Option {
 // which passes messages to Files.HandleService.
 func WithSharedServiceTopic() Option { return func(o *options) error { o.shared = true; return nil } }
 
-func newOptions(conn *explorer.Conn, opts []Option) (options, error) {
+func newOptions(conn Conn, opts []Option) (options, error) {
 	o := options{pid: conn.ProductID(), dn: conn.DeviceName(), log: conn.Logger(), timeout: 10 * time.Second, reportStep: 10}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err

@@ -118,7 +118,7 @@ func ParseService(topic string, payload []byte) (ServiceMessage, error) {
 
 // Files is the device side of file management. Create it with NewFiles.
 type Files struct {
-	conn *explorer.Conn
+	conn Conn
 	dir  string
 	o    options
 	up   string
@@ -135,12 +135,14 @@ type Files struct {
 	onUpdate func(context.Context, Update)
 	onDelete func(context.Context, Resource) error
 	closed   bool
+
+	downloads sync.WaitGroup // automatic downloads, waited for by Close
 }
 
 // NewFiles starts file management for the device of conn, keeping resources in dir (created
 // if missing).
-func NewFiles(ctx context.Context, conn *explorer.Conn, dir string, opts ...Option) (*Files, error) {
-	if conn == nil {
+func NewFiles(ctx context.Context, conn Conn, dir string, opts ...Option) (*Files, error) {
+	if isNil(conn) {
 		return nil, fmt.Errorf("%w: nil connection", ErrInvalid)
 	}
 	o, err := newOptions(conn, opts)
@@ -154,7 +156,7 @@ func NewFiles(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 		up: "$thing/up/service/" + o.pid + "/" + o.dn, down: "$thing/down/service/" + o.pid + "/" + o.dn}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if !o.shared {
-		if err := conn.SubscribeOwned(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
+		if err := subscribeOwned(ctx, conn, f.down, 1, func(ctx context.Context, m explorer.Message) {
 			var head struct {
 				Method string `json:"method"`
 			}
@@ -168,19 +170,42 @@ func NewFiles(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	return f, nil
 }
 
-// Close stops handling messages, cancels automatic downloads (they resume from their
-// checkpoint when offered again) and unsubscribes unless the topic is shared.
+// Close stops handling messages, cancels automatic downloads and waits for them to end (they
+// resume from their checkpoint when offered again), and unsubscribes unless the topic is
+// shared. Calling it again does nothing.
 func (f *Files) Close() error {
 	f.cancel()
 	f.mu.Lock()
+	was := f.closed
 	f.closed = true
 	f.mu.Unlock()
-	if f.o.shared {
+	f.downloads.Wait() // cancelled above: they end at once
+	if was || f.o.shared {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.o.timeout)
 	defer cancel()
 	return f.conn.Unsubscribe(ctx, f.down)
+}
+
+// goDownload runs an automatic download that Close waits for; none starts after Close.
+func (f *Files) goDownload(fn func()) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.closed {
+		return
+	}
+	f.downloads.Add(1)
+	go func() {
+		defer f.downloads.Done()
+		fn()
+	}()
+}
+
+func (f *Files) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
 }
 
 // OnUpdate sets the handler of update_resource offers; it typically calls Download. Without
@@ -246,11 +271,12 @@ func (f *Files) HandleService(ctx context.Context, method string, msg []byte) {
 			fn(ctx, u)
 			return
 		}
-		go func() { // the download outlives the handler's deadline, not Close
-			if _, err := f.Download(f.ctx, u); err != nil {
+		// The download outlives the handler's deadline, not Close (which waits for it).
+		f.goDownload(func() {
+			if _, err := f.Download(f.ctx, u); err != nil && f.ctx.Err() == nil {
 				f.o.log.Warn("resource: download failed", "resource", u.Name, "err", err)
 			}
-		}()
+		})
 	case "del_resource":
 		f.mu.Lock()
 		fn := f.onDelete
@@ -297,8 +323,12 @@ func (f *Files) result(ctx context.Context, method string, r Resource, code Fail
 }
 
 // ReportVersion reports the device's resources and returns the platform's list from
-// report_version_rsp (a refusal wraps ErrRefused).
+// report_version_rsp (a refusal wraps ErrRefused). After Close, ReportVersion, Download and
+// Upload fail with ErrClosed.
 func (f *Files) ReportVersion(ctx context.Context, list []Resource) ([]Resource, error) {
+	if f.isClosed() {
+		return nil, fmt.Errorf("%w: report_version", ErrClosed)
+	}
 	if list == nil {
 		list = []Resource{}
 	}
@@ -343,6 +373,9 @@ func (f *Files) bound(ctx context.Context) (context.Context, context.CancelFunc)
 // report_progress while it runs and report_result at the end (done or the failure code).
 // It returns the file's path.
 func (f *Files) Download(ctx context.Context, u Update) (string, error) {
+	if f.isClosed() {
+		return "", fmt.Errorf("%w: download %s", ErrClosed, u.Name)
+	}
 	report := func(pct int) {
 		var m progressReport
 		m.Method = "report_progress"
@@ -364,6 +397,9 @@ func (f *Files) Download(ctx context.Context, u Update) (string, error) {
 // Upload sends the file at path to the platform as resource r: request_url, HTTP PUT to the
 // presigned URL, report_post_result. It returns the resource_token the platform gave.
 func (f *Files) Upload(ctx context.Context, r Resource, path string) (string, error) {
+	if f.isClosed() {
+		return "", fmt.Errorf("%w: upload %s", ErrClosed, r.Name)
+	}
 	if err := CheckName(r.Name); err != nil {
 		return "", err
 	}

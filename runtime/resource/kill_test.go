@@ -1,6 +1,7 @@
 package resource_test
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"crypto/x509"
@@ -20,6 +21,9 @@ import (
 )
 
 const helperEnv = "RESOURCE_KILL_HELPER"
+
+// helperReady is the line the child prints once it is subscribed.
+const helperReady = "resource helper ready"
 
 // helperSpec is what the child device process needs to connect.
 type helperSpec struct {
@@ -57,6 +61,10 @@ func runHelper(raw string) {
 		os.Exit(4)
 	}
 	_ = files
+	// NewFiles returned after the SUBACK: an update_resource pushed from now on reaches the
+	// device. The test waits for this line before it pushes (the platform sees the device
+	// online at CONNECT, before the subscription exists).
+	os.Stdout.WriteString(helperReady + "\n")
 	select {} // until SIGKILL
 }
 
@@ -86,22 +94,36 @@ func TestResourceDownloadSurvivesSIGKILL(t *testing.T) {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), helperEnv+"="+string(spec))
 	cmd.Stderr = os.Stderr
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ready := make(chan bool, 1)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			if sc.Text() == helperReady {
+				ready <- true
+			}
+		}
+		close(ready)
+	}()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
 	defer cmd.Process.Kill()
 
 	ctx := testCtx(t)
-	for !srv.Online(pid, "dev1") {
-		select {
-		case err := <-exited:
-			t.Fatalf("helper exited: %v", err)
-		case <-ctx.Done():
-			t.Fatal("helper did not connect")
-		case <-time.After(10 * time.Millisecond):
+	// Pushing before the helper subscribed would lose the offer: wait for its word.
+	select {
+	case ok := <-ready:
+		if !ok {
+			t.Fatalf("helper exited before it was ready: %v", <-exited)
 		}
+	case <-ctx.Done():
+		t.Fatal("helper did not get ready")
 	}
 	if _, err := srv.PushResource(pid, "dev1", "map.bin", ""); err != nil {
 		t.Fatal(err)

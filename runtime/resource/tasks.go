@@ -79,7 +79,7 @@ func ParseTask(topic string, payload []byte) (TaskMessage, error) {
 
 // Tasks is the device side of resource management ($resource topics). Create it with NewTasks.
 type Tasks struct {
-	conn *explorer.Conn
+	conn Conn
 	dir  string
 	o    options
 	up   string
@@ -91,11 +91,14 @@ type Tasks struct {
 	mu     sync.Mutex
 	waits  map[string]chan TaskMessage // rsp type (+ "\x00" + name) -> waiter
 	onTask func(context.Context, Task)
+	closed bool
+
+	downloads sync.WaitGroup // automatic downloads, waited for by Close
 }
 
 // NewTasks subscribes $resource/down/service for the device of conn and keeps downloads in dir.
-func NewTasks(ctx context.Context, conn *explorer.Conn, dir string, opts ...Option) (*Tasks, error) {
-	if conn == nil {
+func NewTasks(ctx context.Context, conn Conn, dir string, opts ...Option) (*Tasks, error) {
+	if isNil(conn) {
 		return nil, fmt.Errorf("%w: nil connection", ErrInvalid)
 	}
 	o, err := newOptions(conn, opts)
@@ -108,19 +111,48 @@ func NewTasks(ctx context.Context, conn *explorer.Conn, dir string, opts ...Opti
 	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{},
 		up: "$resource/up/service/" + o.pid + "/" + o.dn, down: "$resource/down/service/" + o.pid + "/" + o.dn}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	if err := conn.SubscribeOwned(ctx, t.down, 1, t.handle); err != nil {
+	if err := subscribeOwned(ctx, conn, t.down, 1, t.handle); err != nil {
 		t.cancel()
 		return nil, fmt.Errorf("resource: %w", err)
 	}
 	return t, nil
 }
 
-// Close cancels automatic downloads and unsubscribes.
+// Close cancels automatic downloads, waits for them to end and unsubscribes. Calling it again does nothing; Upload,
+// RequestDownload and Download fail with ErrClosed after it.
 func (t *Tasks) Close() error {
 	t.cancel()
+	t.mu.Lock()
+	was := t.closed
+	t.closed = true
+	t.mu.Unlock()
+	t.downloads.Wait() // cancelled above: they end at once
+	if was {
+		return nil
+	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.o.timeout)
 	defer cancel()
 	return t.conn.Unsubscribe(ctx, t.down)
+}
+
+// goDownload runs an automatic download that Close waits for; none starts after Close.
+func (t *Tasks) goDownload(fn func()) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.closed {
+		return
+	}
+	t.downloads.Add(1)
+	go func() {
+		defer t.downloads.Done()
+		fn()
+	}()
+}
+
+func (t *Tasks) isClosed() bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.closed
 }
 
 // OnDownloadTask sets the handler of download tasks the platform pushes; it typically calls
@@ -152,11 +184,11 @@ func (t *Tasks) handle(ctx context.Context, msg explorer.Message) {
 			fn(ctx, m.Task)
 			return
 		}
-		go func() {
-			if _, err := t.Download(t.ctx, m.Task); err != nil {
+		t.goDownload(func() {
+			if _, err := t.Download(t.ctx, m.Task); err != nil && t.ctx.Err() == nil {
 				t.o.log.Warn("resource: download task failed", "resource", m.Task.Name, "err", err)
 			}
-		}()
+		})
 		return
 	}
 	t.mu.Lock()
@@ -226,6 +258,9 @@ func (t *Tasks) progress(ctx context.Context, typ, name string, p taskProgress) 
 // PUT with Content-MD5 to the returned URL with report_upload_progress while it runs, then a
 // final "done" progress (result_code 0, or FailUpload with the error).
 func (t *Tasks) Upload(ctx context.Context, name, path string) error {
+	if t.isClosed() {
+		return fmt.Errorf("%w: upload %s", ErrClosed, name)
+	}
 	if err := CheckName(name); err != nil {
 		return err
 	}
@@ -265,6 +300,9 @@ func (t *Tasks) Upload(ctx context.Context, name, path string) error {
 // RequestDownload asks the platform for a download task (get_download_task). It returns
 // ErrNoTask when there is none.
 func (t *Tasks) RequestDownload(ctx context.Context) (Task, error) {
+	if t.isClosed() {
+		return Task{}, fmt.Errorf("%w: get_download_task", ErrClosed)
+	}
 	m, err := t.call(ctx, "get_download_task_rsp", map[string]any{"type": "get_download_task"})
 	if err != nil {
 		return Task{}, fmt.Errorf("resource: get_download_task: %w", err)
@@ -279,6 +317,9 @@ func (t *Tasks) RequestDownload(ctx context.Context) (Task, error) {
 // report_download_progress "downloading" while it runs and "done" at the end (result_code 0 or
 // the failure code). It returns the file's path.
 func (t *Tasks) Download(ctx context.Context, task Task) (string, error) {
+	if t.isClosed() {
+		return "", fmt.Errorf("%w: download %s", ErrClosed, task.Name)
+	}
 	path, err := download(ctx, t.o, t.dir, task.Name, "", task.URL, task.MD5, task.Size, func(pct int) {
 		if pct < 100 {
 			t.progress(ctx, "report_download_progress", task.Name, taskProgress{State: "downloading", Percent: pct})

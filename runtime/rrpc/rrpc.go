@@ -36,6 +36,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
@@ -50,6 +51,22 @@ type Handler func(ctx context.Context, payload []byte) ([]byte, error)
 
 // BroadcastHandler receives one broadcast payload.
 type BroadcastHandler func(ctx context.Context, payload []byte)
+
+// Conn is the connection OnRRPC and OnBroadcast run on. *explorer.Conn implements it, and so
+// does every runtime/thing Transport: a generated device reaches this package through its
+// OnRRPC and OnBroadcast methods (thing.Device), which pass their own connection.
+type Conn interface {
+	// Publish sends the reply (QoS 0).
+	Publish(ctx context.Context, topic string, qos byte, payload []byte) error
+	// Subscribe routes the request or broadcast topic to this package's handler.
+	Subscribe(ctx context.Context, filter string, qos byte, h explorer.Handler) error
+	// ProductID and DeviceName name the connection's own device, served unless WithDevice
+	// names another.
+	ProductID() string
+	DeviceName() string
+	// Logger is the connection's logger; nil logs nothing.
+	Logger() *slog.Logger
+}
 
 // Option configures OnRRPC and OnBroadcast.
 type Option func(*options) error
@@ -94,8 +111,11 @@ func checkPart(field, v string) error {
 	return nil
 }
 
-func newOptions(conn *explorer.Conn, opts []Option) (options, error) {
+func newOptions(conn Conn, opts []Option) (options, error) {
 	o := options{pid: conn.ProductID(), dn: conn.DeviceName(), log: conn.Logger()}
+	if o.log == nil {
+		o.log = slog.New(slog.DiscardHandler)
+	}
 	for _, opt := range opts {
 		if err := opt(&o); err != nil {
 			return o, err
@@ -150,8 +170,8 @@ func ParseTopic(topic string) (dir, productID, deviceName, processID string, err
 
 // OnRRPC subscribes to the device's RRPC requests and answers each with h's result on its
 // processId. Subscribing again replaces the handler. Stop with conn.Unsubscribe(RequestFilter(...)).
-func OnRRPC(ctx context.Context, conn *explorer.Conn, h Handler, opts ...Option) error {
-	if conn == nil || h == nil {
+func OnRRPC(ctx context.Context, conn Conn, h Handler, opts ...Option) error {
+	if isNil(conn) || h == nil {
 		return errors.New("rrpc: OnRRPC needs a connection and a handler")
 	}
 	o, err := newOptions(conn, opts)
@@ -164,7 +184,7 @@ func OnRRPC(ctx context.Context, conn *explorer.Conn, h Handler, opts ...Option)
 	})
 }
 
-func serve(ctx context.Context, conn *explorer.Conn, o options, h Handler, m explorer.Message) {
+func serve(ctx context.Context, conn Conn, o options, h Handler, m explorer.Message) {
 	dir, pid, dn, pidOf, err := ParseTopic(m.Topic)
 	if err != nil || dir != "rxd" || pid != o.pid || dn != o.dn {
 		o.log.Warn("rrpc: request on an unexpected topic dropped", "topic", m.Topic, "err", err)
@@ -196,8 +216,8 @@ func call(ctx context.Context, h Handler, payload []byte) (reply []byte, err err
 
 // OnBroadcast subscribes to the product's broadcasts for the device and hands each payload to
 // h. Subscribing again replaces the handler. Stop with conn.Unsubscribe(BroadcastTopic(...)).
-func OnBroadcast(ctx context.Context, conn *explorer.Conn, h BroadcastHandler, opts ...Option) error {
-	if conn == nil || h == nil {
+func OnBroadcast(ctx context.Context, conn Conn, h BroadcastHandler, opts ...Option) error {
+	if isNil(conn) || h == nil {
 		return errors.New("rrpc: OnBroadcast needs a connection and a handler")
 	}
 	o, err := newOptions(conn, opts)
@@ -207,4 +227,13 @@ func OnBroadcast(ctx context.Context, conn *explorer.Conn, h BroadcastHandler, o
 	return conn.Subscribe(ctx, BroadcastTopic(o.pid, o.dn), 0, func(ctx context.Context, m explorer.Message) {
 		h(ctx, m.Payload)
 	})
+}
+
+// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
+func isNil(conn Conn) bool {
+	if conn == nil {
+		return true
+	}
+	v := reflect.ValueOf(conn)
+	return v.Kind() == reflect.Pointer && v.IsNil()
 }

@@ -2,7 +2,6 @@ package rrpc_test
 
 import (
 	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -34,10 +33,8 @@ func TestRRPCOverWebSocket(t *testing.T) {
 			ctx := testCtx(t)
 			cfg := srv.DeviceConfig(pid, c.dn)
 			cfg.Broker = c.broker
-			if err := cfg.Validate(); err != nil && strings.Contains(err.Error(), "Broker") {
-				// runtime/explorer's ws:// and wss:// transport is not on this branch yet; this
-				// test runs by itself once it is.
-				t.Skipf("runtime/explorer cannot dial %s yet: %v", c.broker, err)
+			if err := cfg.Validate(); err != nil {
+				t.Fatalf("config for %s: %v", c.broker, err)
 			}
 			opts := append(srv.DialOptions(), explorer.WithReconnectBackoff(20*time.Millisecond, 200*time.Millisecond))
 			if c.plain {
@@ -51,38 +48,43 @@ func TestRRPCOverWebSocket(t *testing.T) {
 			if err := rrpc.OnRRPC(ctx, conn, func(ctx context.Context, p []byte) ([]byte, error) { return append(p, '!'), nil }); err != nil {
 				t.Fatal(err)
 			}
-			call := func(attempts int) {
+			// call asks until the device answers, bounded by ctx only: after a reconnect the
+			// subscription is restored right after the CONNACK, so a request published before
+			// that is not delivered and is asked again; a loaded machine may also answer
+			// later than one attempt's timeout.
+			call := func() {
 				t.Helper()
-				var out []byte
-				var err error
-				for i := 0; i < attempts; i++ {
-					// After a reconnect the subscription is restored right after the CONNACK: a
-					// request published before that is not delivered, so ask again (bounded).
-					if _, out, err = srv.CallRRPC(ctx, pid, c.dn, []byte("hi"), time.Second); err == nil {
-						break
+				for {
+					_, out, err := srv.CallRRPC(ctx, pid, c.dn, []byte("hi"), time.Second)
+					if err == nil {
+						if string(out) != "hi!" {
+							t.Fatalf("rrpc reply %q, want %q", out, "hi!")
+						}
+						return
 					}
-					time.Sleep(100 * time.Millisecond) // still offline or not yet resubscribed
-
-				}
-				if err != nil || string(out) != "hi!" {
-					t.Fatalf("rrpc: %q %v", out, err)
+					select {
+					case <-ctx.Done():
+						t.Fatalf("rrpc never answered: %v (last error %v)", ctx.Err(), err)
+					case <-time.After(50 * time.Millisecond): // still offline or not yet resubscribed
+					}
 				}
 			}
-			for i := 0; !srv.Online(pid, c.dn); i++ { // CONNACK may reach the device first
-				if i > 500 {
-					t.Fatal("platform never saw the device online")
+			// wait polls cond until it holds, bounded by ctx only.
+			wait := func(what string, cond func() bool) {
+				t.Helper()
+				for !cond() {
+					select {
+					case <-ctx.Done():
+						t.Fatalf("%s: %v", what, ctx.Err())
+					case <-time.After(10 * time.Millisecond):
+					}
 				}
-				time.Sleep(10 * time.Millisecond)
 			}
-			call(1)
+			wait("platform sees the device online", func() bool { return srv.Online(pid, c.dn) }) // CONNACK may reach the device first
+			call()
 			srv.DropConnections()
-			for i := 0; !srv.Online(pid, c.dn) || !conn.IsConnected(); i++ {
-				if i > 1000 {
-					t.Fatal("no reconnect over the WebSocket")
-				}
-				time.Sleep(10 * time.Millisecond)
-			}
-			call(50)
+			wait("reconnect over the WebSocket", func() bool { return srv.Online(pid, c.dn) && conn.IsConnected() })
+			call()
 		})
 	}
 }

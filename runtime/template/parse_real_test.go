@@ -66,7 +66,7 @@ func TestParseRealTemplates(t *testing.T) {
 			}},
 		"laundry_rack.json": {props: 14, productID: "P9FCB4V9V1"},
 		// A bool whose mapping has named keys: the platform only produces 0/1 bool keys.
-		// A bool whose mapping keys are labels: generated with a warning (issue 12 leniency).
+		// A bool whose mapping keys are labels: generated with a warning.
 		"h5-freepanels__docs_model__multifunction-alarm-host.json": {props: 28, productID: "P9FCB4V9V1",
 			warnings: []string{
 				`26:11: properties[1] "woke_mode": define.mapping key "disarmed": bool mapping keys should be 0 or 1; the mapping is ignored and the value is still sent as 0/1 (named values need type stringenum)`,

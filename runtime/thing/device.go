@@ -107,9 +107,10 @@ func (e *outputError) Unwrap() error { return e.err }
 
 // Device is the typed device generated packages embed: P is the generated Properties type,
 // C the ControlProperties type. It reports P, hands control to the Handler as C and actions
-// as their typed inputs, and carries every template-independent call (status, pending
-// control, device info, events batch, binding, service messages). It wraps a *Thing, which
-// runs the protocol. Safe for concurrent use.
+// as their typed inputs, and carries every template-independent call: status, pending
+// control, device info, events batch, binding, service messages, and the features beside the
+// data template (Now, OnRRPC, OnBroadcast, NewLogUploader, NewFiles, NewResourceTasks). It
+// wraps a *Thing, which runs the protocol. Safe for concurrent use.
 type Device[P Params, C any] struct {
 	t *Thing
 }
@@ -356,8 +357,9 @@ func (d *Device[P, C]) DeviceName() string { return d.t.dn }
 // Template returns the data template control and actions are checked against.
 func (d *Device[P, C]) Template() *template.Template { return d.t.tpl }
 
-// Close unsubscribes the device's topics and waits (bounded by ctx) for running handlers.
-// It does not close the connection.
+// Close unsubscribes the device's topics, stops what was started through the device (RRPC,
+// broadcast, files, resource tasks, the log uploader after uploading what it buffered) and
+// waits (bounded by ctx) for running handlers. It does not close the connection.
 func (d *Device[P, C]) Close(ctx context.Context) error { return d.t.Close(ctx) }
 
 // decodeUntrusted decodes JSON received from the network through the project's guard

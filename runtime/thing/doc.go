@@ -60,6 +60,21 @@
 // while its message still waits in the connection's offline queue is withdrawn and never sent
 // (the error wraps explorer.ErrNotSent): retrying it cannot make a duplicate.
 //
+// # Beside the data template
+//
+// The platform's other device features live in their own packages and are started through
+// the Thing (or the generated Device, which has the same methods) for its device on its
+// connection; Close stops them:
+//
+//	Now                server time: the connection's clock corrected to the platform's (§7.1)
+//	OnRRPC             synchronous calls from the cloud, answered with the handler's bytes (runtime/rrpc, §7.3)
+//	OnBroadcast        product-wide messages (runtime/rrpc, §7.4)
+//	NewLogUploader     an slog.Handler uploading records at the cloud's log level (runtime/devlog, §7.2)
+//	NewFiles           files the cloud pushes and device uploads, on the shared service topic (runtime/resource, §7.5)
+//	NewResourceTasks   the $resource upload and download tasks (runtime/resource, §7.5)
+//
+// Section numbers are docs/PROTOCOL.md's.
+//
 // # Pending control
 //
 // Control sent while the device was offline is kept by the platform. After New and after
@@ -104,4 +119,8 @@
 //	clearControl                            Thing.ClearControl
 //	templateControlReply                    the ControlHandler's return value
 //	templateActionReply                     the ActionHandler's return values
+//	getNtpAccurateTime                      Thing.Now / Device.Now
+//	rrpcInit / rrpcReply                    OnRRPC (the reply is the handler's return value)
+//	broadcastInit                           OnBroadcast
+//	resourceInit / resourceCreateUploadTask NewResourceTasks, then Tasks.Upload
 package thing

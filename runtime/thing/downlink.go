@@ -40,6 +40,10 @@ func (t *Thing) dispatch(topic string, payload []byte) {
 		t.deliverReply(topic, &m, err)
 		return
 	}
+	// File management shares the service topic (NewFiles); its messages are parsed there.
+	if obj && kind == topicKindService && t.routeFiles(topic, m.Method, payload) {
+		return
+	}
 	if err != nil {
 		t.log.Warn("malformed downlink message", "topic", topic, "error", err)
 		if obj {

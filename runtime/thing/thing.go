@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
@@ -106,6 +107,9 @@ type Thing struct {
 	resyncCancel context.CancelFunc // cancels the latest re-sync
 	resyncDone   chan struct{}      // closed when the latest re-sync has finished
 	done         chan struct{}      // closed by Close; stops the control worker
+
+	feat  features                       // RRPC, broadcast, logs, files, resources (features.go)
+	files atomic.Pointer[resource.Files] // NewFiles' Files, read by the downlink router
 }
 
 // New creates the engine for one device on conn, subscribes its four downlink topics
@@ -223,8 +227,10 @@ func (t *Thing) DeviceName() string { return t.dn }
 func (t *Thing) Template() *template.Template { return t.tpl }
 
 // Close unsubscribes the downlink topics, fails requests still waiting for a reply with
-// ErrClosed, cancels running handlers' contexts and waits (bounded by ctx) for them to
-// return. It does not close the connection. Calling Close again is a no-op.
+// ErrClosed, stops what was started through the Thing (OnRRPC, OnBroadcast, NewFiles,
+// NewResourceTasks, NewLogUploader, which uploads what it buffered within ctx), cancels
+// running handlers' contexts and waits (bounded by ctx) for them to return. It does not close
+// the connection. Calling Close again is a no-op.
 func (t *Thing) Close(ctx context.Context) error {
 	t.mu.Lock()
 	if t.closed {
@@ -241,12 +247,16 @@ func (t *Thing) Close(ctx context.Context) error {
 	if remove != nil {
 		remove()
 	}
+	ferr := t.closeFeatures(ctx)
 	err := t.conn.Unsubscribe(ctx, t.topics.down()...)
 	if errors.Is(err, explorer.ErrClosed) {
 		err = nil // the connection is gone: so are its subscriptions
 	}
 	if err != nil {
 		err = fmt.Errorf("thing: close: unsubscribe: %w", err)
+	}
+	if err == nil {
+		err = ferr
 	}
 	if werr := t.shutdown(ctx); werr != nil && err == nil {
 		err = werr

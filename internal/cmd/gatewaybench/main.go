@@ -1,6 +1,6 @@
 // Command gatewaybench measures what a gateway costs per sub-device, in the gateway's process
-// alone, against a directly connected device in the same run (issue 12; figures in
-// docs/BENCHMARKS.md "Gateway").
+// alone, against a directly connected device in the same run (figures in docs/BENCHMARKS.md
+// "Gateway").
 //
 //	go run ./internal/cmd/gatewaybench            # 1500 sub-devices, 3 rounds, medians
 //

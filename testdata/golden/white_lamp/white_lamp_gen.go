@@ -304,8 +304,10 @@ func Template() *template.Template {
 
 // Device is the product's typed device. The embedded *thing.Device carries every call that
 // does not depend on the template: Report(ctx, Properties), GetStatus, GetPendingControl,
-// ClearControl, ReportInfo, PostEvents, BindAppToken, RequestUnbind, Thing and Close. Device
-// adds one Post method per event of the template. Safe for concurrent use.
+// ClearControl, ReportInfo, PostEvents, BindAppToken, RequestUnbind, Thing and Close, and the
+// features beside the data template: Now (server time), OnRRPC, OnBroadcast, NewLogUploader
+// (an slog.Handler uploading to the cloud), NewFiles and NewResourceTasks. Device adds one
+// Post method per event of the template. Safe for concurrent use.
 type Device struct {
 	*thing.Device[Properties, ControlProperties]
 }

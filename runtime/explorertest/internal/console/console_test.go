@@ -85,7 +85,7 @@ func TestQuoteJSON(t *testing.T) {
 }
 
 func TestTemplateView(t *testing.T) {
-	tpl, err := template.ParseFile("../../testdata/light.json")
+	tpl, err := template.ParseFile("../../../../schemas/light.json")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -16,6 +16,14 @@ func (s *Store) Handler() http.Handler { return http.HandlerFunc(s.serve) }
 
 func (s *Store) serve(w http.ResponseWriter, r *http.Request) {
 	rec := &Request{Range: r.Header.Get("Range")}
+	if s.onReq != nil {
+		defer func() { // registered first, so it runs last: the status is final
+			s.mu.Lock()
+			done := *rec
+			s.mu.Unlock()
+			s.onReq(done)
+		}()
+	}
 	// The escaped path: an object name escapes "/" in a version, which must not split it.
 	object, ok := strings.CutPrefix(r.URL.EscapedPath(), s.prefix)
 	if !ok || object == "" || strings.Contains(object, "/") {

@@ -36,7 +36,7 @@ func heapInUse() uint64 {
 	return m.HeapInuse
 }
 
-// Issue 13: 300 requests with long paths added ~470 MiB to the emulator. Now the log keeps a
+// Once, 300 requests with long paths added ~470 MiB to the emulator. Now the log keeps a
 // bounded number of records with clipped fields.
 func TestRequestLogIsBounded(t *testing.T) {
 	const keep = 100

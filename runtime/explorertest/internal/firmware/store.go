@@ -93,7 +93,8 @@ type Store struct {
 	rates    map[string]int64
 	requests []*Request // guarded by mu, also while a request is in flight; oldest first
 	maxReqs  int
-	dropped  int64 // requests dropped from the log
+	onReq    func(Request) // WithRequestHook
+	dropped  int64         // requests dropped from the log
 }
 
 // Option configures NewStore.
@@ -110,6 +111,10 @@ func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 // WithRequestLog sets how many download requests Requests keeps (default MaxRequests; values
 // below 1 mean 1). The oldest are dropped first and counted by RequestsDropped.
 func WithRequestLog(n int) Option { return func(s *Store) { s.maxReqs = max(n, 1) } }
+
+// WithRequestHook calls fn with every download request once it is answered (the platform logs
+// them). fn must not call back into the store's request log.
+func WithRequestHook(fn func(Request)) Option { return func(s *Store) { s.onReq = fn } }
 
 // NewStore keeps images in dir, or in a fresh temporary directory removed by Close when dir
 // is empty. The URL-signing key is random per store.

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/goccy/go-json"
+
+	"github.com/tplgen/tplgen/internal/jsonguard"
 )
 
 // API paths.
@@ -108,7 +110,7 @@ func (r *Registrar) handleV2(req *http.Request) (*issued, *apiError) {
 		return nil, newErr(CodeInvalidParameter, fmt.Sprintf("header X-TC-Nonce %q is not an integer", nonceText))
 	}
 	var b v2Body
-	if jerr := json.Unmarshal(body, &b); jerr != nil {
+	if jerr := jsonguard.Unmarshal(body, &b); jerr != nil {
 		return nil, newErr(CodeInvalidParameter, "request body is not a JSON object")
 	}
 	if b.ProductID == "" || b.DeviceName == "" {
@@ -158,7 +160,7 @@ func (r *Registrar) handleLegacy(req *http.Request) (*issued, *apiError) {
 	// The C SDK labels the JSON body application/x-www-form-urlencoded, so the content type is
 	// not checked.
 	var b legacyBody
-	if jerr := json.Unmarshal(body, &b); jerr != nil {
+	if jerr := jsonguard.Unmarshal(body, &b); jerr != nil {
 		return nil, newErr(CodeInvalidParameter, "request body is not a JSON object with deviceName, nonce, productId, timestamp, signature")
 	}
 	switch {

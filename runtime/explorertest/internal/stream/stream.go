@@ -167,7 +167,7 @@ func (h *Hub) Publish(typ, device string, data any) {
 }
 
 func encodeFrame(e *Event) []byte {
-	body, err := json.MarshalNoEscape(e)
+	body, err := json.MarshalWithOption(e, json.DisableHTMLEscape())
 	if err != nil { // cannot happen: every field is plain or already JSON
 		body = []byte(`{}`)
 	}

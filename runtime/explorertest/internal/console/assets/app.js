@@ -275,10 +275,25 @@ function showServerError(form, box, err) {
 // ---------------------------------------------------------------------------------------------
 // Device list
 
+// listEvents counts the stream events that change the device list; listLoads the list
+// requests. An answer is shown only if no newer request is on its way and no such event came
+// while it was on its way (then the list is asked for again), so a late answer never hides a
+// device's newer state.
+let listEvents = 0;
+let listLoads = 0;
+
 async function loadDevices() {
-  const { data } = await api("GET", "/api/devices");
-  state.devices = data || [];
-  renderDevices();
+  for (let attempt = 0; ; attempt++) {
+    const seen = listEvents;
+    const mine = ++listLoads;
+    const { data } = await api("GET", "/api/devices");
+    if (mine !== listLoads) return; // a newer request shows the list
+    if (seen !== listEvents && attempt < 4) continue;
+    state.devices = data || [];
+    renderDevices();
+    if (state.current && state.doc) fillSubDeviceChoices();
+    return;
+  }
 }
 
 function renderDevices() {
@@ -347,7 +362,9 @@ async function openDevice(pid, dn) {
   const tpl = await template(pid);
   buildControlForm(tpl);
   buildActions(tpl);
+  resetDeviceTools();
   await loadDevice();
+  loadDeviceLogs().catch(logError);
 }
 
 let reloadTimer = null;
@@ -356,19 +373,32 @@ function scheduleReload() {
   reloadTimer = setTimeout(() => loadDevice().catch(logError), 80);
 }
 
+// deviceEvents counts the stream events about the current device. An API answer requested
+// before the latest of them may predate it: such an answer is not shown over the live state
+// (the device document is fetched again; a push answer is dropped).
+let deviceEvents = 0;
+
+let deviceLoads = 0;
+
 async function loadDevice() {
   if (!state.current) return;
   const cur = state.current;
-  let data;
-  try {
-    ({ data } = await api("GET", devicePath()));
-  } catch (e) {
-    if (e.status === 404) { showGone(); return; }
-    throw e;
+  for (let attempt = 0; ; attempt++) {
+    const seen = deviceEvents;
+    const mine = ++deviceLoads;
+    let data;
+    try {
+      ({ data } = await api("GET", devicePath()));
+    } catch (e) {
+      if (e.status === 404 && mine === deviceLoads) { showGone(); return; }
+      throw e;
+    }
+    if (state.current !== cur || mine !== deviceLoads) return; // another device, or a newer request
+    if (seen !== deviceEvents && attempt < 4) continue; // changed meanwhile: ask again
+    state.doc = data;
+    renderDevice();
+    return;
   }
-  if (state.current !== cur) return;
-  state.doc = data;
-  renderDevice();
 }
 
 function showGone() {
@@ -391,6 +421,7 @@ function renderDevice() {
   renderEvents(tpl, doc.events || []);
   renderOTA(doc.ota);
   renderGateway(doc);
+  renderBinding(doc.binding);
   renderExtra(doc);
 }
 
@@ -499,6 +530,7 @@ function renderEvents(tpl, events) {
   const tbody = $("#events tbody");
   tbody.replaceChildren();
   for (const e of events.slice(-100).reverse()) tbody.append(eventRow(tpl, e));
+  if (events.length === 0) tbody.append(el("tr", {}, el("td", { colspan: 4, class: "muted" }, "No events yet.")));
 }
 
 function eventRow(tpl, e) {
@@ -533,9 +565,10 @@ $("#ota-upload-form").addEventListener("submit", async (ev) => {
 
 $("#ota-push-form").addEventListener("submit", async (ev) => {
   ev.preventDefault();
+  const seen = deviceEvents;
   try {
     const { data } = await api("POST", devicePath("/ota"), { version: $("#ota-push-version").value.trim() });
-    renderOTA(data);
+    if (seen === deviceEvents) renderOTA(data); // else the stream already showed newer progress
   } catch (e) { $("#ota-state").textContent = "HTTP " + e.status + ": " + e.message; }
 });
 
@@ -578,14 +611,46 @@ async function renderGateway(doc) {
   } catch (e) { /* not a gateway or not reachable: nothing to show */ }
   if (parts.length === 0) parts.push(el("p", { class: "muted" }, "No gateway relations."));
   box.replaceChildren(...parts);
+  fillSubDeviceChoices();
 }
+
+// fillSubDeviceChoices offers every other device as a sub-device of the current one.
+function fillSubDeviceChoices() {
+  const sel = $("#gateway-sub");
+  const keep = sel.value;
+  const cur = state.current && state.current.pid + "/" + state.current.dn;
+  sel.replaceChildren(...state.devices.filter((d) => d.product_id + "/" + d.device_name !== cur).map((d) => {
+    const id = d.product_id + "/" + d.device_name;
+    return el("option", { value: id }, id);
+  }));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+// changeSubDevice binds (1) or unbinds (0) the chosen sub-device: the platform changes its
+// topology, then pushes "change" to the gateway and waits a little for its acknowledgement.
+async function changeSubDevice(status) {
+  const box = $("#gateway-result");
+  const id = $("#gateway-sub").value;
+  if (!id) { showResult(box, false, "no other device to bind"); return; }
+  const [product_id, device_name] = [id.slice(0, id.indexOf("/")), id.slice(id.indexOf("/") + 1)];
+  const path = devicePath("/change?timeout=5s").replace("/api/devices/", "/api/gateways/");
+  try {
+    const { status: code, data } = await api("POST", path, { status, devices: [{ product_id, device_name }] }, { accept: [202] });
+    const what = (status ? "bound " : "unbound ") + id;
+    showResult(box, true, code === 202 ? what + "; the gateway did not acknowledge (" + (data.status || "no answer") + ")" : what + "; the gateway acknowledged");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  scheduleReload();
+}
+
+$("#gateway-form").addEventListener("submit", (ev) => { ev.preventDefault(); changeSubDevice(1); });
+$("#gateway-unbind").addEventListener("click", () => changeSubDevice(0));
 
 function deviceLink(pid, dn) {
   return el("a", { href: "#/device/" + encodeURIComponent(pid) + "/" + encodeURIComponent(dn) }, pid + "/" + dn);
 }
 
 const shownKeys = new Set(["product_id", "device_name", "online", "last_seen", "reported", "reported_at",
-  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects"]);
+  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects", "binding"]);
 
 function renderExtra(doc) {
   const box = $("#extra");
@@ -605,6 +670,126 @@ $("#device-delete").addEventListener("click", async () => {
     await loadDevices();
   } catch (e) { alert("HTTP " + e.status + ": " + e.message); }
 });
+
+// ---------------------------------------------------------------------------------------------
+// RRPC and broadcast, app binding, device logs
+
+// resetDeviceTools clears what the previous device's tools showed.
+function resetDeviceTools() {
+  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result", "#gateway-result"]) $(id).textContent = "";
+  $("#rrpc-reply").hidden = true;
+  $("#devlog").replaceChildren();
+  $("#devlog-summary").textContent = "";
+}
+
+// payloadBody is the RRPC/broadcast request body for a text payload.
+function payloadBody(text) { return { payload: text }; }
+
+$("#rrpc-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#rrpc-result");
+  const reply = $("#rrpc-reply");
+  reply.hidden = true;
+  const timeout = $("#rrpc-timeout").value.trim();
+  if (timeout && !/^\d+(\.\d+)?(ms|s|m)$/.test(timeout)) { showResult(box, false, "timeout: want a duration like 4s or 500ms"); return; }
+  $("#rrpc-send").disabled = true;
+  showResult(box, true, "waiting for the device…");
+  try {
+    const q = timeout ? "?timeout=" + encodeURIComponent(timeout) : "";
+    const { data } = await api("POST", devicePath("/rrpc" + q), payloadBody($("#rrpc-payload").value));
+    showResult(box, true, "reply to processId " + data.process_id + (data.payload === undefined ? " (binary, base64)" : ""));
+    reply.textContent = data.payload !== undefined ? data.payload : data.payload_base64;
+    reply.hidden = false;
+  } catch (e) {
+    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+  } finally {
+    $("#rrpc-send").disabled = false;
+  }
+});
+
+$("#broadcast-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#broadcast-result");
+  try {
+    const { data } = await api("POST", "/api/products/" + encodeURIComponent(state.current.pid) + "/broadcast", payloadBody($("#broadcast-payload").value));
+    const names = (data && data.devices) || [];
+    showResult(box, true, "delivered to " + names.length + " online device" + (names.length === 1 ? "" : "s") + (names.length ? ": " + names.join(", ") : ""));
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+function renderBinding(b) {
+  const st = $("#binding-state");
+  if (b && b.bound) {
+    st.textContent = "bound to " + b.user + (b.via ? " via " + b.via : "") + (b.bound_at ? " · " + new Date(b.bound_at).toLocaleString() : "");
+    st.className = "bound";
+  } else {
+    st.textContent = "not bound";
+    st.className = "muted";
+  }
+  st.dataset.bound = b && b.bound ? "true" : "false";
+  $("#unbind").disabled = !(b && b.bound);
+}
+
+$("#bind-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#binding-result");
+  const user = $("#bind-user").value.trim();
+  if (!user) { showResult(box, false, "user: required"); $("#bind-user").classList.add("invalid"); return; }
+  $("#bind-user").classList.remove("invalid");
+  try {
+    const { data } = await api("POST", devicePath("/bind"), { user });
+    renderBinding(data);
+    showResult(box, true, "bound; the device was sent bind_device");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#unbind").addEventListener("click", async () => {
+  const box = $("#binding-result");
+  try {
+    const { data } = await api("POST", devicePath("/unbind"), {});
+    renderBinding(data);
+    showResult(box, true, "unbound; the device was sent unbind_device");
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#app-token-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#binding-result");
+  const body = {};
+  const user = $("#app-token-user").value.trim();
+  const ttl = $("#app-token-ttl").value.trim();
+  if (user) body.user = user;
+  if (ttl) body.ttl = ttl;
+  try {
+    const { data } = await api("POST", devicePath("/app-token"), body);
+    showResult(box, true, "app token " + data.token + "\nexpires " + new Date(data.expires_at).toLocaleString());
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+const logLevelNames = ["none", "error", "warn", "info", "debug"];
+
+async function loadDeviceLogs() {
+  if (!state.current) return;
+  const cur = state.current;
+  const { data } = await api("GET", devicePath("/logs?limit=200"));
+  if (state.current !== cur) return;
+  $("#log-level").value = String(data.level);
+  $("#devlog-summary").textContent = "level " + (logLevelNames[data.level] || data.level) + " · " + data.total + " line" + (data.total === 1 ? "" : "s") + " received" + (data.dropped ? " · " + data.dropped + " dropped (oldest)" : "");
+  $("#devlog").replaceChildren(...(data.lines || []).map((l) =>
+    el("li", { class: l.level || "", dataset: { seq: String(l.seq) } }, fmtTime(toMillis(l.at)) + " " + l.text)));
+  $("#devlog").scrollTop = $("#devlog").scrollHeight;
+}
+
+$("#log-level-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#log-level-result");
+  try {
+    const { data } = await api("PUT", devicePath("/log-level"), { level: Number($("#log-level").value) });
+    showResult(box, true, "level " + logLevelNames[data.level] + (data.pushed ? ": pushed to the device" : ": the device gets it when it asks (offline now)"));
+    await loadDeviceLogs();
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+$("#devlog-refresh").addEventListener("click", () => loadDeviceLogs().catch(logError));
 
 // ---------------------------------------------------------------------------------------------
 // Platform log
@@ -649,18 +834,25 @@ function startStream() {
     try { ev = JSON.parse(m.data); } catch { return; }
     fn(ev);
   });
-  on("device", (ev) => { patchDevice(ev.device, ev.data); if (isCurrent(ev)) scheduleReload(); });
-  on("devices", () => loadDevices().catch(logError));
+  on("device", (ev) => { listEvents++; patchDevice(ev.device, ev.data); if (isCurrent(ev)) scheduleReload(); });
+  on("devices", () => { listEvents++; loadDevices().catch(logError); });
   on("reported", (ev) => { patchDevice(ev.device, { last_seen: ev.at }); if (isCurrent(ev)) applyReported(ev); });
   on("event", (ev) => { if (isCurrent(ev)) applyEvent(ev); });
-  for (const t of ["pending", "control", "action", "gateway"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  for (const t of ["pending", "control", "action"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  // A sub-device bound, unbound, online or offline: its state in the list and both pages.
+  on("gateway", (ev) => { listEvents++; loadDevices().catch(logError); if (isCurrent(ev)) scheduleReload(); });
   on("ota", (ev) => { if (isCurrent(ev)) renderOTA(ev.data); });
   on("log", addLog);
   on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
+  // Sections of features that report their changes on the feed under their own name.
+  for (const t of ["binding", "resources"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  on("devlog", (ev) => { if (isCurrent(ev)) loadDeviceLogs().catch(logError); });
 }
 
 function isCurrent(ev) {
-  return state.current && ev.device === state.current.pid + "/" + state.current.dn;
+  const cur = !!state.current && ev.device === state.current.pid + "/" + state.current.dn;
+  if (cur) deviceEvents++;
+  return cur;
 }
 
 function patchDevice(id, patch) {

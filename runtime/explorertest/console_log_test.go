@@ -1,0 +1,44 @@
+package explorertest
+
+import (
+	"bufio"
+	"context"
+	"net/http"
+	"testing"
+)
+
+// The platform's log records reach /api/stream as "log" events (the console's platform log),
+// with the record's device as the event's device, also when the platform's own logger keeps
+// nothing.
+func TestStreamCarriesPlatformLog(t *testing.T) {
+	s := newThingServer(t) // logs to io.Discard at the default level
+	secret := addLight(t, s, "lamp")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.HTTPURL()+"/api/stream", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	sr := sseReader{bufio.NewReader(resp.Body)}
+	if typ, _ := sr.next(t); typ != "hello" {
+		t.Fatalf("first event %s", typ)
+	}
+	thConnect(t, s, thLightPID, "lamp", secret)
+	for {
+		typ, ev := sr.next(t)
+		if typ != "log" {
+			continue
+		}
+		data := ev["data"].(map[string]any)
+		if data["msg"] != "explorertest: device online" {
+			continue
+		}
+		attrs := data["attrs"].(map[string]any)
+		if ev["device"] != "ZPHBLEB4J5/lamp" || data["level"] != "INFO" || attrs["device"] != "ZPHBLEB4J5/lamp" || attrs["listener"] == nil {
+			t.Fatalf("log event %v", ev)
+		}
+		return
+	}
+}
