@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"path/filepath"
@@ -141,17 +142,17 @@ func runEmulate(c *cli.Context) error {
 	}
 	out := c.App.Writer
 	fmt.Fprintf(out, "tplgen emulate: IoT Explorer platform\n")
-	fmt.Fprintf(out, "  mqtt:     %s\n", srv.BrokerURL())
-	fmt.Fprintf(out, "  mqtt-tls: %s\n", srv.TLSBrokerURL())
-	fmt.Fprintf(out, "  http:     %s\n", srv.HTTPURL())
-	fmt.Fprintf(out, "  https:    %s\n", srv.HTTPSURL())
-	fmt.Fprintf(out, "  console:  %s/\n", srv.HTTPURL())
-	fmt.Fprintf(out, "  firmware: %s %s\n", srv.FirmwareURL(), srv.FirmwareTLSURL())
+	fmt.Fprintf(out, "  mqtt:     %s\n", shownURL(srv.BrokerURL()))
+	fmt.Fprintf(out, "  mqtt-tls: %s\n", shownURL(srv.TLSBrokerURL()))
+	fmt.Fprintf(out, "  http:     %s\n", shownURL(srv.HTTPURL()))
+	fmt.Fprintf(out, "  https:    %s\n", shownURL(srv.HTTPSURL()))
+	fmt.Fprintf(out, "  console:  %s/\n", localURL(srv.HTTPURL()))
+	fmt.Fprintf(out, "  firmware: %s %s\n", localURL(srv.FirmwareURL()), localURL(srv.FirmwareTLSURL()))
 	if u := srv.WebSocketURL(); u != "" {
-		fmt.Fprintf(out, "  mqtt-ws:  %s\n", u)
+		fmt.Fprintf(out, "  mqtt-ws:  %s\n", shownURL(u))
 	}
 	if u := srv.WebSocketTLSURL(); u != "" {
-		fmt.Fprintf(out, "  mqtt-wss: %s\n", u)
+		fmt.Fprintf(out, "  mqtt-wss: %s\n", shownURL(u))
 	}
 	fmt.Fprintf(out, "  ca-file:  %s\n", caPath)
 	if cfg.dataDir != "" {
@@ -190,7 +191,7 @@ func runEmulate(c *cli.Context) error {
 		}
 		fmt.Fprintf(out, "dynamic registration for product %s\n", d.pid)
 		fmt.Fprintf(out, "  product_secret: %s\n", secret)
-		fmt.Fprintf(out, "  register:       tplgen register --product %s --product-secret %s --device NAME --endpoint %s --insecure-http --out creds.json\n", d.pid, secret, srv.HTTPURL())
+		fmt.Fprintf(out, "  register:       tplgen register --product %s --product-secret %s --device NAME --endpoint %s --insecure-http --out creds.json\n", d.pid, secret, localURL(srv.HTTPURL()))
 	}
 	// Listen for signals before announcing "serving", so a signal sent as soon as the line is
 	// read (scripts, tests) stops the emulator instead of killing the process.
@@ -203,6 +204,32 @@ func runEmulate(c *cli.Context) error {
 		return fmt.Errorf("shutting down: %w", err)
 	}
 	return nil
+}
+
+// localURL turns a URL on a wildcard address (0.0.0.0, [::]) into one a local client can use.
+func localURL(u string) string {
+	l, _ := wildcardURL(u)
+	return l
+}
+
+// shownURL is localURL, saying when the listener takes every interface.
+func shownURL(u string) string {
+	if l, ok := wildcardURL(u); ok {
+		return l + " (listening on all interfaces)"
+	}
+	return u
+}
+
+func wildcardURL(u string) (string, bool) {
+	scheme, hostport, ok := strings.Cut(u, "://")
+	if !ok {
+		return u, false
+	}
+	host, port, err := net.SplitHostPort(strings.TrimSuffix(hostport, "/"))
+	if err != nil || !isWildcard(host) {
+		return u, false
+	}
+	return scheme + "://" + net.JoinHostPort("127.0.0.1", port), true
 }
 
 // addrOption maps a listen-address flag to its explorertest option.
@@ -256,8 +283,8 @@ func printDevice(out io.Writer, pid, dn, secret string, srv *explorertest.Server
 	fmt.Fprintf(out, "  device_name:   %s\n", dn)
 	fmt.Fprintf(out, "  device_secret: %s\n", secret)
 	fmt.Fprintf(out, "  client_id:     %s%s\n", pid, dn)
-	fmt.Fprintf(out, "  broker:        %s (username/password, MQTT 3.1 or 3.1.1)\n", srv.BrokerURL())
-	fmt.Fprintf(out, "  broker-tls:    %s (trust %s)\n", srv.TLSBrokerURL(), caPath)
+	fmt.Fprintf(out, "  broker:        %s (username/password, MQTT 3.1 or 3.1.1)\n", localURL(srv.BrokerURL()))
+	fmt.Fprintf(out, "  broker-tls:    %s (trust %s)\n", localURL(srv.TLSBrokerURL()), caPath)
 }
 
 // writeCA writes the CA certificate to path, or to a temporary file when path is empty; the

@@ -100,7 +100,7 @@ func parseEmulateFlags(c *cli.Context) (*emulateConfig, error) {
 	if err := cfg.checkPaths(c.IsSet("data")); err != nil {
 		return nil, err
 	}
-	if err := cfg.parseToken(c.String("api-token"), c.IsSet("api-token")); err != nil {
+	if err := cfg.parseToken(c.String("api-token")); err != nil {
 		return nil, err
 	}
 	return cfg, nil
@@ -312,11 +312,9 @@ func (cfg *emulateConfig) checkPaths(dataSet bool) error {
 
 // parseToken decides the API token: the one given, or a new one when the HTTP API is bound
 // beyond loopback without one.
-func (cfg *emulateConfig) parseToken(token string, set bool) error {
-	if set || token != "" {
-		if token == "" {
-			return usagef("--api-token: empty token; give one (at least 8 characters) or leave the flag out")
-		}
+func (cfg *emulateConfig) parseToken(token string) error {
+	// An empty value (--api-token "" or TPLGEN_API_TOKEN=) counts as not given.
+	if token != "" {
 		if len(token) < 8 {
 			return usagef("--api-token: the token is shorter than 8 characters; use a longer one, e.g. $(openssl rand -hex 16)")
 		}

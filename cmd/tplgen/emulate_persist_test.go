@@ -18,7 +18,7 @@ import (
 )
 
 const (
-	lightPIDPersist = "ZPHBLEB4J5"           // cmd/tplgen/testdata/light.json
+	lightPIDPersist = "ZPHBLEB4J5"           // schemas/light.json
 	lampSecret      = "bGFtcC1zZWNyZXQtMDE=" // base64("lamp-secret-01")
 )
 

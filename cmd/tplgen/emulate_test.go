@@ -95,6 +95,7 @@ func field(t *testing.T, out []string, name string) string {
 }
 
 func TestEmulateServesUntilSIGTERM(t *testing.T) {
+	t.Setenv("TPLGEN_API_TOKEN", "") // a token in the environment would guard the API
 	dir := t.TempDir()
 	tplFile := filepath.Join(dir, "light.json")
 	if err := os.WriteFile(tplFile, []byte(emuTemplate), 0o644); err != nil {
@@ -280,6 +281,7 @@ func TestEmulateBadUsage(t *testing.T) {
 
 // TestEmulateDynreg registers a device with `tplgen register` against `tplgen emulate --dynreg`.
 func TestEmulateDynreg(t *testing.T) {
+	t.Setenv("TPLGEN_API_TOKEN", "")
 	lines, done := emulateRun(t,
 		"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "127.0.0.1:0", "--https", "127.0.0.1:0",
 		"--dynreg", "DYNPROD001=emulatorProductSecret1", "--log-level", "warn")

@@ -40,7 +40,12 @@ func (s *Server) serveHTTPPublish(w http.ResponseWriter, r *http.Request) {
 		writeGateway(w, e)
 		return
 	}
-	writeGateway(w, s.httpPublish(id, m))
+	if e := s.httpPublish(id, m); e != nil {
+		s.log.Info("explorertest: HTTP publish refused", "device", id.String(), "topic", m.TopicName, "code", e.code, "reason", e.message)
+		writeGateway(w, e)
+		return
+	}
+	writeGateway(w, nil)
 }
 
 func (s *Server) httpPublish(id DeviceID, m httpPublishBody) *gwError {

@@ -8,7 +8,15 @@
 // (names, units, enum labels, ranges), live reported properties and events, a control form
 // built from the read-write properties (checked in the browser and again by the server, errors
 // shown inline), action invocation with typed inputs and the output, pending control, OTA
-// (upload, push, live progress, result), gateway topology and the platform log.
+// (upload, push, live progress, result), gateway topology (with bind/unbind of sub-devices),
+// RRPC and product broadcast, app binding (bind, unbind, app tokens), device logs with the
+// cloud log level, and the platform log ("log" events on the stream).
+//
+// The page applies stream events as they come and refetches API documents only when an event
+// says they changed; an answer requested before a later event is never shown over it.
+//
+// browser_test.go drives the page in headless Chromium against the in-process platform and a
+// generated device (skipped, saying why, when no Chromium is found; .ci/run requires it).
 //
 // The package also renders a data template as the JSON document the page works from
 // (TemplateView), so the page never has to understand the export format's quirks (string
