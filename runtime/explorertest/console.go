@@ -89,6 +89,7 @@ type consoleState struct {
 	idle     *sync.Cond
 	wake     chan struct{}
 	dropped  uint64
+	stopped  bool // the feed goroutine ended (flushChanges must not wait for it)
 	lastSeen map[DeviceID]time.Time
 	stop     chan struct{}
 	done     chan struct{}
@@ -184,6 +185,10 @@ func (s *Server) runChangeFeed() {
 		case <-cs.wake:
 		case <-cs.stop:
 			s.drainChanges() // what was reported before Close is still written
+			cs.mu.Lock()
+			cs.stopped = true
+			cs.idle.Broadcast()
+			cs.mu.Unlock()
 			return
 		}
 		s.drainChanges()
@@ -220,7 +225,7 @@ func (s *Server) flushChanges() {
 	default:
 	}
 	cs.mu.Lock()
-	for len(cs.queue) > 0 || cs.busy {
+	for (len(cs.queue) > 0 || cs.busy) && !cs.stopped {
 		cs.idle.Wait()
 	}
 	cs.mu.Unlock()
@@ -238,7 +243,7 @@ func (s *Server) applyChange(c change) {
 			data = s.bindingJSON(c.dev)
 		case changePending:
 			data = map[string]any{"pending_control": s.PendingControl(c.dev.ProductID, c.dev.DeviceName)}
-		case changeFirmware, changeProduct:
+		case changeFirmware, changeProduct, changeResObject, changeDynreg:
 			device, data = "", map[string]string{"key": c.key}
 		case changeGateway:
 			if gw, ok := data.(DeviceID); ok {
