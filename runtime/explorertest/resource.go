@@ -44,6 +44,11 @@ package explorertest
 // 256 MiB per object); per device at most resMaxReported reported entries, resMaxJobs jobs,
 // resMaxUploads upload records (oldest dropped, counted) and resMaxHistory progress entries
 // per job.
+//
+// With WithDataDir the objects live in {dir}/resources and everything above survives a restart
+// (sections resource_objects, resources and resource_key, persist.go): the library, device
+// uploads, open upload slots, jobs (a pending one is pushed when its device comes online),
+// reported lists, and the URL-signing key, so issued URLs keep their validity and expiry.
 
 import (
 	"context"
