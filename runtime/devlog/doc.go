@@ -35,6 +35,9 @@
 //     explorer.Conn.Now unless WithClock is given), "|", the message and the record's attributes as key=value pairs.
 //   - log_level may arrive as a number or a numeric string; other values are ignored and logged.
 //
+// A device built on runtime/thing (every generated Device) starts its Uploader with
+// dev.NewLogUploader(ctx, cfg); dev.Close then closes it.
+//
 // # The official SDKs
 //
 // The Python SDK has no cloud log upload (its logInit configures local logging only); the

@@ -187,7 +187,9 @@ func (c *Conn) OnConnect(fn func(ctx context.Context)) (remove func()) {
 // Close disconnects and releases everything. Publishes still in the offline queue are
 // discarded (logged with their count); blocked calls return ErrClosed. Close waits up to
 // 5 s for running handlers and OnConnect hooks (so calling Close from inside one of them
-// returns only after that wait). It is idempotent.
+// returns only after that wait). It is idempotent. A goroutine that was handing a packet to
+// a jammed or dying connection may stay inside paho for up to the connect timeout (paho's
+// write timeout) after Close; no caller waits for it.
 func (c *Conn) Close() error {
 	c.mu.Lock()
 	if c.state == StateClosed {

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/url"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -24,10 +23,20 @@ type session struct {
 	ctx    context.Context
 	cancel context.CancelFunc
 
-	wconn      *trackedConn // the socket paho writes to
-	handing    atomic.Int32 // goroutines inside a paho call that hands over a packet
-	senderOnce sync.Once
-	sendq      chan *handoffReq // to the sender goroutine, made by startSender
+	// down closes when paho reports the connection lost (before the supervisor has handled
+	// it), so nothing waits on a dead session.
+	down     chan struct{}
+	downOnce sync.Once
+	slots    chan struct{} // hand-over goroutines inside paho (handoff)
+}
+
+// markLost records paho's report that the connection is gone.
+func (s *session) markLost(err error) {
+	s.downOnce.Do(func() { close(s.down) })
+	select {
+	case s.lost <- err:
+	default:
+	}
 }
 
 // attempt records what happened inside paho's connection opener so the outcome can be
@@ -162,14 +171,9 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 	// OrderMatters(false) would start a goroutine per message and reorder them.
 	po.SetOrderMatters(true)
 
-	sess := &session{lost: make(chan error, 1)}
+	sess := &session{lost: make(chan error, 1), down: make(chan struct{}), slots: make(chan struct{}, maxHandoffs)}
 	po.SetDefaultPublishHandler(func(_ mqtt.Client, m mqtt.Message) { c.dispatch(m) })
-	po.SetConnectionLostHandler(func(_ mqtt.Client, err error) {
-		select {
-		case sess.lost <- err:
-		default:
-		}
-	})
+	po.SetConnectionLostHandler(func(_ mqtt.Client, err error) { sess.markLost(err) })
 	a := &attempt{}
 	po.SetCustomOpenConnectionFn(func(*url.URL, mqtt.ClientOptions) (net.Conn, error) {
 		conn, err := c.dialBroker(actx, a)
@@ -179,8 +183,7 @@ func (c *Conn) connectOnce(ctx context.Context) (*session, error) {
 			a.mu.Unlock()
 			return nil, err
 		}
-		sess.wconn = &trackedConn{Conn: conn}
-		return sess.wconn, nil
+		return conn, nil
 	})
 
 	client := mqtt.NewClient(po)

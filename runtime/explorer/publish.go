@@ -74,7 +74,10 @@ func (c *Conn) Publish(ctx context.Context, topic string, qos byte, payload []by
 	}
 	sess := c.sess
 	c.mu.Unlock()
-	connLost, err := c.sendNow(ctx, sess, topic, qos, payload)
+	// paho may still read the packet after Publish returned (ctx ended while the write was
+	// pending), so it gets a copy of its own.
+	own := append([]byte(nil), payload...)
+	connLost, err := c.sendNow(ctx, sess, topic, qos, own)
 	if !connLost {
 		return err
 	}
@@ -157,11 +160,36 @@ func (c *Conn) sendNow(ctx context.Context, sess *session, topic string, qos byt
 		return false, newErrorf(werr, nil, pubWhat(topic), "stopped waiting; the message may still be delivered")
 	case werr == errTokenTimeout:
 		return false, newErrorf(ErrTimeout, nil, pubWhat(topic), "no PUBACK within %v; the message may still be delivered", c.opts.ackTimeout)
-	case !sess.client.IsConnectionOpen():
+	case c.lostAfterFailure(ctx, sess):
 		return true, nil
 	default:
 		return false, newError(ErrNotConnected, werr, pubWhat(topic))
 	}
+}
+
+// lossReportWait bounds how long a failed packet waits for paho to report its connection
+// lost (lostAfterFailure).
+const lossReportWait = time.Second
+
+// lostAfterFailure reports whether a packet's failed token means that sess's connection is
+// gone. paho fails the token of a packet it could not write a moment before it reports the
+// connection lost, so a failure seen while the connection still looks open waits for that
+// report (briefly, and within ctx) instead of handing the caller an error for a message that
+// the next connection would have delivered.
+func (c *Conn) lostAfterFailure(ctx context.Context, sess *session) bool {
+	if !sess.client.IsConnectionOpen() {
+		return true
+	}
+	t := time.NewTimer(lossReportWait)
+	defer t.Stop()
+	select {
+	case <-sess.down:
+		return true
+	case <-t.C:
+	case <-ctx.Done():
+	case <-c.ctx.Done():
+	}
+	return !sess.client.IsConnectionOpen()
 }
 
 // enqueueLocked puts a message into the offline queue in publish order. A message coming

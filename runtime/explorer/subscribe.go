@@ -89,16 +89,17 @@ func (c *Conn) subscribe(ctx context.Context, filter string, qos byte, h Handler
 
 // sendSubscribe sends SUBSCRIBE for s on sess and checks the SUBACK.
 func (c *Conn) sendSubscribe(ctx context.Context, sess *session, s *subscription) error {
-	tok, _, err := c.handoff(ctx, sess, "", 0, nil, func() mqtt.Token { return sess.client.Subscribe(s.filter, s.qos, nil) })
+	tok, _, err := c.handoff(ctx, sess, s.filter, 0, nil, func() mqtt.Token { return sess.client.Subscribe(s.filter, s.qos, nil) })
 	if err != nil {
-		return c.tokenError(err, sess, "subscribe "+quote(s.filter), "SUBACK")
+		return c.tokenError(ctx, err, sess, "subscribe "+quote(s.filter), "SUBACK")
 	}
 	return c.awaitSuback(ctx, sess, s, tok)
 }
 
 // tokenError turns a failed hand-over or token wait into the package's error for what;
-// ack names the answer that did not come.
-func (c *Conn) tokenError(err error, sess *session, what, ack string) error {
+// ack names the answer that did not come. nil means err is none of those: the broker or
+// paho refused the packet on a connection that stays up.
+func (c *Conn) tokenError(ctx context.Context, err error, sess *session, what, ack string) error {
 	switch {
 	case errors.Is(err, ErrClosed):
 		return newError(ErrClosed, nil, what)
@@ -106,7 +107,7 @@ func (c *Conn) tokenError(err error, sess *session, what, ack string) error {
 		return newError(err, nil, what)
 	case err == errTokenTimeout:
 		return newErrorf(ErrTimeout, nil, what, "no %s within %v", ack, c.opts.ackTimeout)
-	case errors.Is(err, ErrNotConnected) || !sess.client.IsConnectionOpen():
+	case errors.Is(err, ErrNotConnected) || c.lostAfterFailure(ctx, sess):
 		c.markDown(sess)
 		return newError(ErrNotConnected, err, what)
 	}
@@ -117,7 +118,7 @@ func (c *Conn) tokenError(err error, sess *session, what, ack string) error {
 func (c *Conn) awaitSuback(ctx context.Context, sess *session, s *subscription, tok mqtt.Token) error {
 	what := "subscribe " + quote(s.filter)
 	if err := c.waitToken(ctx, tok, c.opts.ackTimeout); err != nil {
-		if e := c.tokenError(err, sess, what, "SUBACK"); e != nil {
+		if e := c.tokenError(ctx, err, sess, what, "SUBACK"); e != nil {
 			return e
 		}
 		return newErrorf(ErrNotAuthorized, err, what, "SUBSCRIBE failed")
@@ -161,7 +162,13 @@ func (c *Conn) restore(sess *session, subs []*subscription) bool {
 		subs = subs[len(batch):]
 		toks = toks[:0]
 		for _, s := range batch {
-			toks = append(toks, sess.client.Subscribe(s.filter, s.qos, nil))
+			// Through handoff: paho's Subscribe can block up to its write timeout when the
+			// connection dies under it, and the supervisor must notice the loss at once.
+			tok, _, err := c.handoff(c.ctx, sess, s.filter, 0, nil, func() mqtt.Token { return sess.client.Subscribe(s.filter, s.qos, nil) })
+			if err != nil {
+				return false // the connection is gone, or the Conn closed
+			}
+			toks = append(toks, tok)
 		}
 		for i, s := range batch {
 			err := c.awaitSuback(c.ctx, sess, s, toks[i])
@@ -215,13 +222,13 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 	if err == nil {
 		err = c.waitToken(ctx, tok, c.opts.ackTimeout)
 	}
-	switch {
-	case err == nil:
+	if err == nil {
 		return nil
-	case errors.Is(err, ErrNotConnected) || !sess.client.IsConnectionOpen():
-		return nil // the connection is gone, and with it the subscription
 	}
-	if e := c.tokenError(err, sess, what, "UNSUBACK"); e != nil {
+	if e := c.tokenError(ctx, err, sess, what, "UNSUBACK"); e != nil {
+		if errors.Is(e, ErrNotConnected) {
+			return nil // the connection is gone, and with it the subscription
+		}
 		return e
 	}
 	return newError(ErrNotConnected, err, what)

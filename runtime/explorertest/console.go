@@ -46,6 +46,7 @@ const (
 	changeGateway  = "gateway"  // sub-device bound/unbound/online/offline; data: its gateway
 	changeBinding  = "binding"  // app-user binding set or removed; the stream carries the binding
 	changeLog      = "log"      // a platform log record (consoleLogHandler)
+	changeDevLog   = "devlog"   // a device uploaded log lines or its level changed; data {"total","level"}
 )
 
 // maxQueuedChanges bounds the change feed between features and its goroutine.

@@ -277,4 +277,23 @@ func TestStreamCarriesDeviceActivity(t *testing.T) {
 	if ev := want("event"); ev["data"].(map[string]any)["event_id"] != "status_report" {
 		t.Fatalf("event %v", ev)
 	}
+	// Device logs and bindings are live too (the console's log and binding cards follow them).
+	if _, err := s.SetLogLevel("ZPHBLEB4J5", "lamp", 3); err != nil {
+		t.Fatal(err)
+	}
+	if ev := want("devlog"); ev["data"].(map[string]any)["level"] != float64(3) {
+		t.Fatalf("devlog event %v", ev)
+	}
+	if e := s.storeLog(DeviceID{"ZPHBLEB4J5", "lamp"}, []string{"ERR boom"}); e != nil {
+		t.Fatal(e)
+	}
+	if ev := want("devlog"); ev["data"].(map[string]any)["total"] != float64(1) {
+		t.Fatalf("devlog event after an upload %v", ev)
+	}
+	if err := s.BindDevice("ZPHBLEB4J5", "lamp", "alice"); err != nil {
+		t.Fatal(err)
+	}
+	if ev := want("binding"); ev["data"].(map[string]any)["user"] != "alice" {
+		t.Fatalf("binding event %v", ev)
+	}
 }

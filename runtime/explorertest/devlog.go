@@ -169,6 +169,7 @@ func (s *Server) SetLogLevel(pid, dn string, level int) (pushed bool, err error)
 	if d == nil {
 		return false, fmt.Errorf("explorertest: SetLogLevel: %w %s", ErrUnknownDevice, id)
 	}
+	s.changed(changeDevLog, id, map[string]any{"level": level})
 	if !s.Online(pid, dn) {
 		return false, nil
 	}
@@ -243,6 +244,7 @@ func (s *Server) storeLog(id DeviceID, msg []string) *gwError {
 			d.dropped++
 		}
 	}
+	s.changed(changeDevLog, id, map[string]any{"total": d.total, "level": d.level})
 	return nil
 }
 

@@ -33,6 +33,9 @@
 //     passes the messages to [Files.HandleService]. Without it, NewFiles on a connection whose
 //     Thing owns the topic fails with explorer.ErrFilterOwned.
 //
+// A device built on runtime/thing (every generated Device) starts them with dev.NewFiles and
+// dev.NewResourceTasks, which wire the shared service topic up and stop at dev.Close.
+//
 // # The official SDKs
 //
 //	Python resourceInit                      NewTasks

@@ -28,7 +28,9 @@
 //	rrpcReply(productId, deviceName, reply, n)  the handler's return value
 //	broadcastInit(productId, deviceName, cb)    OnBroadcast(ctx, conn, handler)
 //
-// A gateway serves a sub-device's RRPC with [WithDevice].
+// A gateway serves a sub-device's RRPC with [WithDevice]. A device built on runtime/thing (every
+// generated Device) calls dev.OnRRPC and dev.OnBroadcast, which serve its own identity and stop
+// at dev.Close.
 package rrpc
 
 import (
