@@ -49,6 +49,12 @@ const (
 	changeDevLog   = "devlog"   // a device uploaded log lines or its level changed; data {"total","level"}
 )
 
+// streamEventTypes are the event types GET /api/stream sends (besides its opening "hello"),
+// listed in the OpenAPI description; a test keeps it equal to the change kinds.
+var streamEventTypes = []string{changeDevice, changeRegistry, changeProduct, changeReported, changeEvent,
+	changePending, changeThing, changeControl, changeAction, changeOTA, changeFirmware, changeGateway,
+	changeBinding, changeLog, changeDevLog, changeResources, changeResObject, changeAppTokens, changeDynreg}
+
 // maxQueuedChanges bounds the change feed between features and its goroutine.
 const maxQueuedChanges = 1 << 16
 
