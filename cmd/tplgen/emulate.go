@@ -32,11 +32,13 @@ together. Exit status: 0 after SIGINT/SIGTERM, 1 when the platform cannot start 
 use, an unreadable template, a corrupt --data database), 2 for a malformed flag.
 
 State. Without --data everything lives in memory and ends with the process. --data DIR keeps
-it in DIR/platform.db (SQLite) plus DIR/firmware/: products and templates, devices and
-secrets, reported state, pending control, the newest events, firmware, OTA jobs, app
-bindings and gateway topology; each change is written as it happens, so even a killed
-emulator restarted on the same DIR finds it again, and pending control reaches the device
-when it reconnects. --device for a device already in DIR keeps its stored secret and state.
+it in DIR/platform.db (SQLite) plus DIR/firmware/ and DIR/resources/: products and templates,
+devices and secrets, reported state, pending control, the newest events, firmware, OTA jobs,
+resources (library, device uploads, jobs), app tokens and bindings, dynamic-registration
+settings (a --dynreg PID without a secret keeps the stored one) and gateway topology; each
+change is written as it happens, so even a killed emulator restarted on the same DIR finds
+it again, and pending control and resource pushes reach the device when it reconnects.
+--device for a device already in DIR keeps its stored secret and state.
 A database that is damaged or was written by a newer tplgen stops the emulator with an
 error naming the file; it is never overwritten.
 

@@ -33,7 +33,8 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 	dir := t.TempDir()
 	data := filepath.Join(dir, "state")
 	firmware := bytes.Repeat([]byte("firmware-2.0.0;"), 1000)
-	args := append(append([]string(nil), freeAddrs...), "--data", data, "--log-level", "debug")
+	tone := bytes.Repeat([]byte("tone.wav;"), 2000)
+	args := append(append([]string(nil), freeAddrs...), "--data", data, "--log-level", "debug", "--dynreg", "DYNPROD001")
 
 	// ---- first run: create state
 	p := startEmulator(t, append(args, "--template", "../../schemas/light.json",
@@ -42,6 +43,7 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 		t.Fatalf("data line: %q", p.out)
 	}
 	base, broker := p.field("http"), p.field("mqtt")
+	productSecret := p.field("product_secret") // --dynreg without a secret: random, kept in DIR
 	var created struct {
 		DeviceSecret string `json:"device_secret"`
 	}
@@ -88,6 +90,13 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 	api(t, "POST", base+"/api/devices/"+lightPIDPersist+"/lamp/control", "", `{"params":{"brightness":77}}`, 202, nil)
+	// A resource pushed to the offline lamp, and an app token issued for it.
+	api(t, "POST", base+"/api/resources?product="+lightPIDPersist+"&name=tone.wav&version=1&type=AUDIO", "", string(tone), 201, nil)
+	api(t, "POST", base+"/api/devices/"+lightPIDPersist+"/lamp/resources", "", `{"name":"tone.wav"}`, 202, nil)
+	var appToken struct {
+		Token string `json:"token"`
+	}
+	api(t, "POST", base+"/api/devices/"+lightPIDPersist+"/lamp/app-token", "", `{"user":"bob","ttl":"1h"}`, 201, &appToken)
 	waitPersisted(t, base, "")
 	p.kill()
 
@@ -158,6 +167,32 @@ func TestEmulateDataSurvivesSIGKILL(t *testing.T) {
 	sum := md5.Sum(firmware)
 	if resp.StatusCode != 200 || !bytes.Equal(got, firmware) || push["md5sum"] != hex.EncodeToString(sum[:]) {
 		t.Fatalf("firmware after restart: %d, %d bytes (want %d), md5 %v", resp.StatusCode, len(got), len(firmware), push["md5sum"])
+	}
+	// The resource pushed while it was offline reaches it once it reports its resource list,
+	// and downloads byte for byte.
+	if p.field("product_secret") != productSecret {
+		t.Errorf("--dynreg product secret after restart: %q, want the stored %q", p.field("product_secret"), productSecret)
+	}
+	var lib []map[string]any
+	api(t, "GET", base+"/api/resources?product="+lightPIDPersist, "", "", 200, &lib)
+	if len(lib) != 1 || lib[0]["name"] != "tone.wav" {
+		t.Errorf("resource library after restart: %v", lib)
+	}
+	lamp.publish("$thing/up/service/", `{"method":"report_version","report":{"resource_list":[]}}`)
+	rp := lamp.await(map[string]any{"method": "update_resource", "resource_name": "tone.wav"})
+	resp, err = http.Get(rp["url"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, _ = io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if sum := md5.Sum(tone); resp.StatusCode != 200 || !bytes.Equal(got, tone) || rp["md5sum"] != hex.EncodeToString(sum[:]) {
+		t.Fatalf("resource after restart: %d, %d bytes (want %d), md5 %v", resp.StatusCode, len(got), len(tone), rp["md5sum"])
+	}
+	// The app token issued before the kill binds the lamp.
+	lamp.publish("$thing/up/service/", `{"method":"app_bind_token","clientToken":"b1","params":{"token":"`+appToken.Token+`"}}`)
+	if r := lamp.await(map[string]any{"method": "app_bind_token_reply", "clientToken": "b1"}); fmt.Sprint(r["code"]) != "0" {
+		t.Fatalf("app_bind_token after restart: %v", r)
 	}
 	// The device created through the API kept its secret.
 	connectDevice(t, broker, lightPIDPersist, "apidev", created.DeviceSecret)

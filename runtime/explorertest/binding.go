@@ -12,7 +12,8 @@ package explorertest
 //
 // Tokens are single-use, belong to one device and expire (DefaultAppTokenTTL). At most
 // maxAppTokens live tokens are kept; issuing one more drops the oldest (counted in
-// AppTokenStats).
+// AppTokenStats). With --data, tokens (expiry and use included) and bindings survive a restart
+// (persist.go).
 
 import (
 	"crypto/rand"
@@ -85,7 +86,8 @@ type bindCloud struct {
 func (s *Server) initBinding() error {
 	b := &bindCloud{s: s, tokens: map[string]*appToken{}, bound: map[DeviceID]Binding{}}
 	s.bind = b
-	s.persistSection(changeBinding, persistFuncs{s.saveBinding, s.restoreBinding}) // --data (persist.go)
+	s.persistSection(changeBinding, persistFuncs{save: s.saveBinding, restore: s.restoreBinding}) // --data (persist.go)
+	s.persistSection(changeAppTokens, persistFuncs{save: s.saveAppTokens, restore: s.restoreAppTokens, loaded: s.boundAppTokens})
 	s.handleUplink("$thing/up/service/", b.handle)
 	s.addDeviceDetail("binding", func(id DeviceID) any { return s.bindingJSON(id) })
 	s.onDeviceRemoved(func(id DeviceID) {
@@ -124,34 +126,45 @@ func (s *Server) IssueAppToken(pid, dn, user string, ttl time.Duration) (AppToke
 	t := &appToken{AppToken: AppToken{Token: hex.EncodeToString(raw[:]), ProductID: pid, DeviceName: dn, User: user, ExpiresAt: now.Add(ttl)}}
 	b := s.bind
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.pruneLocked(now)
+	affected := b.pruneLocked(now, 1)
 	b.seq++
 	t.seq = b.seq
 	b.tokens[t.Token] = t
+	b.mu.Unlock()
+	for _, d := range append(affected, id) {
+		s.changed(changeAppTokens, d, nil) // --data (persist.go)
+	}
 	return t.AppToken, nil
 }
 
 // pruneLocked forgets expired and used tokens past their expiry, then the oldest tokens while
-// more than maxAppTokens-1 remain (room for one more). Call with b.mu held.
-func (b *bindCloud) pruneLocked(now time.Time) {
+// more than maxAppTokens-room remain, and returns the devices that lost tokens. Call with b.mu
+// held.
+func (b *bindCloud) pruneLocked(now time.Time, room int) []DeviceID {
+	lost := map[DeviceID]bool{}
 	for k, t := range b.tokens {
 		if now.After(t.ExpiresAt.Add(time.Hour)) { // kept an hour past expiry to answer "expired", not "unknown"
 			delete(b.tokens, k)
+			lost[DeviceID{t.ProductID, t.DeviceName}] = true
 		}
 	}
-	if len(b.tokens) < maxAppTokens {
-		return
+	if n := len(b.tokens) - (maxAppTokens - room); n > 0 {
+		all := make([]*appToken, 0, len(b.tokens))
+		for _, t := range b.tokens {
+			all = append(all, t)
+		}
+		sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
+		for _, t := range all[:n] {
+			delete(b.tokens, t.Token)
+			lost[DeviceID{t.ProductID, t.DeviceName}] = true
+			b.dropped++
+		}
 	}
-	all := make([]*appToken, 0, len(b.tokens))
-	for _, t := range b.tokens {
-		all = append(all, t)
+	out := make([]DeviceID, 0, len(lost))
+	for id := range lost {
+		out = append(out, id)
 	}
-	sort.Slice(all, func(i, j int) bool { return all[i].seq < all[j].seq })
-	for _, t := range all[:len(all)-maxAppTokens+1] {
-		delete(b.tokens, t.Token)
-		b.dropped++
-	}
+	return out
 }
 
 // AppTokenStats reports how many tokens are kept and how many were dropped to stay within the
@@ -294,6 +307,7 @@ func (b *bindCloud) appBindToken(id DeviceID, m *serviceUp) *codeError {
 	t.used = true
 	b.bound[id] = Binding{User: t.User, BoundAt: now, Via: "app_bind_token"}
 	b.s.changed(changeBinding, id, nil)
+	b.s.changed(changeAppTokens, id, nil)
 	b.s.log.Info("binding: device bound", "device", id.String(), "user", t.User)
 	return nil
 }

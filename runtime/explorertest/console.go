@@ -49,6 +49,12 @@ const (
 	changeDevLog   = "devlog"   // a device uploaded log lines or its level changed; data {"total","level"}
 )
 
+// streamEventTypes are the event types GET /api/stream sends (besides its opening "hello"),
+// listed in the OpenAPI description; a test keeps it equal to the change kinds.
+var streamEventTypes = []string{changeDevice, changeRegistry, changeProduct, changeReported, changeEvent,
+	changePending, changeThing, changeControl, changeAction, changeOTA, changeFirmware, changeGateway,
+	changeBinding, changeLog, changeDevLog, changeResources, changeResObject, changeAppTokens, changeDynreg}
+
 // maxQueuedChanges bounds the change feed between features and its goroutine.
 const maxQueuedChanges = 1 << 16
 
@@ -90,6 +96,7 @@ type consoleState struct {
 	idle     *sync.Cond
 	wake     chan struct{}
 	dropped  uint64
+	stopped  bool // the feed goroutine ended (flushChanges must not wait for it)
 	lastSeen map[DeviceID]time.Time
 	stop     chan struct{}
 	done     chan struct{}
@@ -185,6 +192,10 @@ func (s *Server) runChangeFeed() {
 		case <-cs.wake:
 		case <-cs.stop:
 			s.drainChanges() // what was reported before Close is still written
+			cs.mu.Lock()
+			cs.stopped = true
+			cs.idle.Broadcast()
+			cs.mu.Unlock()
 			return
 		}
 		s.drainChanges()
@@ -221,7 +232,7 @@ func (s *Server) flushChanges() {
 	default:
 	}
 	cs.mu.Lock()
-	for len(cs.queue) > 0 || cs.busy {
+	for (len(cs.queue) > 0 || cs.busy) && !cs.stopped {
 		cs.idle.Wait()
 	}
 	cs.mu.Unlock()
@@ -239,7 +250,7 @@ func (s *Server) applyChange(c change) {
 			data = s.bindingJSON(c.dev)
 		case changePending:
 			data = map[string]any{"pending_control": s.PendingControl(c.dev.ProductID, c.dev.DeviceName)}
-		case changeFirmware, changeProduct:
+		case changeFirmware, changeProduct, changeResObject, changeDynreg:
 			device, data = "", map[string]string{"key": c.key}
 		case changeGateway:
 			if gw, ok := data.(DeviceID); ok {

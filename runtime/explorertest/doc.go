@@ -56,12 +56,14 @@
 // # Persistence
 //
 // With WithDataDir the platform's state — products, devices and secrets, reported state,
-// pending control, the newest events, firmware, OTA jobs, app bindings, gateway topology — is
-// written to one SQLite file (pure Go, no C toolchain) as it changes and restored by NewServer
-// before anything listens (persist.go). Deleting a device deletes its records. A database that
-// is damaged (ErrDataCorrupt) or was written by a newer build (ErrDataNewerSchema) makes
-// NewServer fail with an error naming the file; the file is never rewritten. Resources,
-// device logs and app tokens stay in memory.
+// pending control, the newest events, firmware, OTA jobs, resources (library, device uploads,
+// jobs, the key signing their URLs), app tokens and bindings, dynamic-registration settings,
+// gateway topology — is written to one SQLite file (pure Go, no C toolchain; firmware and
+// resource files beside it) as it changes and restored by NewServer before anything listens
+// (persist.go). Deleting a device deletes its records. A database that is damaged
+// (ErrDataCorrupt) or was written by a newer build (ErrDataNewerSchema), or a record that
+// cannot be read back, makes NewServer fail with an error naming the file (and the section and
+// key); the file is never rewritten. Device logs stay in memory.
 //
 // # Logs
 //

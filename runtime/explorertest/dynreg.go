@@ -19,8 +19,9 @@ import (
 
 // DynregConfig configures dynamic registration for one product.
 type DynregConfig struct {
-	// ProductSecret is the product's secret (at least 16 bytes); empty means a random
-	// 24-character one, returned by EnableDynamicRegistration.
+	// ProductSecret is the product's secret (at least 16 bytes); empty keeps the product's
+	// current secret (one set earlier, or restored by WithDataDir) or else means a random
+	// 24-character one. EnableDynamicRegistration returns it.
 	ProductSecret string
 	// AutoCreate creates devices on registration; otherwise only devices added with AddDevice
 	// can register.
@@ -41,6 +42,9 @@ func (s *Server) EnableDynamicRegistration(pid string, cfg DynregConfig) (produc
 		return "", err
 	}
 	secret := cfg.ProductSecret
+	if cur, ok := reg.Product(pid); ok && secret == "" {
+		secret = cur.Secret // e.g. restored from --data: devices may hold credentials derived from it
+	}
 	if secret == "" {
 		secret = registrar.NewProductSecret()
 	}
@@ -51,6 +55,7 @@ func (s *Server) EnableDynamicRegistration(pid string, cfg DynregConfig) (produc
 	if err := reg.SetProduct(pid, registrar.Product{Secret: secret, Enabled: true, AutoCreate: cfg.AutoCreate, Credential: kind}); err != nil {
 		return "", fmt.Errorf("explorertest: EnableDynamicRegistration: %w", err)
 	}
+	s.changedKey(changeDynreg, pid) // --data (persist.go)
 	return secret, nil
 }
 
@@ -66,7 +71,11 @@ func (s *Server) DisableDynamicRegistration(pid string) error {
 		return fmt.Errorf("explorertest: DisableDynamicRegistration: product %s has no dynamic registration", pid)
 	}
 	p.Enabled = false
-	return reg.SetProduct(pid, p)
+	if err := reg.SetProduct(pid, p); err != nil {
+		return err
+	}
+	s.changedKey(changeDynreg, pid) // --data (persist.go)
+	return nil
 }
 
 // registrar returns the feature's state, or ErrClosed after Close.
@@ -86,6 +95,7 @@ func (s *Server) initDynreg() error {
 	}
 	s.dynreg = reg
 	reg.Mount(s.mux)
+	s.persistSection(changeDynreg, persistFuncs{save: s.saveDynreg, restore: s.restoreDynreg}) // --data (persist.go)
 	return nil
 }
 

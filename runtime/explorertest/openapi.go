@@ -43,7 +43,7 @@ var apiRoutes = []apiRoute{
 	{"POST", "/api/devices/{pid}/{dn}/resources", "Push a resource to the device", "resources", nil, "202 400 404"},
 	{"DELETE", "/api/devices/{pid}/{dn}/resources/{name}", "Ask the device to delete a resource", "resources", nil, "200 404"},
 	{"GET", "/api/uploads/{key}", "A file a device uploaded", "resources", nil, "200 404"},
-	{"GET", "/api/stream", "Server-sent events: device, devices, reported, event, pending, control, action, ota, firmware, gateway, binding, devlog, log, update", "console", nil, "200 400 503"},
+	{"GET", "/api/stream", "Server-sent events: " + strings.Join(streamEventTypes, ", "), "console", nil, "200 400 503"},
 	{"GET", "/api/platform", "Platform status: stream, change feed, persistence counters", "console", nil, "200"},
 	{"GET", "/api/openapi.json", "This document", "console", nil, "200"},
 }

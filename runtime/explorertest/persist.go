@@ -16,17 +16,39 @@ package explorertest
 //  2. after every change (lock held or not), calls s.changed("devlog", id, nil) for per-device
 //     state (key = id.String(), "PID/DN") or s.changedKey("devlog", key) for other state.
 //
+//  3. optionally sets persistFuncs.loaded: called once the whole section was restored, for
+//     work that needs every record (bounds over the section, files beside the database).
+//
 // Saves are coalesced and run on the change-feed goroutine, so save takes the feature's lock
 // itself. Restore runs in NewServer after every feature's init, in registration order (the
 // core sections first: products, registry, then the features'), before the broker starts;
 // snapshots should be JSON so a schema can evolve. Bounded append-only history (events)
 // uses s.data.db.Append through a section's own code (see the thing events below).
+//
+// Files beside the database: firmware images in firmware/{id}.bin, resource objects (the
+// product libraries and device uploads) in resources/{key}. A file is written completely before
+// its record, so a record whose file is missing or has another size is an error at restore
+// (never skipped), and a file without a record (the process was killed between the two) is
+// removed at restore with a warning. Both stores keep their bounds (count and bytes) when
+// restoring: a resource object beyond them is not loaded, with a warning, and stays on disk.
+//
+// Resources (sections resource_objects, resources, resource_key): the library and device uploads
+// (one record per object or open upload slot, keyed by object key), each device's reported list,
+// jobs and upload records (per device), and the key that signs the presigned URLs, so a URL
+// issued before a restart stays valid until its own expiry (and an expired one stays expired).
+// A job still pending is pushed when its device comes online. Firmware URLs, by contrast, are
+// signed with a key that is new each run: OTA jobs are pushed again with a new URL.
+//
+// App tokens (section app_tokens, per device) keep their expiry and whether they were used;
+// dynamic-registration settings (section dynreg, per product) keep the product secret.
 
 import (
+	"crypto/rand"
 	"errors"
 	"fmt"
 	"path/filepath"
 	"slices"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -34,15 +56,19 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/firmware"
+	"github.com/tplgen/tplgen/runtime/explorertest/internal/registrar"
+	"github.com/tplgen/tplgen/runtime/explorertest/internal/resstore"
 	"github.com/tplgen/tplgen/runtime/explorertest/internal/store"
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
 // WithDataDir keeps the platform's state in dir (created when missing): products and their
 // templates, devices and secrets, reported state, pending control, event history (bounded),
-// firmware images, OTA jobs, gateway topology, and the state of every feature using the
-// persistence hook. A Server started on the same dir finds it all again. A database that is
-// corrupt or was written by a newer tplgen makes NewServer fail with an error that says so.
+// firmware images, OTA jobs, resources, app tokens, bindings, dynamic-registration settings,
+// gateway topology, and the state of every feature using the persistence hook. A Server
+// started on the same dir finds it all again. A database that is corrupt or was written by a
+// newer tplgen, or a record that cannot be restored, makes NewServer fail with an error that
+// says so (naming the section and key of a record).
 func WithDataDir(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
@@ -66,7 +92,20 @@ var (
 type persistFuncs struct {
 	save    func(key string) (value []byte, ok bool, err error)
 	restore func(key string, value []byte) error
+	loaded  func() error // optional: after every record of the section was restored
 }
+
+// Change kinds (and sections) of the features persisted here besides the core ones; like every
+// change kind they are also event types on /api/stream.
+const (
+	changeResources = "resources"        // per device: reported resource list, jobs, uploads
+	changeResObject = "resource_objects" // key: object key (library resource, device upload, open upload slot)
+	changeAppTokens = "app_tokens"       // per device: the app tokens issued for it
+	changeDynreg    = "dynreg"           // key: product id (dynamic-registration settings)
+)
+
+// resKeySection holds the key signing resource URLs (record "hmac").
+const resKeySection = "resource_key"
 
 type persistSection struct {
 	name string
@@ -144,7 +183,7 @@ var sectionOf = map[string]string{
 // perDevice are the sections keyed by device ("PID/DN"): their records go when the device is
 // deleted, and records of a device the registry does not hold are dropped at restore. A
 // feature section keyed by device adds its name here.
-var perDevice = []string{"thing", "ota", "gateway", changeBinding}
+var perDevice = []string{"thing", "ota", "gateway", changeBinding, changeResources, changeAppTokens}
 
 // apply writes one change (change-feed goroutine).
 func (p *persister) apply(c change) {
@@ -224,14 +263,19 @@ func (s *Server) initPersist() error {
 	if p == nil {
 		return nil
 	}
-	s.addCloser(func() { _ = p.db.Close() }) // closers run in reverse: after the feed drained
+	// Closers run in reverse order of registration, so this one runs before the change feed
+	// stops: write what is queued first, then close the database.
+	s.addCloser(func() {
+		s.flushChanges()
+		_ = p.db.Close()
+	})
 	core := []*persistSection{
-		{"products", persistFuncs{s.saveProduct, s.restoreProduct}},
-		{"registry", persistFuncs{s.saveDevice, s.restoreDevice}},
-		{"thing", persistFuncs{s.saveThing, s.restoreThing}},
-		{"firmware", persistFuncs{s.saveFirmware, s.restoreFirmware}},
-		{"ota", persistFuncs{s.saveOTA, s.restoreOTA}},
-		{"gateway", persistFuncs{s.saveGateway, s.restoreGateway}},
+		{"products", persistFuncs{save: s.saveProduct, restore: s.restoreProduct}},
+		{"registry", persistFuncs{save: s.saveDevice, restore: s.restoreDevice}},
+		{"thing", persistFuncs{save: s.saveThing, restore: s.restoreThing}},
+		{"firmware", persistFuncs{save: s.saveFirmware, restore: s.restoreFirmware}},
+		{"ota", persistFuncs{save: s.saveOTA, restore: s.restoreOTA}},
+		{"gateway", persistFuncs{save: s.saveGateway, restore: s.restoreGateway}},
 	}
 	p.mu.Lock()
 	for _, sec := range core {
@@ -246,7 +290,11 @@ func (s *Server) initPersist() error {
 		}
 	}
 	for _, sec := range sections {
-		if err := p.db.Load(sec.name, sec.restore); err != nil {
+		err := p.db.Load(sec.name, sec.restore)
+		if err == nil && sec.loaded != nil {
+			err = sec.loaded()
+		}
+		if err != nil {
 			_ = p.db.Close()
 			return fmt.Errorf("restoring %s from %s: %w", sec.name, p.db.Path(), err)
 		}
@@ -614,4 +662,328 @@ func (s *Server) restoreBinding(key string, b []byte) error {
 	s.bind.bound[id] = bd
 	s.bind.mu.Unlock()
 	return nil
+}
+
+// resave writes section's record of key now (restore time, before the change feed runs).
+func (p *persister) resave(section, key string) error {
+	p.mu.Lock()
+	sec := p.byName[section]
+	p.mu.Unlock()
+	v, keep, err := sec.save(key)
+	switch {
+	case err != nil:
+		return err
+	case keep:
+		return p.db.Put(section, key, v)
+	default:
+		return p.db.Delete(section, key)
+	}
+}
+
+// resourceSigningKey is the key signing resource URLs: the stored one, or a new one stored now.
+func (s *Server) resourceSigningKey() ([]byte, error) {
+	const key = "hmac"
+	db := s.data.db
+	b, ok, err := db.Get(resKeySection, key)
+	if err != nil {
+		return nil, fmt.Errorf("restoring %s from %s: %w", resKeySection, db.Path(), err)
+	}
+	if ok {
+		if len(b) != resstore.SigningKeySize {
+			return nil, fmt.Errorf("restoring %s from %s: store: %s/%s: %w: %d bytes, want %d",
+				resKeySection, db.Path(), resKeySection, key, ErrDataCorrupt, len(b), resstore.SigningKeySize)
+		}
+		return b, nil
+	}
+	b = make([]byte, resstore.SigningKeySize)
+	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
+	if err := db.Put(resKeySection, key, b); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// savedResObject is a resource object (Slot false: its file is resources/{key}) or an open
+// upload slot (Slot true: Size and MD5 as announced, zero when not).
+type savedResObject struct {
+	Owner   string    `json:"owner"`
+	Name    string    `json:"name"`
+	Version string    `json:"version,omitempty"`
+	Type    string    `json:"type,omitempty"`
+	Size    int64     `json:"size"`
+	MD5     string    `json:"md5,omitempty"`
+	Created time.Time `json:"created"`
+	Slot    bool      `json:"slot,omitempty"`
+}
+
+type restoredObject struct {
+	key string
+	savedResObject
+}
+
+func (s *Server) saveResObject(key string) ([]byte, bool, error) {
+	st := s.res.store
+	o, ok := st.Get(key)
+	slot := false
+	if !ok {
+		if o, ok = st.Slot(key); !ok {
+			return nil, false, nil
+		}
+		slot = true
+	}
+	b, err := json.Marshal(savedResObject{o.Owner, o.Name, o.Version, o.Type, o.Size, o.MD5, o.Created, slot})
+	return b, true, err
+}
+
+// restoreResObject reads a record; adoptResObjects puts them back once all are read.
+func (s *Server) restoreResObject(key string, b []byte) error {
+	var so savedResObject
+	if err := unmarshalUntrusted(b, &so); err != nil {
+		return err
+	}
+	s.res.restoring = append(s.res.restoring, restoredObject{key, so})
+	return nil
+}
+
+// adoptResObjects gives the restored objects and slots back to the store, oldest first within
+// its bounds, then removes the files nobody holds a record of.
+func (s *Server) adoptResObjects() error {
+	rc := s.res
+	recs := rc.restoring
+	rc.restoring = nil
+	sort.Slice(recs, func(i, j int) bool {
+		return recs[i].Created.Before(recs[j].Created) || recs[i].Created.Equal(recs[j].Created) && recs[i].key < recs[j].key
+	})
+	keep := map[string]bool{}
+	for _, r := range recs {
+		obj := resstore.Object{Key: r.key, Owner: r.Owner, Name: r.Name, Version: r.Version, Type: r.Type, Size: r.Size, MD5: r.MD5, Created: r.Created}
+		var err error
+		if r.Slot {
+			var done bool
+			if obj, done, err = rc.store.AdoptSlot(obj); err == nil && done {
+				s.log.Info("explorertest: --data: an upload completed just before the restart was recovered", "owner", r.Owner, "name", r.Name, "size", obj.Size, "md5", obj.MD5)
+				err = s.data.resave(changeResObject, r.key)
+			}
+		} else {
+			err = rc.store.Adopt(obj)
+		}
+		switch {
+		case errors.Is(err, resstore.ErrFull):
+			keep[r.key] = true
+			s.log.Warn("explorertest: --data: resource object not loaded: beyond the store's bounds (its record and file stay in the data directory)",
+				"section", changeResObject, "key", r.key, "owner", r.Owner, "name", r.Name, "error", err)
+		case err != nil:
+			return fmt.Errorf("store: %s/%s: %w", changeResObject, r.key, err)
+		}
+	}
+	removed, err := rc.store.Sweep(keep)
+	for _, name := range removed {
+		s.log.Warn("explorertest: --data: resource file without a record removed (an upload cut off, or written just before the process was killed)",
+			"file", filepath.Join(s.dataPath("resources"), name))
+	}
+	return err
+}
+
+// savedResDevice is a device's resource state (resource.go).
+type savedResDevice struct {
+	Reported []ResourceEntry `json:"reported,omitempty"`
+	Jobs     []savedResJob   `json:"jobs,omitempty"`
+	Uploads  []DeviceUpload  `json:"uploads,omitempty"`
+	Dropped  int             `json:"dropped_uploads,omitempty"`
+}
+
+type savedResJob struct {
+	ResourceJob
+	TTL int64 `json:"url_ttl_ns"`
+}
+
+func (s *Server) saveResDevice(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	rc := s.res
+	rc.mu.Lock()
+	d := rc.devs[id]
+	var sd savedResDevice
+	if d != nil {
+		sd = savedResDevice{Reported: append([]ResourceEntry(nil), d.reported...), Dropped: d.dropped}
+		for _, j := range d.jobs {
+			c := *j
+			c.History = append([]ResourceProgress(nil), j.History...)
+			sd.Jobs = append(sd.Jobs, savedResJob{c, int64(j.ttl)})
+		}
+		for _, up := range d.uploads {
+			sd.Uploads = append(sd.Uploads, *up)
+		}
+	}
+	rc.mu.Unlock()
+	if len(sd.Reported)+len(sd.Jobs)+len(sd.Uploads) == 0 && sd.Dropped == 0 {
+		return nil, false, nil
+	}
+	sort.Slice(sd.Jobs, func(a, b int) bool { return sd.Jobs[a].Name < sd.Jobs[b].Name })
+	b, err := json.Marshal(sd)
+	return b, true, err
+}
+
+func (s *Server) restoreResDevice(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var sd savedResDevice
+	if err := unmarshalUntrusted(b, &sd); err != nil {
+		return err
+	}
+	rc := s.res
+	d := &resDevice{reported: sd.Reported, jobs: map[string]*ResourceJob{}, dropped: max(sd.Dropped, 0)}
+	if len(d.reported) > resMaxReported {
+		d.reported = d.reported[:resMaxReported]
+	}
+	for i := range sd.Jobs {
+		j := sd.Jobs[i].ResourceJob
+		switch {
+		case j.Name == "":
+			return fmt.Errorf("jobs[%d]: no resource name", i)
+		case j.API != "files" && j.API != "tasks":
+			return fmt.Errorf("jobs[%d] (%s): api %q is neither files nor tasks", i, j.Name, clipText(j.API))
+		case d.jobs[j.Name] != nil:
+			return fmt.Errorf("jobs[%d]: resource %s has two jobs", i, j.Name)
+		}
+		j.ttl = time.Duration(sd.Jobs[i].TTL)
+		if len(j.History) > resMaxHistory {
+			j.History = j.History[len(j.History)-resMaxHistory:]
+		}
+		d.jobs[j.Name] = &j
+	}
+	if len(d.jobs) > resMaxJobs {
+		return fmt.Errorf("%d jobs, the limit is %d", len(d.jobs), resMaxJobs)
+	}
+	for i := range sd.Uploads {
+		up := sd.Uploads[i]
+		if up.Token == "" {
+			return fmt.Errorf("uploads[%d] (%s): no token", i, clipText(up.Name))
+		}
+		if o, stored := rc.store.Get(up.Token); stored && (up.State == "requested" || up.State == "uploading") {
+			// The PUT completed just before the restart (the object was recovered).
+			up.State, up.Size, up.MD5, up.Updated = "uploaded", o.Size, o.MD5, o.Created
+			if up.API == "tasks" {
+				up.State, up.Percent = "done", 100
+			}
+		}
+		d.uploads = append(d.uploads, &up)
+	}
+	if n := len(d.uploads) - resMaxUploads; n > 0 {
+		d.uploads, d.dropped = d.uploads[n:], d.dropped+n
+	}
+	rc.mu.Lock()
+	rc.devs[id] = d
+	rc.mu.Unlock()
+	return nil
+}
+
+// savedAppToken is one app token (binding.go) of the device its record belongs to.
+type savedAppToken struct {
+	AppToken
+	Seq  uint64 `json:"seq"`
+	Used bool   `json:"used,omitempty"`
+}
+
+func (s *Server) saveAppTokens(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	b := s.bind
+	var out []savedAppToken
+	b.mu.Lock()
+	for _, t := range b.tokens {
+		if t.ProductID == id.ProductID && t.DeviceName == id.DeviceName {
+			out = append(out, savedAppToken{t.AppToken, t.seq, t.used})
+		}
+	}
+	b.mu.Unlock()
+	if len(out) == 0 {
+		return nil, false, nil
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Seq < out[j].Seq })
+	v, err := json.Marshal(out)
+	return v, true, err
+}
+
+func (s *Server) restoreAppTokens(key string, v []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var list []savedAppToken
+	if err := unmarshalUntrusted(v, &list); err != nil {
+		return err
+	}
+	b := s.bind
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	for i, t := range list {
+		switch {
+		case t.Token == "" || len(t.Token) > maxTokenLen:
+			return fmt.Errorf("[%d]: token of %d bytes (want 1–%d)", i, len(t.Token), maxTokenLen)
+		case t.ProductID != id.ProductID || t.DeviceName != id.DeviceName:
+			return fmt.Errorf("[%d]: token of %s/%s in the record of %s", i, clipText(t.ProductID), clipText(t.DeviceName), id)
+		case t.User == "":
+			return fmt.Errorf("[%d]: token without a user", i)
+		case t.ExpiresAt.IsZero():
+			return fmt.Errorf("[%d]: token without an expiry", i)
+		case b.tokens[t.Token] != nil:
+			return fmt.Errorf("[%d]: token issued twice", i)
+		}
+		b.tokens[t.Token] = &appToken{AppToken: t.AppToken, seq: t.Seq, used: t.Used}
+		b.seq = max(b.seq, t.Seq)
+	}
+	return nil
+}
+
+// boundAppTokens applies the token bounds (expired, count) to what was restored and writes the
+// records of the devices that lost tokens.
+func (s *Server) boundAppTokens() error {
+	b := s.bind
+	b.mu.Lock()
+	affected := b.pruneLocked(s.clock(), 0)
+	b.mu.Unlock()
+	for _, id := range affected {
+		if err := s.data.resave(changeAppTokens, id.String()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+type savedDynreg struct {
+	ProductSecret string `json:"product_secret"`
+	Enabled       bool   `json:"enabled"`
+	AutoCreate    bool   `json:"auto_create,omitempty"`
+	Credential    string `json:"credential"`
+}
+
+func (s *Server) saveDynreg(pid string) ([]byte, bool, error) {
+	p, ok := s.dynreg.Product(pid)
+	if !ok {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(savedDynreg{p.Secret, p.Enabled, p.AutoCreate, string(p.Credential)})
+	return b, true, err
+}
+
+func (s *Server) restoreDynreg(pid string, b []byte) error {
+	var sd savedDynreg
+	if err := unmarshalUntrusted(b, &sd); err != nil {
+		return err
+	}
+	kind := registrar.Credential(sd.Credential)
+	if kind != registrar.PSK && kind != registrar.Cert {
+		return fmt.Errorf("credential %q is neither %s nor %s", clipText(sd.Credential), registrar.PSK, registrar.Cert)
+	}
+	if err := checkIDPart("product id", pid); err != nil {
+		return err
+	}
+	return s.dynreg.SetProduct(pid, registrar.Product{Secret: sd.ProductSecret, Enabled: sd.Enabled, AutoCreate: sd.AutoCreate, Credential: kind})
 }

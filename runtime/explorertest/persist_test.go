@@ -11,9 +11,9 @@ import (
 )
 
 // openDataServer starts a platform on data directory dir (the real SQLite file).
-func openDataServer(t *testing.T, dir string) *Server {
+func openDataServer(t *testing.T, dir string, opts ...Option) *Server {
 	t.Helper()
-	s, err := NewServer(WithDataDir(dir))
+	s, err := NewServer(append([]Option{WithDataDir(dir)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}

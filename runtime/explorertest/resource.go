@@ -44,6 +44,11 @@ package explorertest
 // 256 MiB per object); per device at most resMaxReported reported entries, resMaxJobs jobs,
 // resMaxUploads upload records (oldest dropped, counted) and resMaxHistory progress entries
 // per job.
+//
+// With WithDataDir the objects live in {dir}/resources and everything above survives a restart
+// (sections resource_objects, resources and resource_key, persist.go): the library, device
+// uploads, open upload slots, jobs (a pending one is pushed when its device comes online),
+// reported lists, and the URL-signing key, so issued URLs keep their validity and expiry.
 
 import (
 	"context"
@@ -153,9 +158,10 @@ type resCloud struct {
 	s     *Server
 	store *resstore.Store
 
-	mu      sync.Mutex
-	devs    map[DeviceID]*resDevice
-	changed chan struct{}
+	mu        sync.Mutex
+	devs      map[DeviceID]*resDevice
+	changed   chan struct{}
+	restoring []restoredObject // --data: records read, adopted once the section is loaded
 }
 
 func (s *Server) liveRes() *resCloud {
@@ -166,7 +172,16 @@ func (s *Server) liveRes() *resCloud {
 }
 
 func (s *Server) initResources() error {
-	st, err := resstore.New("", resstore.WithClock(s.clock))
+	opts := []resstore.Option{resstore.WithClock(s.clock)}
+	if s.data != nil {
+		// --data: objects in {dir}/resources, URLs signed with the stored key (persist.go).
+		key, err := s.resourceSigningKey()
+		if err != nil {
+			return err
+		}
+		opts = append(opts, resstore.WithSigningKey(key))
+	}
+	st, err := resstore.New(s.dataPath("resources"), opts...)
 	if err != nil {
 		return err
 	}
@@ -174,6 +189,10 @@ func (s *Server) initResources() error {
 	s.res = rc
 	s.addCloser(func() { st.Close() })
 	st.OnUploaded(rc.uploaded)
+	st.OnChange(func(key string) { s.changedKey(changeResObject, key) })
+	// Objects first: restoring a device's uploads looks at the objects.
+	s.persistSection(changeResObject, persistFuncs{save: s.saveResObject, restore: s.restoreResObject, loaded: s.adoptResObjects})
+	s.persistSection(changeResources, persistFuncs{save: s.saveResDevice, restore: s.restoreResDevice})
 	s.handleUplink("$thing/up/service/", rc.handleFiles)
 	s.handleUplink("$resource/up/service/", rc.handleTasks)
 	s.onDeviceState(func(id DeviceID, online bool) {
@@ -204,9 +223,12 @@ func (s *Server) initResources() error {
 	return nil
 }
 
-func (rc *resCloud) notifyLocked() {
+// notifyLocked wakes WaitDeviceResources and reports the change of device id's resource state
+// (stream and --data). Caller holds rc.mu.
+func (rc *resCloud) notifyLocked(id DeviceID) {
 	close(rc.changed)
 	rc.changed = make(chan struct{})
+	rc.s.changed(changeResources, id, nil)
 }
 
 // dev returns id's record (created); nil for an unregistered device. Caller holds rc.mu.
@@ -245,6 +267,9 @@ func (s *Server) UploadResource(pid, name, version, typ string, r io.Reader) (Re
 	o, err := rc.store.Put(pid, name, version, typ, r)
 	if err != nil {
 		return ResourceInfo{}, fmt.Errorf("explorertest: UploadResource %s %s: %w", name, version, err)
+	}
+	if s.data != nil {
+		s.flushChanges() // --data: the object's record is written before the upload is answered
 	}
 	return infoOf(o), nil
 }
@@ -333,7 +358,7 @@ func (s *Server) PushResource(pid, dn, name, version string, opts ...ResourcePus
 	}
 	job := &ResourceJob{ResourceInfo: info, API: p.api, State: "pending", Updated: s.clock(), ttl: p.ttl}
 	d.jobs[name] = job
-	rc.notifyLocked()
+	rc.notifyLocked(id)
 	rc.mu.Unlock()
 	rc.pushPending(id, name)
 	st, _ := s.DeviceResources(pid, dn)
@@ -395,7 +420,7 @@ func (rc *resCloud) pushPending(id DeviceID, name string) {
 					"url": url, "md5sum": j.MD5, "file_size": j.Size}})
 		}
 	}
-	rc.notifyLocked()
+	rc.notifyLocked(id)
 	rc.mu.Unlock()
 	for _, p := range pushes {
 		name := p.msg["name"] // $resource download
@@ -487,7 +512,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 					j.State = "pending" // the device does not have it (failed, or restarted mid-download): push again
 				}
 			}
-			rc.notifyLocked()
+			rc.notifyLocked(id)
 		}
 		rc.mu.Unlock()
 		if list == nil {
@@ -532,7 +557,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 		}
 		j.update(state, int(pct), int(code), clipText(p.ResultMsg), rc.s.clock())
 		rc.logStep(id, j)
-		rc.notifyLocked()
+		rc.notifyLocked(id)
 	case "request_url":
 		rid, ok := wireNum(m.RequestID)
 		e := m.Report.ResourceEntry
@@ -575,7 +600,7 @@ func (rc *resCloud) handleFiles(u uplink) {
 			up.State, up.ResultCode, up.ResultMsg = "fail", int(code), clipText(p.ResultMsg)
 		}
 		up.Updated = rc.s.clock()
-		rc.notifyLocked()
+		rc.notifyLocked(id)
 	}
 }
 
@@ -622,7 +647,7 @@ func (rc *resCloud) reserve(id DeviceID, api, name, version, typ string, size in
 		d.uploads = d.uploads[1:]
 		d.dropped++
 	}
-	rc.notifyLocked()
+	rc.notifyLocked(id)
 	return key, nil
 }
 
@@ -654,7 +679,7 @@ func (rc *resCloud) uploaded(o resstore.Object) {
 			up.State, up.Percent = "done", 100
 		}
 		api = up.API
-		rc.notifyLocked()
+		rc.notifyLocked(id)
 	}
 	rc.mu.Unlock()
 	if api == "tasks" {
@@ -718,7 +743,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 					up.State, up.Percent = "uploading", int(max(0, min(pct, 100)))
 				}
 				up.Updated = rc.s.clock()
-				rc.notifyLocked()
+				rc.notifyLocked(id)
 				break
 			}
 		}
@@ -764,7 +789,7 @@ func (rc *resCloud) handleTasks(u uplink) {
 				}
 				j.update(state, int(pct), int(code), clipText(m.Progress.ResultMsg), rc.s.clock())
 				rc.logStep(id, j)
-				rc.notifyLocked()
+				rc.notifyLocked(id)
 			}
 		}
 		rc.mu.Unlock()
@@ -869,7 +894,7 @@ func (s *Server) DeleteDeviceResource(pid, dn, name string) error {
 	}
 	j.update("deleting", j.Percent, 0, "", s.clock())
 	rc.logStep(id, j)
-	rc.notifyLocked()
+	rc.notifyLocked(id)
 	rc.mu.Unlock()
 	rc.reply(id, true, map[string]any{"method": "del_resource", "resource_name": name, "resource_type": e.Type, "version": e.Version})
 	return nil

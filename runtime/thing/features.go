@@ -143,8 +143,9 @@ func (t *Thing) NewFiles(ctx context.Context, dir string, opts ...resource.Optio
 	if t.isClosed() {
 		return nil, ErrClosed
 	}
-	all := append([]resource.Option{resource.WithDevice(t.pid, t.dn), resource.WithLogger(t.log)}, opts...)
-	all = append(all, resource.WithSharedServiceTopic())
+	// The Thing's device and the shared topic come last: they are what the routing relies on.
+	all := append([]resource.Option{resource.WithLogger(t.log)}, opts...)
+	all = append(all, resource.WithDevice(t.pid, t.dn), resource.WithSharedServiceTopic())
 	f, err := resource.NewFiles(ctx, t.conn, dir, all...)
 	if err != nil {
 		return nil, fmt.Errorf("thing: NewFiles: %w", err)
@@ -182,7 +183,8 @@ func (t *Thing) NewResourceTasks(ctx context.Context, dir string, opts ...resour
 	if prev != nil {
 		prev.Close() // frees the $resource subscription for the new one
 	}
-	all := append([]resource.Option{resource.WithDevice(t.pid, t.dn), resource.WithLogger(t.log)}, opts...)
+	all := append([]resource.Option{resource.WithLogger(t.log)}, opts...)
+	all = append(all, resource.WithDevice(t.pid, t.dn))
 	tasks, err := resource.NewTasks(ctx, t.conn, dir, all...)
 	if err != nil {
 		return nil, fmt.Errorf("thing: NewResourceTasks: %w", err)

@@ -95,7 +95,7 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 		return
 	}
 	obj := sl.obj
-	err := s.write(&obj, http.MaxBytesReader(w, r.Body, limit), limit, sl.obj.MD5)
+	err := s.write(&obj, http.MaxBytesReader(w, r.Body, limit), limit, sl.obj.Size, sl.obj.MD5)
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
@@ -110,16 +110,12 @@ func (s *Store) servePut(w http.ResponseWriter, r *http.Request, key string) {
 		release()
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
-	case sl.obj.Size != 0 && obj.Size != sl.obj.Size:
-		s.Delete(obj.Key)
-		release()
-		http.Error(w, fmt.Sprintf("body has %d bytes, announced %d", obj.Size, sl.obj.Size), http.StatusBadRequest)
-		return
 	}
 	s.mu.Lock()
 	delete(s.slots, key)
 	fn := s.uploaded
 	s.mu.Unlock()
+	s.changed(key) // the slot is now an object
 	w.Header().Set("ETag", `"`+obj.MD5+`"`)
 	w.WriteHeader(http.StatusOK)
 	if fn != nil {

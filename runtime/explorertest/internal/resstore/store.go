@@ -105,6 +105,7 @@ type Store struct {
 	rates    map[string]int64
 	ranges   map[string][]string // Range headers of GETs per key (bounded)
 	uploaded func(Object)
+	onChange func(key string)
 }
 
 // Option configures New.
@@ -116,15 +117,30 @@ func WithClock(now func() time.Time) Option { return func(s *Store) { s.now = no
 // WithLimits sets the bounds (zero fields keep their defaults).
 func WithLimits(l Limits) Option { return func(s *Store) { s.lim = l } }
 
+// SigningKeySize is the length of the URL-signing key.
+const SigningKeySize = 32
+
+// WithSigningKey signs URLs with key (SigningKeySize bytes) instead of a random key, so URLs
+// issued by an earlier store with the same key stay valid until they expire.
+func WithSigningKey(key []byte) Option {
+	return func(s *Store) { s.key = append([]byte(nil), key...) }
+}
+
 // New keeps objects in dir, or in a fresh temporary directory removed by Close when dir is "".
 func New(dir string, opts ...Option) (*Store, error) {
-	s := &Store{dir: dir, now: time.Now, key: make([]byte, 32), objects: map[string]*Object{}, slots: map[string]*slot{}, cuts: map[string][]int64{}, rates: map[string]int64{}, ranges: map[string][]string{}}
+	s := &Store{dir: dir, now: time.Now, objects: map[string]*Object{}, slots: map[string]*slot{}, cuts: map[string][]int64{}, rates: map[string]int64{}, ranges: map[string][]string{}}
 	for _, o := range opts {
 		o(s)
 	}
 	s.lim.fill()
-	if _, err := rand.Read(s.key); err != nil {
-		return nil, fmt.Errorf("resstore: signing key: %w", err)
+	switch {
+	case s.key == nil:
+		s.key = make([]byte, SigningKeySize)
+		if _, err := rand.Read(s.key); err != nil {
+			return nil, fmt.Errorf("resstore: signing key: %w", err)
+		}
+	case len(s.key) != SigningKeySize:
+		return nil, fmt.Errorf("%w: signing key has %d bytes, want %d", ErrInvalid, len(s.key), SigningKeySize)
 	}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "explorertest-resources-")
@@ -159,6 +175,27 @@ func (s *Store) OnUploaded(fn func(Object)) {
 	defer s.mu.Unlock()
 	s.uploaded = fn
 }
+
+// OnChange sets fn to be called, without the store's lock, after an object or slot was added
+// or removed (key is the object's or slot's key; Get and Slot tell what it is now). Adopt and
+// AdoptSlot do not call it: they put back what the caller already has.
+func (s *Store) OnChange(fn func(key string)) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.onChange = fn
+}
+
+func (s *Store) changed(key string) {
+	s.mu.Lock()
+	fn := s.onChange
+	s.mu.Unlock()
+	if fn != nil {
+		fn(key)
+	}
+}
+
+// SigningKey returns the URL-signing key (to be given back with WithSigningKey).
+func (s *Store) SigningKey() []byte { return append([]byte(nil), s.key...) }
 
 func newKey() string {
 	b := make([]byte, 12)
@@ -208,17 +245,19 @@ func (s *Store) Put(owner, name, version, typ string, r io.Reader) (Object, erro
 	}
 	key := newKey()
 	obj := Object{Key: key, Owner: owner, Name: name, Version: version, Type: typ}
-	if err := s.write(&obj, r, s.lim.MaxObjectSize, ""); err != nil {
+	if err := s.write(&obj, r, s.lim.MaxObjectSize, 0, ""); err != nil {
 		return Object{}, err
 	}
+	s.changed(key)
 	return obj, nil
 }
 
-// write streams r into a new file for obj (at most max bytes; wantMD5 checked when set) and
-// records it.
-func (s *Store) write(obj *Object, r io.Reader, max int64, wantMD5 string) error {
+// write streams r into {key}.part (at most max bytes; wantSize and wantMD5 checked when set),
+// renames it to {key} once verified and records the object.
+func (s *Store) write(obj *Object, r io.Reader, max, wantSize int64, wantMD5 string) error {
 	path := filepath.Join(s.dir, obj.Key)
-	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
+	part := path + partSuffix
+	f, err := os.OpenFile(part, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o644)
 	if err != nil {
 		return fmt.Errorf("resstore: %w", err)
 	}
@@ -235,24 +274,33 @@ func (s *Store) write(obj *Object, r io.Reader, max int64, wantMD5 string) error
 		err = fmt.Errorf("%w: more than %d bytes", ErrInvalid, max)
 	case n == 0:
 		err = fmt.Errorf("%w: empty body", ErrInvalid)
+	case wantSize > 0 && n != wantSize:
+		err = fmt.Errorf("%w: body has %d bytes, announced %d", ErrInvalid, n, wantSize)
 	case wantMD5 != "" && !strings.EqualFold(wantMD5, sum):
 		err = fmt.Errorf("%w: MD5 of the body is %s, announced %s", ErrInvalid, sum, strings.ToLower(wantMD5))
 	}
 	if err != nil {
-		os.Remove(path)
+		os.Remove(part)
 		return err
 	}
 	obj.Size, obj.MD5, obj.Created, obj.path = n, sum, s.now(), path
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err := s.checkNewLocked(obj.Owner, n); err != nil {
-		os.Remove(path)
+		os.Remove(part)
 		return err
+	}
+	if err := os.Rename(part, path); err != nil {
+		os.Remove(part)
+		return fmt.Errorf("resstore: storing %s: %w", obj.Name, err)
 	}
 	s.objects[obj.Key] = obj
 	s.bytes += n
 	return nil
 }
+
+// partSuffix names a file still being written.
+const partSuffix = ".part"
 
 // Reserve creates an upload slot for an object of size bytes with the given MD5 (hex) and
 // returns its key; a PUT to its signed URL fills it. Size 0 means not announced (any size up
@@ -269,10 +317,21 @@ func (s *Store) Reserve(owner, name, version, typ string, size int64, md5hex str
 			return "", fmt.Errorf("%w: md5 %q is not 32 hex characters", ErrInvalid, clip(md5hex))
 		}
 	}
+	key := newKey()
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if err := s.checkNewLocked(owner, size); err != nil {
+	err := s.addSlotLocked(Object{Key: key, Owner: owner, Name: name, Version: version, Type: typ, Size: size, MD5: strings.ToLower(md5hex)})
+	s.mu.Unlock()
+	if err != nil {
 		return "", err
+	}
+	s.changed(key)
+	return key, nil
+}
+
+// addSlotLocked records an open upload slot within the bounds.
+func (s *Store) addSlotLocked(obj Object) error {
+	if err := s.checkNewLocked(obj.Owner, obj.Size); err != nil {
+		return err
 	}
 	open := 0
 	for _, sl := range s.slots {
@@ -281,11 +340,22 @@ func (s *Store) Reserve(owner, name, version, typ string, size int64, md5hex str
 		}
 	}
 	if open >= s.lim.MaxPendingSlots {
-		return "", fmt.Errorf("%w: %d upload slots open, the limit is %d", ErrFull, open, s.lim.MaxPendingSlots)
+		return fmt.Errorf("%w: %d upload slots open, the limit is %d", ErrFull, open, s.lim.MaxPendingSlots)
 	}
-	key := newKey()
-	s.slots[key] = &slot{obj: Object{Key: key, Owner: owner, Name: name, Version: version, Type: typ, Size: size, MD5: strings.ToLower(md5hex)}}
-	return key, nil
+	s.slots[obj.Key] = &slot{obj: obj}
+	return nil
+}
+
+// Slot returns the description of an open upload slot (Size and MD5 as announced, zero when
+// not announced).
+func (s *Store) Slot(key string) (Object, bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sl, ok := s.slots[key]
+	if !ok {
+		return Object{}, false
+	}
+	return sl.obj, true
 }
 
 // Get returns the object with key.
@@ -344,10 +414,12 @@ func (s *Store) Delete(key string) error {
 	s.mu.Unlock()
 	if !ok {
 		if slotOK {
+			s.changed(key)
 			return nil
 		}
 		return fmt.Errorf("%w: %q", ErrNotFound, clip(key))
 	}
+	defer s.changed(key)
 	if err := os.Remove(o.path); err != nil && !errors.Is(err, os.ErrNotExist) {
 		return fmt.Errorf("resstore: delete %s: %w", key, err)
 	}

@@ -83,11 +83,15 @@ func OpenDir(dir string) (*DB, error) {
 	return Open(filepath.Join(dir, FileName))
 }
 
+var uriPath = strings.NewReplacer("%", "%25", "?", "%3f", "#", "%23")
+
 // Open opens the database at path, creating it with the current schema when the file does not
 // exist or is empty.
 func Open(path string) (*DB, error) {
 	// Pragmas are applied per connection by the driver; there is only one connection.
-	dsn := "file:" + path + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
+	// The path is part of a SQLite URI: "?", "#" and "%" in it must be escaped, or a directory
+	// named "a#b" would open the database "a".
+	dsn := "file:" + uriPath.Replace(path) + "?_pragma=busy_timeout(5000)&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_pragma=foreign_keys(ON)"
 	sqldb, err := sql.Open("sqlite", dsn)
 	if err != nil {
 		return nil, fmt.Errorf("open %s: %w", path, err)

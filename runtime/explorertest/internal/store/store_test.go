@@ -165,3 +165,29 @@ func must(t *testing.T, err error) {
 		t.Fatal(err)
 	}
 }
+
+// A directory whose name has characters of SQLite URIs ("#", "?", "%") holds its own database:
+// the file is created inside it, and two such directories do not share one.
+func TestDirectoryNameWithURICharacters(t *testing.T) {
+	base := t.TempDir()
+	for _, name := range []string{"a#1", "a#2", "b?x=1", "c%23"} {
+		dir := filepath.Join(base, name)
+		d := open(t, dir)
+		must(t, d.Put("s", "k", []byte(name)))
+		must(t, d.Close())
+		if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+			t.Fatalf("%s: database not inside the directory: %v", name, err)
+		}
+	}
+	for _, name := range []string{"a#1", "a#2", "b?x=1", "c%23"} {
+		d := open(t, filepath.Join(base, name))
+		v, ok, err := d.Get("s", "k")
+		d.Close()
+		if err != nil || !ok || string(v) != name {
+			t.Fatalf("%s: Get = %q %v %v", name, v, ok, err)
+		}
+	}
+	if entries, _ := os.ReadDir(base); len(entries) != 4 {
+		t.Fatalf("%d entries in %s, want the 4 directories", len(entries), base)
+	}
+}
