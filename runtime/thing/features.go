@@ -20,12 +20,28 @@ import (
 // them where its other calls are. Close stops every feature started this way.
 
 // features holds what the Thing started beside the data template; Close stops it.
+//
+// The Thing keeps closures, not the features' types: Close and the downlink router are
+// linked into every device program, and through a closure they reach a feature's code (its
+// HTTP client above all) only in programs that start the feature. A device that never calls
+// NewLogUploader, NewFiles or NewResourceTasks stays as small as before they existed.
 type features struct {
 	mu      sync.Mutex
 	filters map[string]bool // RRPC and broadcast subscriptions
-	files   *resource.Files
-	tasks   *resource.Tasks
-	logs    *devlog.Uploader
+	files   *filesRoute
+	tasks   func() error
+	logs    *logsCloser
+}
+
+// filesRoute is how the downlink router reaches the Files started with NewFiles.
+type filesRoute struct {
+	handle func(ctx context.Context, method string, payload []byte)
+	close  func() error
+}
+
+// logsCloser closes the Uploader started with NewLogUploader.
+type logsCloser struct {
+	close func(ctx context.Context) error
 }
 
 // Now returns the time the Thing stamps its messages with: the connection's clock corrected
@@ -108,7 +124,7 @@ func (t *Thing) NewLogUploader(ctx context.Context, cfg explorer.Config, opts ..
 	t.feat.logs = nil
 	t.feat.mu.Unlock()
 	if prev != nil {
-		if err := prev.Close(ctx); err != nil {
+		if err := prev.close(ctx); err != nil {
 			t.log.Warn("previous log uploader closed with an error", "error", err)
 		}
 	}
@@ -123,9 +139,9 @@ func (t *Thing) NewLogUploader(ctx context.Context, cfg explorer.Config, opts ..
 		return nil, ErrClosed
 	}
 	if other := t.feat.logs; other != nil { // a concurrent call won: keep the newest
-		defer other.Close(ctx)
+		defer other.close(ctx)
 	}
-	t.feat.logs = up
+	t.feat.logs = &logsCloser{close: up.Close}
 	return up, nil
 }
 
@@ -157,10 +173,11 @@ func (t *Thing) NewFiles(ctx context.Context, dir string, opts ...resource.Optio
 		return nil, ErrClosed
 	}
 	if prev := t.feat.files; prev != nil {
-		prev.Close()
+		_ = prev.close()
 	}
-	t.feat.files = f
-	t.files.Store(f)
+	route := &filesRoute{handle: f.HandleService, close: f.Close}
+	t.feat.files = route
+	t.files.Store(route)
 	return f, nil
 }
 
@@ -181,7 +198,7 @@ func (t *Thing) NewResourceTasks(ctx context.Context, dir string, opts ...resour
 	t.feat.tasks = nil
 	t.feat.mu.Unlock()
 	if prev != nil {
-		prev.Close() // frees the $resource subscription for the new one
+		prev() // frees the $resource subscription for the new one
 	}
 	all := append([]resource.Option{resource.WithLogger(t.log)}, opts...)
 	all = append(all, resource.WithDevice(t.pid, t.dn))
@@ -196,9 +213,9 @@ func (t *Thing) NewResourceTasks(ctx context.Context, dir string, opts ...resour
 		return nil, ErrClosed
 	}
 	if other := t.feat.tasks; other != nil { // a concurrent call won: keep the newest
-		other.Close()
+		other()
 	}
-	t.feat.tasks = tasks
+	t.feat.tasks = tasks.Close
 	return tasks, nil
 }
 
@@ -211,7 +228,7 @@ func (t *Thing) routeFiles(topic, method string, payload []byte) bool {
 	}
 	t.goTracked(func() {
 		err := t.callHandler(func(ctx context.Context) error {
-			f.HandleService(ctx, method, payload)
+			f.handle(ctx, method, payload)
 			return nil
 		})
 		if err != nil {
@@ -240,15 +257,15 @@ func (t *Thing) closeFeatures(ctx context.Context) error {
 		}
 	}
 	if files != nil {
-		files.Close() // shared topic: nothing to unsubscribe
+		_ = files.close() // shared topic: nothing to unsubscribe
 	}
 	if tasks != nil {
-		if err := tasks.Close(); err != nil && !errors.Is(err, explorer.ErrClosed) {
+		if err := tasks(); err != nil && !errors.Is(err, explorer.ErrClosed) {
 			errs = append(errs, fmt.Errorf("close resource tasks: %w", err))
 		}
 	}
 	if logs != nil {
-		if err := logs.Close(ctx); err != nil {
+		if err := logs.close(ctx); err != nil {
 			errs = append(errs, fmt.Errorf("close log uploader: %w", err))
 		}
 	}

@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
-	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/template"
 	"github.com/tplgen/tplgen/runtime/tplwire"
 )
@@ -108,8 +107,8 @@ type Thing struct {
 	resyncDone   chan struct{}      // closed when the latest re-sync has finished
 	done         chan struct{}      // closed by Close; stops the control worker
 
-	feat  features                       // RRPC, broadcast, logs, files, resources (features.go)
-	files atomic.Pointer[resource.Files] // NewFiles' Files, read by the downlink router
+	feat  features                   // RRPC, broadcast, logs, files, resources (features.go)
+	files atomic.Pointer[filesRoute] // NewFiles' Files, read by the downlink router
 }
 
 // New creates the engine for one device on conn, subscribes its four downlink topics
