@@ -18,10 +18,12 @@ package console_test
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -38,6 +40,7 @@ import (
 	"github.com/tplgen/tplgen/runtime/explorertest"
 	"github.com/tplgen/tplgen/runtime/gateway"
 	"github.com/tplgen/tplgen/runtime/ota"
+	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/rrpc"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
@@ -427,6 +430,70 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("the uploaded line", `[...document.querySelectorAll("#devlog li")].some((li) => li.textContent.includes("lamp warmed up celsius=41"))`, text("#devlog-card"))
 	})
 
+	t.Run("resources", func(t *testing.T) {
+		b.t = t
+		dir := t.TempDir()
+		files, err := dev.NewFiles(ctx, filepath.Join(dir, "device"),
+			resource.WithLogger(logger),
+			resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
+			resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer files.Close()
+
+		// Upload a file to the library from the page (its name taken from the file), push it
+		// over file management; the device downloads it on its own (no OnUpdate handler).
+		content := bytes.Repeat([]byte("chime "), 50000) // ~290 KiB: several progress reports
+		path := filepath.Join(dir, "chime.wav")
+		if err := os.WriteFile(path, content, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.do("upload the resource",
+			chromedp.SetUploadFiles(chromedp.CSS("#res-file"), []string{path}),
+			chromedp.SetValue(chromedp.CSS("#res-version"), "2.0"),
+			chromedp.Click(chromedp.CSS("#res-upload")))
+		b.waitFor("the upload result", text("#res-upload-result")+`.startsWith("uploaded chime.wav 2.0: `+fmt.Sprint(len(content))+` bytes")`, text("#resources-card"))
+		if got := eval[string](b, `document.querySelector("#res-push-name").value`); got != `["chime.wav","2.0"]` {
+			t.Errorf("the push choice after the upload is %q, want the uploaded resource", got)
+		}
+		b.do("push it", chromedp.SetValue(chromedp.CSS("#res-api"), "files"), chromedp.Click(chromedp.CSS("#res-push")))
+		row := `document.querySelector('#res-jobs tr[data-resource="chime.wav"]')`
+		b.waitFor("the transfer done at 100 %", `!!`+row+` && `+row+`.dataset.state === "done" && `+row+`.querySelector("progress").value === 100 && `+row+`.querySelector(".percent").textContent === "100 %"`, text("#res-jobs"))
+		got, err := os.ReadFile(filepath.Join(dir, "device", "chime.wav"))
+		if err != nil || !bytes.Equal(got, content) {
+			t.Fatalf("the device's file differs from the uploaded one (%d of %d bytes, %v)", len(got), len(content), err)
+		}
+		if r := eval[string](b, text(`#res-jobs tr[data-resource="chime.wav"] td:nth-child(2)`)); r != "files" {
+			t.Errorf("the transfer's protocol shows %q", r)
+		}
+
+		// The device reports its list and uploads a file: both show, the upload as a link.
+		if _, err := files.ReportVersion(ctx, []resource.Resource{{Name: "chime.wav", Version: "2.0", Type: "FILE"}}); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor("the reported list", text("#res-reported")+` === "chime.wav 2.0"`, text("#res-reported"))
+		logPath := filepath.Join(dir, "lamp.log")
+		logText := "lamp boot ok\nlamp warm\n"
+		if err := os.WriteFile(logPath, []byte(logText), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := files.Upload(ctx, resource.Resource{Name: "lamp.log", Version: "1", Type: "FILE"}, logPath); err != nil {
+			t.Fatal(err)
+		}
+		link := `document.querySelector('#res-uploads tr[data-upload="lamp.log"][data-state="done"] a')`
+		b.waitFor("the device's upload as a link", `!!`+link, text("#res-uploads"))
+		eval[chromedp.Void](b, `fetch(`+link+`.href).then((r) => r.text()).then((t) => { window.__upload = t; })`)
+		b.waitFor("the upload's content through the link", `window.__upload === `+jsq(logText), `String(window.__upload)`)
+
+		// Delete from the page: del_resource reaches the device, which removes the file.
+		b.do("delete it", chromedp.Click(chromedp.CSS(`#res-jobs tr[data-resource="chime.wav"] button`)))
+		b.waitFor("the transfer deleted", row+`.dataset.state === "deleted"`, text("#res-jobs"))
+		if _, err := os.Stat(filepath.Join(dir, "device", "chime.wav")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the device still has the deleted file: %v", err)
+		}
+	})
+
 	// The screenshot of the device page for the docs, before the device goes away.
 	t.Run("screenshot", func(t *testing.T) {
 		b.t = t
@@ -476,7 +543,9 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer gconn.Close()
-		gw, err := gateway.New(ctx, gconn, gateway.WithLogger(logger))
+		unboundAll := make(chan struct{}, 1)
+		gw, err := gateway.New(ctx, gconn, gateway.WithLogger(logger),
+			gateway.WithUnbindAllHandler(func(context.Context) error { unboundAll <- struct{}{}; return nil }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -500,6 +569,27 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("the sub-device's page", text("#device-title")+` === `+jsq(pid+"/"+sub)+` && `+text("#gateway")+`.startsWith(`+jsq("Sub-device of gateway "+pid+"/"+hub)+`)`, text("#device"))
 		if got := eval[string](b, `document.querySelector("#device-online").dataset.online`); got != "true" {
 			t.Errorf("a sub-device online through its gateway shows online=%s", got)
+		}
+
+		// Back on the gateway's page, the cloud-initiated operations: describe, then unbind all
+		// (which asks for a second click).
+		b.do("follow the link to the gateway", chromedp.Click(chromedp.CSS(`#gateway p a`)))
+		b.waitFor("the gateway's page again", text("#device-title")+` === `+jsq(pid+"/"+hub)+` && !!document.querySelector("#gateway tbody tr")`, text("#device"))
+		b.do("describe", chromedp.Click(chromedp.CSS("#gateway-describe")))
+		b.waitFor("the describe acknowledgement", text("#gateway-op-result")+` === "describe_sub_devices sent; the gateway acknowledged" && !document.querySelector("#gateway-op-ack").hidden`, text("#gateway-ops"))
+		if ack := eval[string](b, text("#gateway-op-ack")); !strings.Contains(ack, `"device_name":"`+sub+`"`) {
+			t.Errorf("the describe result does not list %s: %q", sub, ack)
+		}
+		b.do("unbind all (first click arms)", chromedp.Click(chromedp.CSS("#gateway-unbind-all")))
+		if got := eval[string](b, text("#gateway-op-result")); !strings.HasPrefix(got, "describe_sub_devices") {
+			t.Errorf("the first click on unbind all already did something: %q", got)
+		}
+		b.do("unbind all (confirm)", chromedp.Click(chromedp.CSS("#gateway-unbind-all")))
+		recv(t, ctx, "unbind_all", unboundAll)
+		b.waitFor("the unbind_all acknowledgement", text("#gateway-op-result")+` === "unbind_all sent; the gateway acknowledged"`, text("#gateway-ops"))
+		b.waitFor("the topology empty", text("#gateway")+` === "No gateway relations."`, text("#gateway"))
+		if subs := srv.SubDevices(pid, hub); len(subs) != 0 {
+			t.Errorf("the platform still lists sub-devices of %s: %v", hub, subs)
 		}
 	})
 

@@ -365,6 +365,8 @@ async function openDevice(pid, dn) {
   resetDeviceTools();
   await loadDevice();
   loadDeviceLogs().catch(logError);
+  loadResources().catch(logError);
+  loadLibrary().catch(logError);
 }
 
 let reloadTimer = null;
@@ -645,12 +647,61 @@ async function changeSubDevice(status) {
 $("#gateway-form").addEventListener("submit", (ev) => { ev.preventDefault(); changeSubDevice(1); });
 $("#gateway-unbind").addEventListener("click", () => changeSubDevice(0));
 
+// Cloud-initiated gateway operations (docs/PROTOCOL.md §5.2): the platform pushes the message
+// and answers with the gateway's acknowledgement (200) or 202 when none came in time. Unbind
+// all asks for a second click first.
+const gatewayOpNames = { search_devices: "search_devices", describe_sub_devices: "describe_sub_devices", unbind_all: "unbind_all" };
+
+function disarmUnbindAll() {
+  const b = $("#gateway-unbind-all");
+  b.classList.remove("armed");
+  b.textContent = "Unbind all";
+}
+
+async function gatewayOp(btn) {
+  const op = btn.dataset.op;
+  const box = $("#gateway-op-result");
+  const pre = $("#gateway-op-ack");
+  if (op === "unbind_all" && !btn.classList.contains("armed")) {
+    btn.classList.add("armed");
+    btn.textContent = "Click again to unbind every sub-device";
+    return;
+  }
+  disarmUnbindAll();
+  const body = btn.dataset.status !== undefined ? { status: Number(btn.dataset.status) } : {};
+  const path = devicePath("/" + op + "?timeout=5s").replace("/api/devices/", "/api/gateways/");
+  pre.hidden = true;
+  for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = true;
+  showResult(box, true, gatewayOpNames[op] + " sent; waiting for the gateway…");
+  try {
+    const { status: code, data } = await api("POST", path, body, { accept: [202] });
+    if (code === 202) {
+      showResult(box, false, gatewayOpNames[op] + " sent; " + (data.status || "no acknowledgement"));
+      pre.textContent = "sent " + JSON.stringify(data.sent);
+    } else {
+      showResult(box, true, gatewayOpNames[op] + " sent; the gateway acknowledged");
+      pre.textContent = "sent " + JSON.stringify(data.sent) + "\nack  " + JSON.stringify(data.ack);
+    }
+    box.dataset.op = op;
+    box.dataset.acked = code === 200 ? "true" : "false";
+    pre.hidden = false;
+  } catch (e) {
+    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+  } finally {
+    for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = false;
+  }
+  scheduleReload();
+}
+
+for (const b of document.querySelectorAll("#gateway-ops button")) b.addEventListener("click", () => gatewayOp(b).catch(logError));
+
 function deviceLink(pid, dn) {
   return el("a", { href: "#/device/" + encodeURIComponent(pid) + "/" + encodeURIComponent(dn) }, pid + "/" + dn);
 }
 
 const shownKeys = new Set(["product_id", "device_name", "online", "last_seen", "reported", "reported_at",
-  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects", "binding"]);
+  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects", "binding",
+  "resources"]);
 
 function renderExtra(doc) {
   const box = $("#extra");
@@ -676,8 +727,14 @@ $("#device-delete").addEventListener("click", async () => {
 
 // resetDeviceTools clears what the previous device's tools showed.
 function resetDeviceTools() {
-  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result", "#gateway-result"]) $(id).textContent = "";
+  for (const id of ["#rrpc-result", "#broadcast-result", "#binding-result", "#log-level-result", "#gateway-result",
+    "#gateway-op-result", "#res-upload-result", "#res-push-result"]) $(id).textContent = "";
   $("#rrpc-reply").hidden = true;
+  $("#gateway-op-ack").hidden = true;
+  disarmUnbindAll();
+  $("#res-jobs tbody").replaceChildren();
+  $("#res-uploads tbody").replaceChildren();
+  $("#res-reported").textContent = "";
   $("#devlog").replaceChildren();
   $("#devlog-summary").textContent = "";
 }
@@ -792,6 +849,159 @@ $("#log-level-form").addEventListener("submit", async (ev) => {
 $("#devlog-refresh").addEventListener("click", () => loadDeviceLogs().catch(logError));
 
 // ---------------------------------------------------------------------------------------------
+// Resources (files other than firmware, docs/PROTOCOL.md §7.5): the product's library, the
+// transfers pushed to the device with their live progress, what the device reports and what it
+// uploaded.
+
+// resEvents counts the stream's "resources" events for the current device; an answer asked for
+// before the latest of them is not shown (the state is asked for again), as for the device.
+let resEvents = 0;
+let resLoads = 0;
+
+async function loadResources() {
+  if (!state.current) return;
+  const cur = state.current;
+  for (let attempt = 0; ; attempt++) {
+    const seen = resEvents;
+    const mine = ++resLoads;
+    const { data } = await api("GET", devicePath("/resources"));
+    if (state.current !== cur || mine !== resLoads) return;
+    if (seen !== resEvents && attempt < 4) continue;
+    renderResources(data || {});
+    return;
+  }
+}
+
+function fmtSize(n) {
+  if (n === undefined || n === null) return "";
+  if (n < 1024) return n + " B";
+  if (n < 1024 * 1024) return (n / 1024).toFixed(1) + " KiB";
+  return (n / 1024 / 1024).toFixed(1) + " MiB";
+}
+
+function resultText(x) {
+  if (x.state !== "fail" && x.state !== "delete_failed") return x.state;
+  return x.state + " (code " + x.result_code + (x.result_msg ? ": " + x.result_msg : "") + ")";
+}
+
+function renderResources(st) {
+  const jobs = $("#res-jobs tbody");
+  jobs.replaceChildren(...(st.jobs || []).map((j) => {
+    const pct = j.state === "done" ? 100 : j.percent || 0;
+    const gone = j.state === "deleted" || j.state === "deleting";
+    return el("tr", { dataset: { resource: j.name, state: j.state } },
+      el("td", {}, el("strong", {}, j.name), " ", j.version, el("div", { class: "muted small" }, fmtSize(j.size) + (j.pushes > 1 ? " · pushed " + j.pushes + "×" : ""))),
+      el("td", {}, j.api),
+      el("td", {}, el("progress", { max: 100, value: pct }), " ", el("span", { class: "percent" }, pct + " %")),
+      el("td", { class: "state" }, resultText(j)),
+      el("td", { class: "small muted" }, fmtTime(toMillis(j.updated))),
+      el("td", {}, el("button", { type: "button", class: "secondary", disabled: gone, title: "push del_resource to the device", onclick: () => deleteResource(j.name) }, "Delete")));
+  }));
+  if (!jobs.childElementCount) jobs.append(el("tr", {}, el("td", { colspan: 6, class: "muted" }, "Nothing pushed to this device yet.")));
+
+  const rep = st.reported || [];
+  $("#res-reported").textContent = rep.length ? rep.map((r) => r.resource_name + " " + r.version + (r.resource_type && r.resource_type !== "FILE" ? " (" + r.resource_type + ")" : "")).join(" · ") : "nothing reported";
+
+  const ups = $("#res-uploads tbody");
+  ups.replaceChildren(...(st.uploads || []).map((u) => {
+    const done = u.state === "done" || u.state === "uploaded";
+    return el("tr", { dataset: { upload: u.name, state: u.state } },
+      el("td", {}, done ? uploadLink(u) : u.name, u.version ? " " + u.version : ""),
+      el("td", {}, u.api),
+      el("td", {}, fmtSize(u.size)),
+      el("td", { class: "state" }, resultText(u) + (u.state === "uploading" ? " " + (u.percent || 0) + " %" : "")),
+      el("td", { class: "small muted" }, fmtTime(toMillis(u.updated))));
+  }));
+  if (!ups.childElementCount) ups.append(el("tr", {}, el("td", { colspan: 5, class: "muted" }, "No uploads from this device.")));
+  if (st.dropped_uploads) ups.append(el("tr", {}, el("td", { colspan: 5, class: "muted small" }, st.dropped_uploads + " older upload records dropped")));
+}
+
+// uploadLink downloads a device upload (GET /api/uploads/{key}); with an API token the file is
+// fetched with it, as a plain link cannot send the header.
+function uploadLink(u) {
+  const href = "/api/uploads/" + encodeURIComponent(u.token);
+  return el("a", { href, download: u.name, onclick: async (ev) => {
+    if (!state.token) return;
+    ev.preventDefault();
+    try {
+      const resp = await fetch(href, { headers: { Authorization: "Bearer " + state.token } });
+      if (!resp.ok) throw new Error("HTTP " + resp.status);
+      const url = URL.createObjectURL(await resp.blob());
+      const a = el("a", { href: url, download: u.name });
+      document.body.append(a);
+      a.click();
+      a.remove();
+      setTimeout(() => URL.revokeObjectURL(url), 60000);
+    } catch (e) { logError(e); }
+  } }, u.name);
+}
+
+async function loadLibrary() {
+  if (!state.current) return;
+  const cur = state.current;
+  const { data } = await api("GET", "/api/resources?product=" + encodeURIComponent(cur.pid));
+  if (state.current !== cur) return;
+  const sel = $("#res-push-name");
+  const keep = sel.value;
+  const list = (data || []).slice().sort((a, b) => a.name.localeCompare(b.name) || toMillis(b.created) - toMillis(a.created));
+  sel.replaceChildren(...list.map((r) => el("option", { value: JSON.stringify([r.name, r.version]) },
+    r.name + " " + r.version + " · " + fmtSize(r.size) + (r.type && r.type !== "FILE" ? " · " + r.type : ""))));
+  if (!list.length) sel.append(el("option", { value: "" }, "— upload a file first —"));
+  if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
+}
+
+$("#res-file").addEventListener("change", () => {
+  const f = $("#res-file").files[0];
+  if (f && !$("#res-name").value.trim()) $("#res-name").value = f.name;
+});
+
+$("#res-upload-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#res-upload-result");
+  const file = $("#res-file").files[0];
+  const name = $("#res-name").value.trim() || (file ? file.name : "");
+  const version = $("#res-version").value.trim();
+  if (!file) { showResult(box, false, "file: choose a file"); return; }
+  if (!version) { showResult(box, false, "version: required"); return; }
+  $("#res-upload").disabled = true;
+  try {
+    const q = "?product=" + encodeURIComponent(state.current.pid) + "&name=" + encodeURIComponent(name) + "&version=" + encodeURIComponent(version);
+    const { data } = await api("POST", "/api/resources" + q, file);
+    await loadLibrary();
+    $("#res-push-name").value = JSON.stringify([data.name, data.version]);
+    showResult(box, true, "uploaded " + data.name + " " + data.version + ": " + data.size + " bytes, md5 " + data.md5);
+  } catch (e) {
+    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+  } finally {
+    $("#res-upload").disabled = false;
+  }
+});
+
+$("#res-push-form").addEventListener("submit", async (ev) => {
+  ev.preventDefault();
+  const box = $("#res-push-result");
+  const v = $("#res-push-name").value;
+  if (!v) { showResult(box, false, "resource: upload one to the library first"); return; }
+  const [name, version] = JSON.parse(v);
+  try {
+    const { data } = await api("POST", devicePath("/resources"), { name, version, api: $("#res-api").value });
+    showResult(box, true, "pushed " + data.name + " " + data.version + " (" + data.api + "): " + data.state);
+    await loadResources();
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+});
+
+$("#res-library-refresh").addEventListener("click", () => loadLibrary().catch(logError));
+
+async function deleteResource(name) {
+  const box = $("#res-push-result");
+  try {
+    await api("DELETE", devicePath("/resources/" + encodeURIComponent(name)));
+    showResult(box, true, "del_resource " + name + " sent to the device");
+    await loadResources();
+  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Platform log
 
 const maxLogLines = 500;
@@ -845,7 +1055,8 @@ function startStream() {
   on("log", addLog);
   on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
   // Sections of features that report their changes on the feed under their own name.
-  for (const t of ["binding", "resources"]) on(t, (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  on("binding", (ev) => { if (isCurrent(ev)) scheduleReload(); });
+  on("resources", (ev) => { if (isCurrent(ev)) { resEvents++; loadResources().catch(logError); } });
   on("devlog", (ev) => { if (isCurrent(ev)) loadDeviceLogs().catch(logError); });
 }
 
