@@ -2,7 +2,8 @@ package console_test
 
 // The console in a real browser: headless Chromium (chromedp) against the in-process platform
 // (explorertest.Server on real TCP), with a real device built from generated code
-// (examples/light) on runtime/thing, runtime/ota, runtime/rrpc and runtime/devlog.
+// (examples/light) on runtime/thing, runtime/ota, runtime/rrpc, runtime/devlog and
+// runtime/resource (Files and Tasks), and a gateway on runtime/gateway.
 //
 // Chromium is found through TPLGEN_CHROMIUM (a path; set but missing fails the test) or as
 // chromium, chromium-browser, google-chrome on PATH; without it the test skips and says so
@@ -491,6 +492,36 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("the transfer deleted", row+`.dataset.state === "deleted"`, text("#res-jobs"))
 		if _, err := os.Stat(filepath.Join(dir, "device", "chime.wav")); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("the device still has the deleted file: %v", err)
+		}
+
+		// The other protocol: a resource task ($resource download) to the device's Tasks. The
+		// name field follows the newly chosen file.
+		tasks, err := dev.NewResourceTasks(ctx, filepath.Join(dir, "tasks"),
+			resource.WithLogger(logger),
+			resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
+			resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tasks.Close()
+		voice := bytes.Repeat([]byte("hello "), 1000)
+		voicePath := filepath.Join(dir, "voice.bin")
+		if err := os.WriteFile(voicePath, voice, 0o644); err != nil {
+			t.Fatal(err)
+		}
+		b.do("upload another resource",
+			chromedp.SetUploadFiles(chromedp.CSS("#res-file"), []string{voicePath}),
+			chromedp.SetValue(chromedp.CSS("#res-version"), "1.0"),
+			chromedp.Click(chromedp.CSS("#res-upload")))
+		b.waitFor("the second upload", text("#res-upload-result")+`.startsWith("uploaded voice.bin 1.0")`, text("#resources-card"))
+		b.do("push it as a task", chromedp.SetValue(chromedp.CSS("#res-api"), "tasks"), chromedp.Click(chromedp.CSS("#res-push")))
+		vrow := `document.querySelector('#res-jobs tr[data-resource="voice.bin"]')`
+		b.waitFor("the task done at 100 %", `!!`+vrow+` && `+vrow+`.dataset.state === "done" && `+vrow+`.querySelector(".percent").textContent === "100 %"`, text("#res-jobs"))
+		if got := eval[string](b, text(`#res-jobs tr[data-resource="voice.bin"] td:nth-child(2)`)); got != "tasks" {
+			t.Errorf("the task's protocol shows %q", got)
+		}
+		if got, err := os.ReadFile(filepath.Join(dir, "tasks", "voice.bin")); err != nil || !bytes.Equal(got, voice) {
+			t.Fatalf("the device's task file differs from the uploaded one (%d of %d bytes, %v)", len(got), len(voice), err)
 		}
 	})
 

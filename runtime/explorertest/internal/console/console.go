@@ -8,8 +8,11 @@
 // (names, units, enum labels, ranges), live reported properties and events, a control form
 // built from the read-write properties (checked in the browser and again by the server, errors
 // shown inline), action invocation with typed inputs and the output, pending control, OTA
-// (upload, push, live progress, result), gateway topology (with bind/unbind of sub-devices),
-// RRPC and product broadcast, app binding (bind, unbind, app tokens), device logs with the
+// (upload, push, live progress, result), gateway topology (with bind/unbind of sub-devices and
+// the cloud-initiated search, describe and unbind-all with the gateway's acknowledgement),
+// RRPC and product broadcast, app binding (bind, unbind, app tokens), resources (upload to the
+// product's library, push over file management or resource tasks, live transfer progress,
+// delete, the device's reported list, its uploads as download links), device logs with the
 // cloud log level, and the platform log ("log" events on the stream).
 //
 // The page applies stream events as they come and refetches API documents only when an event

@@ -950,9 +950,14 @@ async function loadLibrary() {
   if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
 }
 
+// The name follows the chosen file unless the user typed another one.
 $("#res-file").addEventListener("change", () => {
   const f = $("#res-file").files[0];
-  if (f && !$("#res-name").value.trim()) $("#res-name").value = f.name;
+  const name = $("#res-name");
+  if (f && (!name.value.trim() || name.value === name.dataset.auto)) {
+    name.value = f.name;
+    name.dataset.auto = f.name;
+  }
 });
 
 $("#res-upload-form").addEventListener("submit", async (ev) => {
