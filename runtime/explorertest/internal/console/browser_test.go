@@ -575,8 +575,10 @@ func TestBrowserConsole(t *testing.T) {
 		}
 		defer gconn.Close()
 		unboundAll := make(chan struct{}, 1)
+		searches := make(chan int, 1)
 		gw, err := gateway.New(ctx, gconn, gateway.WithLogger(logger),
-			gateway.WithUnbindAllHandler(func(context.Context) error { unboundAll <- struct{}{}; return nil }))
+			gateway.WithUnbindAllHandler(func(context.Context) error { unboundAll <- struct{}{}; return nil }),
+			gateway.WithSearchHandler(func(_ context.Context, status int) error { searches <- status; return nil }))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -602,10 +604,15 @@ func TestBrowserConsole(t *testing.T) {
 			t.Errorf("a sub-device online through its gateway shows online=%s", got)
 		}
 
-		// Back on the gateway's page, the cloud-initiated operations: describe, then unbind all
-		// (which asks for a second click).
+		// Back on the gateway's page, the cloud-initiated operations: search, describe, then
+		// unbind all (which asks for a second click).
 		b.do("follow the link to the gateway", chromedp.Click(chromedp.CSS(`#gateway p a`)))
 		b.waitFor("the gateway's page again", text("#device-title")+` === `+jsq(pid+"/"+hub)+` && !!document.querySelector("#gateway tbody tr")`, text("#device"))
+		b.do("start search", chromedp.Click(chromedp.CSS("#gateway-search-on")))
+		if st := recv(t, ctx, "search_devices", searches); st != 1 {
+			t.Errorf("the gateway got search_devices status %d, want 1", st)
+		}
+		b.waitFor("the search acknowledgement", text("#gateway-op-result")+` === "search_devices (status 1) sent; the gateway acknowledged"`, text("#gateway-ops"))
 		b.do("describe", chromedp.Click(chromedp.CSS("#gateway-describe")))
 		b.waitFor("the describe acknowledgement", text("#gateway-op-result")+` === "describe_sub_devices sent; the gateway acknowledged" && !document.querySelector("#gateway-op-ack").hidden`, text("#gateway-ops"))
 		if ack := eval[string](b, text("#gateway-op-ack")); !strings.Contains(ack, `"device_name":"`+sub+`"`) {

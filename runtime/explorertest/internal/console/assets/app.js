@@ -650,7 +650,6 @@ $("#gateway-unbind").addEventListener("click", () => changeSubDevice(0));
 // Cloud-initiated gateway operations (docs/PROTOCOL.md §5.2): the platform pushes the message
 // and answers with the gateway's acknowledgement (200) or 202 when none came in time. Unbind
 // all asks for a second click first.
-const gatewayOpNames = { search_devices: "search_devices", describe_sub_devices: "describe_sub_devices", unbind_all: "unbind_all" };
 
 function disarmUnbindAll() {
   const b = $("#gateway-unbind-all");
@@ -669,17 +668,18 @@ async function gatewayOp(btn) {
   }
   disarmUnbindAll();
   const body = btn.dataset.status !== undefined ? { status: Number(btn.dataset.status) } : {};
+  const what = op + (body.status !== undefined ? " (status " + body.status + ")" : "");
   const path = devicePath("/" + op + "?timeout=5s").replace("/api/devices/", "/api/gateways/");
   pre.hidden = true;
   for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = true;
-  showResult(box, true, gatewayOpNames[op] + " sent; waiting for the gateway…");
+  showResult(box, true, what + " sent; waiting for the gateway…");
   try {
     const { status: code, data } = await api("POST", path, body, { accept: [202] });
     if (code === 202) {
-      showResult(box, false, gatewayOpNames[op] + " sent; " + (data.status || "no acknowledgement"));
+      showResult(box, false, what + " sent; " + (data.status || "no acknowledgement"));
       pre.textContent = "sent " + JSON.stringify(data.sent);
     } else {
-      showResult(box, true, gatewayOpNames[op] + " sent; the gateway acknowledged");
+      showResult(box, true, what + " sent; the gateway acknowledged");
       pre.textContent = "sent " + JSON.stringify(data.sent) + "\nack  " + JSON.stringify(data.ack);
     }
     box.dataset.op = op;
@@ -857,6 +857,14 @@ $("#devlog-refresh").addEventListener("click", () => loadDeviceLogs().catch(logE
 // before the latest of them is not shown (the state is asked for again), as for the device.
 let resEvents = 0;
 let resLoads = 0;
+
+// scheduleResources asks for the resource state at most every 60 ms while progress streams in
+// (a transfer reports every few percent); loadResources asks again if more came meanwhile.
+let resTimer = null;
+function scheduleResources() {
+  if (resTimer) return;
+  resTimer = setTimeout(() => { resTimer = null; loadResources().catch(logError); }, 60);
+}
 
 async function loadResources() {
   if (!state.current) return;
@@ -1061,7 +1069,7 @@ function startStream() {
   on("update", (ev) => { if (isCurrent(ev)) scheduleReload(); }); // any other feature's change
   // Sections of features that report their changes on the feed under their own name.
   on("binding", (ev) => { if (isCurrent(ev)) scheduleReload(); });
-  on("resources", (ev) => { if (isCurrent(ev)) { resEvents++; loadResources().catch(logError); } });
+  on("resources", (ev) => { if (isCurrent(ev)) { resEvents++; scheduleResources(); } });
   on("devlog", (ev) => { if (isCurrent(ev)) loadDeviceLogs().catch(logError); });
 }
 
