@@ -523,6 +523,15 @@ func TestBrowserConsole(t *testing.T) {
 		if got, err := os.ReadFile(filepath.Join(dir, "tasks", "voice.bin")); err != nil || !bytes.Equal(got, voice) {
 			t.Fatalf("the device's task file differs from the uploaded one (%d of %d bytes, %v)", len(got), len(voice), err)
 		}
+
+		// A resource a script uploads shows in the page's library without a reload.
+		if _, err := srv.UploadResource(pid, "script.bin", "3.0", "", strings.NewReader("from a script")); err != nil {
+			t.Fatal(err)
+		}
+		b.waitFor("the script's resource in the library", `[...document.querySelectorAll("#res-push-name option")].some((o) => o.value === '["script.bin","3.0"]')`, text("#res-push-name"))
+		if got := eval[string](b, `document.querySelector("#res-push-name").value`); got != `["voice.bin","1.0"]` {
+			t.Errorf("the library refresh changed the chosen resource to %q", got)
+		}
 	})
 
 	// The screenshot of the device page for the docs, before the device goes away.

@@ -944,17 +944,35 @@ function uploadLink(u) {
   } }, u.name);
 }
 
+let libTimer = null;
+function scheduleLibrary() {
+  if (libTimer) return;
+  libTimer = setTimeout(() => { libTimer = null; loadLibrary().catch(logError); }, 100);
+}
+
+// libLoads numbers the library requests; an answer older than the one shown is dropped.
+// libWant is the resource to select once a list holding it is shown (the one just uploaded).
+let libLoads = 0;
+let libShown = 0;
+let libWant = null;
+
 async function loadLibrary() {
   if (!state.current) return;
   const cur = state.current;
+  const mine = ++libLoads;
   const { data } = await api("GET", "/api/resources?product=" + encodeURIComponent(cur.pid));
-  if (state.current !== cur) return;
+  if (state.current !== cur || mine < libShown) return;
+  libShown = mine;
   const sel = $("#res-push-name");
-  const keep = sel.value;
+  let keep = sel.value;
   const list = (data || []).slice().sort((a, b) => a.name.localeCompare(b.name) || toMillis(b.created) - toMillis(a.created));
   sel.replaceChildren(...list.map((r) => el("option", { value: JSON.stringify([r.name, r.version]) },
     r.name + " " + r.version + " · " + fmtSize(r.size) + (r.type && r.type !== "FILE" ? " · " + r.type : ""))));
   if (!list.length) sel.append(el("option", { value: "" }, "— upload a file first —"));
+  if (libWant && [...sel.options].some((o) => o.value === libWant)) {
+    keep = libWant;
+    libWant = null;
+  }
   if ([...sel.options].some((o) => o.value === keep)) sel.value = keep;
 }
 
@@ -980,8 +998,8 @@ $("#res-upload-form").addEventListener("submit", async (ev) => {
   try {
     const q = "?product=" + encodeURIComponent(state.current.pid) + "&name=" + encodeURIComponent(name) + "&version=" + encodeURIComponent(version);
     const { data } = await api("POST", "/api/resources" + q, file);
+    libWant = JSON.stringify([data.name, data.version]);
     await loadLibrary();
-    $("#res-push-name").value = JSON.stringify([data.name, data.version]);
     showResult(box, true, "uploaded " + data.name + " " + data.version + ": " + data.size + " bytes, md5 " + data.md5);
   } catch (e) {
     showResult(box, false, "HTTP " + e.status + ": " + e.message);
@@ -1070,6 +1088,8 @@ function startStream() {
   // Sections of features that report their changes on the feed under their own name.
   on("binding", (ev) => { if (isCurrent(ev)) scheduleReload(); });
   on("resources", (ev) => { if (isCurrent(ev)) { resEvents++; scheduleResources(); } });
+  // A stored object changed (library resource, device upload or upload slot): the library list.
+  on("resource_objects", () => { if (state.current) scheduleLibrary(); });
   on("devlog", (ev) => { if (isCurrent(ev)) loadDeviceLogs().catch(logError); });
 }
 
