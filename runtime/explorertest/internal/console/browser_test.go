@@ -640,6 +640,7 @@ func TestBrowserConsole(t *testing.T) {
 		}
 	})
 
+	b.t = t // the subtests are done: failures from here on are the whole test's
 	if !eval[bool](b, `window.__sameConsolePage === true`) {
 		t.Error("the page was reloaded during the test: live updates must not need a reload")
 	}
