@@ -67,8 +67,9 @@ func TestExternalRoundTrip(t *testing.T) {
 	}
 }
 
-// TestExternalReconnect cuts the TCP path to the external broker with a proxy: publishes
-// made meanwhile are queued and flushed in order, and the subscription is restored.
+// TestExternalReconnect cuts the TCP path to the external broker with a proxy: messages
+// enqueued meanwhile (Enqueue: Publish would wait for the link) are flushed in order, and the
+// subscription is restored.
 func TestExternalReconnect(t *testing.T) {
 	broker := externalBroker(t)
 	p := newProxy(t, broker)
@@ -94,7 +95,7 @@ func TestExternalReconnect(t *testing.T) {
 	p.cut()
 	waitChan(t, lost, "connection lost")
 	for i := range 3 {
-		if err := c.Publish(ctx, topic, 0, []byte(fmt.Sprint(i))); err != nil {
+		if err := c.Enqueue(topic, 0, []byte(fmt.Sprint(i))); err != nil {
 			t.Fatal(err)
 		}
 	}

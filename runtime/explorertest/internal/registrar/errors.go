@@ -40,6 +40,8 @@ type apiError struct {
 	legacy  int
 	status  int
 	message string
+	// product and device name the request when its body named them (for the log only).
+	product, device string
 }
 
 func (e *apiError) Error() string { return e.code + ": " + e.message }

@@ -50,7 +50,8 @@ func (r *Registrar) serveV2(w http.ResponseWriter, req *http.Request) {
 	requestID := newRequestID()
 	res, err := r.handleV2(req)
 	if err != nil {
-		r.log.Info("registrar: v2 registration rejected", "code", err.code, "message", err.message, "request_id", requestID)
+		r.log.Info("registrar: v2 registration rejected", "product", err.product, "device", err.device,
+			"code", err.code, "message", err.message, "remote", req.RemoteAddr, "request_id", requestID)
 		writeJSON(w, err.status, map[string]any{"Response": map[string]any{
 			"Error":     map[string]string{"Code": err.code, "Message": err.message},
 			"RequestId": requestID,
@@ -72,7 +73,8 @@ func (r *Registrar) serveV2(w http.ResponseWriter, req *http.Request) {
 func (r *Registrar) serveLegacy(w http.ResponseWriter, req *http.Request) {
 	res, err := r.handleLegacy(req)
 	if err != nil {
-		r.log.Info("registrar: legacy registration rejected", "code", err.legacy, "message", err.message)
+		r.log.Info("registrar: legacy registration rejected", "product", err.product, "device", err.device,
+			"code", err.legacy, "message", err.message, "remote", req.RemoteAddr)
 		writeJSON(w, err.status, map[string]any{"code": err.legacy, "message": err.message})
 		return
 	}
@@ -85,7 +87,13 @@ func (r *Registrar) serveLegacy(w http.ResponseWriter, req *http.Request) {
 	writeJSON(w, http.StatusOK, map[string]any{"code": 0, "message": "success", "len": len(res.Plaintext), "payload": payload})
 }
 
-func (r *Registrar) handleV2(req *http.Request) (*issued, *apiError) {
+func (r *Registrar) handleV2(req *http.Request) (res *issued, e *apiError) {
+	var pid, dn string // from the body, once read: every later refusal names the device
+	defer func() {
+		if e != nil {
+			e.product, e.device = pid, dn
+		}
+	}()
 	body, err := readBody(req)
 	if err != nil {
 		return nil, err
@@ -113,6 +121,7 @@ func (r *Registrar) handleV2(req *http.Request) (*issued, *apiError) {
 	if jerr := jsonguard.Unmarshal(body, &b); jerr != nil {
 		return nil, newErr(CodeInvalidParameter, "request body is not a JSON object")
 	}
+	pid, dn = b.ProductID, b.DeviceName
 	if b.ProductID == "" || b.DeviceName == "" {
 		return nil, newErr(CodeInvalidParameter, "request body needs ProductId and DeviceName")
 	}
@@ -152,7 +161,13 @@ func signedHostMatches(sig, secret, host, path, alg, ts, nonce string, body []by
 	return equalStrings(sig, v2Signature(secret, name, path, alg, ts, nonce, body))
 }
 
-func (r *Registrar) handleLegacy(req *http.Request) (*issued, *apiError) {
+func (r *Registrar) handleLegacy(req *http.Request) (res *issued, e *apiError) {
+	var pid, dn string // from the body, once read: every later refusal names the device
+	defer func() {
+		if e != nil {
+			e.product, e.device = pid, dn
+		}
+	}()
 	body, err := readBody(req)
 	if err != nil {
 		return nil, err
@@ -163,6 +178,7 @@ func (r *Registrar) handleLegacy(req *http.Request) (*issued, *apiError) {
 	if jerr := jsonguard.Unmarshal(body, &b); jerr != nil {
 		return nil, newErr(CodeInvalidParameter, "request body is not a JSON object with deviceName, nonce, productId, timestamp, signature")
 	}
+	pid, dn = b.ProductID, b.DeviceName
 	switch {
 	case b.ProductID == "":
 		return nil, newErr(CodeInvalidParameter, "productId is missing")

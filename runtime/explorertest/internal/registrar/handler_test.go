@@ -249,6 +249,10 @@ func TestBadSignatureAndClock(t *testing.T) {
 			req := dynreg.Request{ProductID: pskPID, ProductSecret: "WrongProductSecret000000", DeviceName: "dev", Endpoint: f.srv.URL, API: api}
 			_, err := dynreg.Register(ctx, req, dynreg.WithInsecureHTTP())
 			assertPlatformError(t, err, api, CodeSignature, LegacySignature, "signature")
+			// The emulator's log names the device a refusal was for (its only debugger).
+			if logs := f.logs.String(); !strings.Contains(logs, `registration rejected" product=`+pskPID+" device=dev ") {
+				t.Errorf("refusal log does not name the device:\n%s", logs)
+			}
 
 			req.ProductSecret = secret
 			for _, skew := range []time.Duration{-301 * time.Second, 301 * time.Second} {
