@@ -92,6 +92,7 @@ type browser struct {
 
 	mu         sync.Mutex
 	exceptions []string
+	consoleErr error // the page's console could not be followed to the end
 }
 
 // do runs chromedp actions, failing the test with what went wrong.
@@ -660,14 +661,36 @@ func newBrowser(t *testing.T, ctx context.Context, exe string) *browser {
 		opts = append(opts, chromedp.NoSandbox) // Chromium refuses to run as root with its sandbox
 	}
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
-	bctx, bcancel := chromedp.NewContext(actx)
+	// The browser starts here, on a context of its own per attempt: chromedp must not start a
+	// second browser on a context whose first start failed (its allocator then closes the
+	// context's semaphore twice and panics after the test has passed).
+	var bctx context.Context
+	var bcancel context.CancelFunc
+	for attempt := 1; ; attempt++ {
+		bctx, bcancel = chromedp.NewContext(actx)
+		err := chromedp.Do(bctx)
+		if err == nil {
+			break
+		}
+		bcancel()
+		if attempt == 3 || ctx.Err() != nil {
+			acancel()
+			t.Fatalf("starting Chromium (%s): %v", exe, err)
+		}
+		t.Logf("starting Chromium (attempt %d): %v; trying again", attempt, err)
+	}
 	b := &browser{t: t, ctx: bctx}
-	messages := chromedp.Console(bctx) // subscribed now: nothing the page logs is lost
+	messages := chromedp.Console(bctx) // subscribed before the first page: nothing it logs is lost
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
 		for m, err := range messages {
 			if err != nil {
+				if bctx.Err() == nil { // not the end of the test: exceptions would go unseen
+					b.mu.Lock()
+					b.consoleErr = err
+					b.mu.Unlock()
+				}
 				return
 			}
 			if m.IsException() {
@@ -685,6 +708,9 @@ func newBrowser(t *testing.T, ctx context.Context, exe string) *browser {
 		defer b.mu.Unlock()
 		for _, e := range b.exceptions {
 			t.Errorf("uncaught JavaScript exception in the console page: %s", e)
+		}
+		if b.consoleErr != nil {
+			t.Errorf("following the page's JavaScript console failed (exceptions after it went unseen): %v", b.consoleErr)
 		}
 	})
 	return b
