@@ -3,6 +3,8 @@ package main
 import (
 	"fmt"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -178,5 +180,34 @@ func TestEmulateLogsExplainRefusals(t *testing.T) {
 		if secret != "" && strings.Contains(log, secret) {
 			t.Errorf("a device secret appears in the log")
 		}
+	}
+}
+
+// TestEmulateAPITokenKeptWithData: with --data the generated token is written to
+// DIR/api-token (mode 0600) and the next run on DIR uses it again; a file this tool did not
+// write is refused naming it.
+func TestEmulateAPITokenKeptWithData(t *testing.T) {
+	dir := t.TempDir()
+	args := []string{"--mqtt", "127.0.0.1:0", "--tls", "127.0.0.1:0", "--http", "0.0.0.0:0", "--https", "127.0.0.1:0", "--data", dir}
+	p := startEmulator(t, args...)
+	first := p.field("api-token")
+	p.stop()
+	path := filepath.Join(dir, "api-token")
+	fi, err := os.Stat(path)
+	if err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("token file: %v %v", fi, err)
+	}
+	p = startEmulator(t, args...)
+	if second := p.field("api-token"); second != first || !strings.Contains(strings.Join(p.out, "\n"), "earlier run") {
+		t.Fatalf("second run's token %q, first %q: %q", second, first, p.out)
+	}
+	api(t, "GET", p.field("http")+"/api/devices", first, "", 200, nil)
+	p.stop()
+
+	if err := os.WriteFile(path, []byte("guessable\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if code, out, errOut := tplgen(t, append([]string{"emulate"}, args...)...); code != 1 || !strings.Contains(errOut, path) || out != "" {
+		t.Fatalf("foreign token file: exit %d, stdout %q, stderr %q", code, out, errOut)
 	}
 }
