@@ -270,9 +270,9 @@ func (oc *otaCloud) pushLocked(id DeviceID, job *otaJob) error {
 		// Deleted after the push: hand out a URL that answers 404, as a vanished COS object would.
 		img = firmware.Image{ID: job.state.VersionID, Version: job.state.TargetVersion, MD5: strings.Repeat("0", 32), Size: 1}
 	}
-	base := oc.fwHTTPS.URL()
+	base := oc.s.deviceBase(id, oc.fwHTTPS.URL(), oc.fwHTTPS.Addr())
 	if job.cfg.plainHTTP {
-		base = oc.fwHTTP.URL()
+		base = oc.s.deviceBase(id, oc.fwHTTP.URL(), oc.fwHTTP.Addr())
 	}
 	url := oc.store.URL(base, img.ID, oc.s.clock().Add(job.cfg.ttl))
 	msg, err := marshalJSON(updateFirmwareMsg{Type: "update_firmware", Version: job.state.TargetVersion, URL: url, MD5: img.MD5, FileSize: img.Size, UserDefined: job.cfg.userDefined})

@@ -381,9 +381,9 @@ func (rc *resCloud) urlBase(id DeviceID) string {
 	}
 	rc.s.regMu.Unlock()
 	if plain {
-		return rc.s.HTTPURL()
+		return rc.s.deviceBase(id, rc.s.HTTPURL(), rc.s.addr(&rc.s.httpAddr))
 	}
-	return rc.s.HTTPSURL()
+	return rc.s.deviceBase(id, rc.s.HTTPSURL(), rc.s.addr(&rc.s.httpsAddr))
 }
 
 // pushPending pushes the device's pending jobs (only the one named, if name is set) when the
