@@ -673,8 +673,10 @@ async function gatewayOp(btn) {
   pre.hidden = true;
   for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = true;
   showResult(box, true, what + " sent; waiting for the gateway…");
+  const cur = state.current;
   try {
     const { status: code, data } = await api("POST", path, body, { accept: [202] });
+    if (state.current !== cur) return; // another device's page by now
     if (code === 202) {
       showResult(box, false, what + " sent; " + (data.status || "no acknowledgement"));
       pre.textContent = "sent " + JSON.stringify(data.sent);
@@ -686,11 +688,11 @@ async function gatewayOp(btn) {
     box.dataset.acked = code === 200 ? "true" : "false";
     pre.hidden = false;
   } catch (e) {
-    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+    if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message);
   } finally {
     for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = false;
   }
-  scheduleReload();
+  if (state.current === cur) scheduleReload();
 }
 
 for (const b of document.querySelectorAll("#gateway-ops button")) b.addEventListener("click", () => gatewayOp(b).catch(logError));
@@ -1014,22 +1016,26 @@ $("#res-push-form").addEventListener("submit", async (ev) => {
   const v = $("#res-push-name").value;
   if (!v) { showResult(box, false, "resource: upload one to the library first"); return; }
   const [name, version] = JSON.parse(v);
+  const cur = state.current;
   try {
     const { data } = await api("POST", devicePath("/resources"), { name, version, api: $("#res-api").value });
+    if (state.current !== cur) return;
     showResult(box, true, "pushed " + data.name + " " + data.version + " (" + data.api + "): " + data.state);
     await loadResources();
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message); }
 });
 
 $("#res-library-refresh").addEventListener("click", () => loadLibrary().catch(logError));
 
 async function deleteResource(name) {
   const box = $("#res-push-result");
+  const cur = state.current;
   try {
     await api("DELETE", devicePath("/resources/" + encodeURIComponent(name)));
+    if (state.current !== cur) return;
     showResult(box, true, "del_resource " + name + " sent to the device");
     await loadResources();
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message); }
 }
 
 // ---------------------------------------------------------------------------------------------
