@@ -29,6 +29,11 @@ apt_install() {
 	("${sudo[@]}" apt-get install -y "${pkgs[@]}" || ("${sudo[@]}" apt-get update && "${sudo[@]}" apt-get install -y "${pkgs[@]}")) >/dev/null 2>&1
 }
 
+# The harness must at least be valid Python wherever this runs, SDK or not, so it cannot rot
+# unseen on machines without PyPI.
+python3 -c "import ast, sys; ast.parse(open(sys.argv[1]).read(), sys.argv[1])" interop/harness.py || { echo "interop/harness.py does not parse"; exit 1; }
+python3 interop/harness.py --help >/dev/null || { echo "interop/harness.py --help failed"; exit 1; }
+
 sdk_args=()
 if [ -n "${TPLGEN_INTEROP_SDK:-}" ]; then
 	[ -f "$TPLGEN_INTEROP_SDK/hub/hub.py" ] || not_run "TPLGEN_INTEROP_SDK=$TPLGEN_INTEROP_SDK has no hub/hub.py"
