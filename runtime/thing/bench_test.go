@@ -56,7 +56,7 @@ func BenchmarkControl(b *testing.B) {
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
 		th.dispatch(topic, benchControl)
-		th.controlQ <- func() { done <- struct{}{} }
+		th.controlQueue() <- func() { done <- struct{}{} }
 		th.kick()
 		<-done
 	}

@@ -83,7 +83,7 @@ func (t *Thing) rejectMalformed(topic, kind, method, token string, err error) {
 // answered with CodeInternal instead of blocking the connection's delivery goroutine.
 func (t *Thing) enqueue(topic string, msg *downMsg, work func()) {
 	select {
-	case t.controlQ <- work:
+	case t.controlQueue() <- work:
 		t.kick()
 	default:
 		t.log.Error("control queue full; message rejected", "topic", topic, "method", msg.Method,
@@ -92,6 +92,23 @@ func (t *Thing) enqueue(topic string, msg *downMsg, work func()) {
 			t.sendControlReply(msg.ClientToken, CodeInternal, "device busy")
 		}
 	}
+}
+
+// controlQueue returns the control worker's queue, made on first use: most of a gateway's up to
+// 1500 sub-device Things never receive control, and a queue of controlQueueLen slots is about
+// 600 bytes each.
+func (t *Thing) controlQueue() chan func() {
+	if q := t.controlQ.Load(); q != nil {
+		return *q
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if q := t.controlQ.Load(); q != nil {
+		return *q
+	}
+	q := make(chan func(), t.opts.controlQueueLen)
+	t.controlQ.Store(&q)
+	return q
 }
 
 // kick starts the control worker unless it is running. The worker exists only while there
@@ -113,9 +130,10 @@ func (t *Thing) kick() {
 // stranded: either this worker sees it, or kick sees working == false and starts another.
 func (t *Thing) controlWorker() {
 	defer t.wg.Done()
+	q := t.controlQueue() // made before the kick that started this worker
 	for {
 		select {
-		case work := <-t.controlQ:
+		case work := <-q:
 			work()
 			continue
 		case <-t.done:
@@ -123,7 +141,7 @@ func (t *Thing) controlWorker() {
 		default:
 		}
 		t.mu.Lock()
-		if len(t.controlQ) == 0 {
+		if len(q) == 0 {
 			t.working = false
 			t.mu.Unlock()
 			return

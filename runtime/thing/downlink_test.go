@@ -63,7 +63,7 @@ func TestMalformedDownlinkReplies(t *testing.T) {
 		th.dispatch(act, []byte(in))
 	}
 	drained := make(chan struct{})
-	th.controlQ <- func() { close(drained) }
+	th.controlQueue() <- func() { close(drained) }
 	th.kick()
 	<-drained
 	if n := rec.count() - before; n != 0 {

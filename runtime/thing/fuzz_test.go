@@ -64,7 +64,7 @@ func FuzzDownlink(f *testing.F) {
 		// the worker to drain so every reply of this input is checked.
 		drained := make(chan struct{})
 		select {
-		case th.controlQ <- func() { close(drained) }:
+		case th.controlQueue() <- func() { close(drained) }:
 			th.kick()
 			<-drained
 		case <-time.After(10 * time.Second):

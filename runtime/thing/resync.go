@@ -95,7 +95,7 @@ func (t *Thing) syncPending(ctx context.Context) (bool, error) {
 		res <- outcome{code, status}
 	}
 	select {
-	case t.controlQ <- work:
+	case t.controlQueue() <- work:
 		t.kick()
 	case <-ctx.Done():
 		return false, fmt.Errorf("thing: pending control: %w", ctx.Err())

@@ -98,7 +98,7 @@ type Thing struct {
 	waiters  map[uint64]*waiter
 	removeCB func()
 
-	controlQ     chan func()        // serialises controls, pending control and service notifications
+	controlQ     atomic.Pointer[chan func()] // serialises controls, pending control, notices (controlQueue)
 	working      bool               // a controlWorker runs (guarded by mu; see kick)
 	actionSem    chan struct{}      // bounds concurrent action handlers
 	wg           sync.WaitGroup     // worker, action handlers, re-syncs
@@ -177,7 +177,6 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 		// The prefix is a JSON string's content: escape what JSON needs escaped.
 		tokenPrefix: func() []byte { q := tplwire.AppendString(nil, o.pid); return q[1 : len(q)-1] }(),
 		waiters:     make(map[uint64]*waiter),
-		controlQ:    make(chan func(), o.controlQueueLen),
 		actionSem:   make(chan struct{}, o.maxActions),
 		done:        make(chan struct{}),
 	}

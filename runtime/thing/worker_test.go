@@ -46,7 +46,7 @@ func TestControlWorkerRestartsWithoutLosingWork(t *testing.T) {
 		go func() {
 			defer wg.Done()
 			for i := range each {
-				th.controlQ <- func() {
+				th.controlQueue() <- func() {
 					mu.Lock()
 					running++
 					maxRunning = max(maxRunning, running)
