@@ -99,13 +99,13 @@ type Thing struct {
 	removeCB func()
 
 	controlQ     atomic.Pointer[chan func()] // serialises controls, pending control, notices (controlQueue)
-	working      bool               // a controlWorker runs (guarded by mu; see kick)
-	actionSem    chan struct{}      // bounds concurrent action handlers
-	wg           sync.WaitGroup     // worker, action handlers, re-syncs
-	resyncMu     sync.Mutex         // guards the two fields below
-	resyncCancel context.CancelFunc // cancels the latest re-sync
-	resyncDone   chan struct{}      // closed when the latest re-sync has finished
-	done         chan struct{}      // closed by Close; stops the control worker
+	working      bool                        // a controlWorker runs (guarded by mu; see kick)
+	actionSem    chan struct{}               // bounds concurrent action handlers
+	wg           sync.WaitGroup              // worker, action handlers, re-syncs
+	resyncMu     sync.Mutex                  // guards the two fields below
+	resyncCancel context.CancelFunc          // cancels the latest re-sync
+	resyncDone   chan struct{}               // closed when the latest re-sync has finished
+	done         chan struct{}               // closed by Close; stops the control worker
 
 	feat  features                   // RRPC, broadcast, logs, files, resources (features.go)
 	files atomic.Pointer[filesRoute] // NewFiles' Files, read by the downlink router
