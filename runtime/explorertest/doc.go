@@ -35,12 +35,7 @@
 //     CutFirmwareDownload, SetFirmwareRate, FirmwareRequests, FirmwareRequestsDropped.
 //   - Dynamic registration (§6): EnableDynamicRegistration, DisableDynamicRegistration.
 //   - Binding to an app user (§2.4.8, §7.10): IssueAppToken, Binding, BindDevice, UnbindDevice,
-//     AppTokenStats. The device sends the token in app_bind_token; app_bind_token_reply codes
-//     (the protocol documents only 0): BindCodeSuccess 0, BindCodeMalformed 400,
-//     BindCodeOtherDevice 403 (token of another device), BindCodeUnknownToken 404,
-//     BindCodeTokenUsed 409, BindCodeTokenExpired 410. unbind_device_request is answered
-//     unbind_device_reply 0 (403 when productId/deviceName name another device), then the
-//     device is unbound and gets an unbind_device notice.
+//     AppTokenStats; the reply codes are the BindCode constants.
 //   - Device logs (§7.2): SetLogLevel, DeviceLogs.
 //   - RRPC and broadcast (§7.3, §7.4): CallRRPC, Broadcast, RRPCDroppedReplies.
 //   - Files and resources (§7.5): UploadResource, Resources, PushResource (WithResourceURLTTL,
@@ -55,31 +50,18 @@
 //
 // # Persistence
 //
-// With WithDataDir the platform's state — products, devices and secrets, reported state,
-// pending control, the newest events, firmware, OTA jobs, resources (library, device uploads,
-// jobs, the key signing their URLs), app tokens and bindings, dynamic-registration settings,
-// gateway topology — is written to one SQLite file (pure Go, no C toolchain; firmware and
-// resource files beside it) as it changes and restored by NewServer before anything listens
-// (persist.go). Deleting a device deletes its records. A database that is damaged
-// (ErrDataCorrupt) or was written by a newer build (ErrDataNewerSchema), or a record that
-// cannot be read back, makes NewServer fail with an error naming the file (and the section and
-// key); the file is never rewritten. Device logs stay in memory.
+// With WithDataDir all platform state except device logs is written to one SQLite file (pure
+// Go; firmware and resource files beside it) as it changes, and restored by NewServer before
+// anything listens (persist.go). A damaged or newer database (ErrDataCorrupt,
+// ErrDataNewerSchema), or a record that cannot be read back, makes NewServer fail naming the
+// file, section and key; nothing is rewritten.
 //
 // # Logs
 //
-// The logger given with WithLogger gets a line for each device coming and going and for every
-// refusal, with the attributes device (client for an unknown client id), topic (where there is
-// one), code and reason: "CONNECT refused" (code 4 or 5,
-// reason: unknown device, bad username, expired signature, wrong secret, certificate
-// mismatch), "PUBLISH refused, disconnecting the client" (code "disconnect": topic of another
-// device, QoS 2, retained, payload over MaxPayload, also when too large to read), "SUBSCRIBE
-// refused" (code 128), "thing: rejected uplink" (the data-template reply code sent back, e.g. 406
-// for a value out of range). Control and action replies are logged with their code ("thing:
-// control_reply", "thing: action_reply"), and so are every OTA step ("ota: job pending",
-// "ota: update_firmware sent", "ota: job downloading", ..., "ota: firmware download") and
-// resource step ("resource: job ..."). At debug level each MQTT message in either direction
-// is logged with its body ("explorertest: uplink", "explorertest: downlink"); secrets are
-// never logged.
+// WithLogger's logger gets a line for every device coming and going and for every refusal,
+// with device, topic, code and reason (CONNECT, PUBLISH and SUBSCRIBE refusals, uplinks the
+// data template rejects), every control/action reply code, and every OTA and resource step.
+// Debug level adds each MQTT message's body in either direction; secrets are never logged.
 //
 // Each cloud feature lives in its own files and keeps its state in one field of Server;
 // features.go explains how to add one. Untrusted JSON is decoded only through the project's
