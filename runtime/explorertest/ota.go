@@ -135,7 +135,16 @@ type otaCloud struct {
 // initOTA is the OTA feature's init (features.go): the firmware store and job table in s.ota,
 // the $ota/report handler, the download handler and the JSON API.
 func (s *Server) initOTA() error {
-	store, err := firmware.NewStore(s.dataPath("firmware"), firmware.WithClock(s.clock), firmware.WithRequestHook(s.logFirmwareRequest))
+	fwOpts := []firmware.Option{firmware.WithClock(s.clock), firmware.WithRequestHook(s.logFirmwareRequest)}
+	if s.data != nil {
+		// --data: URLs signed with the stored key stay valid across restarts (persist.go).
+		key, err := s.signingKey(fwKeySection, firmware.SigningKeySize)
+		if err != nil {
+			return err
+		}
+		fwOpts = append(fwOpts, firmware.WithSigningKey(key))
+	}
+	store, err := firmware.NewStore(s.dataPath("firmware"), fwOpts...)
 	if err != nil {
 		return err
 	}

@@ -104,8 +104,12 @@ const (
 	changeDynreg    = "dynreg"           // key: product id (dynamic-registration settings)
 )
 
-// resKeySection holds the key signing resource URLs (record "hmac").
-const resKeySection = "resource_key"
+// resKeySection and fwKeySection hold the keys signing resource and firmware URLs (record
+// "hmac" each), so URLs handed out before a restart stay valid until they expire.
+const (
+	resKeySection = "resource_key"
+	fwKeySection  = "firmware_key"
+)
 
 type persistSection struct {
 	name string
@@ -682,22 +686,28 @@ func (p *persister) resave(section, key string) error {
 
 // resourceSigningKey is the key signing resource URLs: the stored one, or a new one stored now.
 func (s *Server) resourceSigningKey() ([]byte, error) {
+	return s.signingKey(resKeySection, resstore.SigningKeySize)
+}
+
+// signingKey returns the URL-signing key stored in section, making and storing a random one
+// of size bytes the first time.
+func (s *Server) signingKey(section string, size int) ([]byte, error) {
 	const key = "hmac"
 	db := s.data.db
-	b, ok, err := db.Get(resKeySection, key)
+	b, ok, err := db.Get(section, key)
 	if err != nil {
-		return nil, fmt.Errorf("restoring %s from %s: %w", resKeySection, db.Path(), err)
+		return nil, fmt.Errorf("restoring %s from %s: %w", section, db.Path(), err)
 	}
 	if ok {
-		if len(b) != resstore.SigningKeySize {
+		if len(b) != size {
 			return nil, fmt.Errorf("restoring %s from %s: store: %s/%s: %w: %d bytes, want %d",
-				resKeySection, db.Path(), resKeySection, key, ErrDataCorrupt, len(b), resstore.SigningKeySize)
+				section, db.Path(), section, key, ErrDataCorrupt, len(b), size)
 		}
 		return b, nil
 	}
-	b = make([]byte, resstore.SigningKeySize)
+	b = make([]byte, size)
 	_, _ = rand.Read(b) // crypto/rand.Read never fails (Go ≥ 1.24)
-	if err := db.Put(resKeySection, key, b); err != nil {
+	if err := db.Put(section, key, b); err != nil {
 		return nil, err
 	}
 	return b, nil

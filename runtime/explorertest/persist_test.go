@@ -2,10 +2,14 @@ package explorertest
 
 import (
 	"errors"
+	"io"
+	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/tplgen/tplgen/runtime/template"
 )
@@ -82,5 +86,45 @@ func TestDataDirRefusesCorruptDatabase(t *testing.T) {
 	}
 	if b, _ := os.ReadFile(db); string(b) != string(junk) {
 		t.Fatal("the corrupt file was changed")
+	}
+}
+
+// TestDataDirFirmwareURLsSurviveRestart: with a fixed firmware address, a download URL handed
+// out before a restart (a device resuming its download after the platform came back) is
+// still served; the signing key lives in the database.
+func TestDataDirFirmwareURLsSurviveRestart(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	fwAddr := l.Addr().String()
+	l.Close()
+	dir := t.TempDir()
+	const pid = "FWKEYPROD1"
+	s := openDataServer(t, dir, WithFirmwareAddr(fwAddr))
+	if _, err := s.AddDevice(pid, "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	info, err := s.UploadFirmware(pid, "2.0.0", strings.NewReader("firmware-image"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	url := s.ota.store.URL(s.FirmwareURL(), info.VersionID, time.Now().Add(time.Hour))
+	get := func() (int, string) {
+		resp, err := http.Get(url)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, body := get(); code != 200 || body != "firmware-image" {
+		t.Fatalf("before restart: %d %q", code, body)
+	}
+	s.Close()
+	openDataServer(t, dir, WithFirmwareAddr(fwAddr)) // the same data directory and firmware port
+	if code, body := get(); code != 200 || body != "firmware-image" {
+		t.Fatalf("URL issued before the restart: %d %q", code, body)
 	}
 }

@@ -112,6 +112,16 @@ func WithPrefix(p string) Option { return func(s *Store) { s.prefix = p } }
 // below 1 mean 1). The oldest are dropped first and counted by RequestsDropped.
 func WithRequestLog(n int) Option { return func(s *Store) { s.maxReqs = max(n, 1) } }
 
+// SigningKeySize is the length of the URL-signing key.
+const SigningKeySize = 32
+
+// WithSigningKey signs download URLs with key (SigningKeySize bytes) instead of a random key,
+// so URLs issued by an earlier store with the same key stay valid until they expire (a device
+// resuming a download after the platform restarted).
+func WithSigningKey(key []byte) Option {
+	return func(s *Store) { s.key = append([]byte(nil), key...) }
+}
+
 // WithRequestHook calls fn with every download request once it is answered (the platform logs
 // them). fn must not call back into the store's request log.
 func WithRequestHook(fn func(Request)) Option { return func(s *Store) { s.onReq = fn } }
@@ -127,14 +137,18 @@ func NewStore(dir string, opts ...Option) (*Store, error) {
 		latest:  map[string]string{},
 		cuts:    map[string][]int64{},
 		rates:   map[string]int64{},
-		key:     make([]byte, 32),
 		maxReqs: MaxRequests,
 	}
 	for _, o := range opts {
 		o(s)
 	}
-	if _, err := rand.Read(s.key); err != nil {
-		return nil, fmt.Errorf("firmware: signing key: %w", err)
+	switch len(s.key) {
+	case 0:
+		s.key = make([]byte, SigningKeySize)
+		_, _ = rand.Read(s.key) // crypto/rand.Read never fails (Go ≥ 1.24)
+	case SigningKeySize:
+	default:
+		return nil, fmt.Errorf("firmware: signing key of %d bytes, want %d", len(s.key), SigningKeySize)
 	}
 	if s.dir == "" {
 		d, err := os.MkdirTemp("", "explorertest-firmware-")
