@@ -10,7 +10,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -197,22 +196,7 @@ func connectLikePythonSDK(t *testing.T, broker, pid, dn, secret string) paho.Cli
 
 func httpDo(t *testing.T, method, url, body string, want int) string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), emuWait)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	if resp.StatusCode != want {
-		t.Fatalf("%s %s = %d %s, want %d", method, url, resp.StatusCode, b, want)
-	}
-	return string(b)
+	return api(t, method, url, "", body, want, nil)
 }
 
 // TestEmulateBadUsage: every bad flag is refused before anything listens or is printed, with
