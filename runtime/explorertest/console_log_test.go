@@ -1,11 +1,6 @@
 package explorertest
 
-import (
-	"bufio"
-	"context"
-	"net/http"
-	"testing"
-)
+import "testing"
 
 // The platform's log records reach /api/stream as "log" events (the console's platform log),
 // with the record's device as the event's device, also when the platform's own logger keeps
@@ -13,18 +8,7 @@ import (
 func TestStreamCarriesPlatformLog(t *testing.T) {
 	s := newThingServer(t) // logs to io.Discard at the default level
 	secret := addLight(t, s, "lamp")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.HTTPURL()+"/api/stream", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sr := sseReader{bufio.NewReader(resp.Body)}
-	if typ, _ := sr.next(t); typ != "hello" {
-		t.Fatalf("first event %s", typ)
-	}
+	sr := openStream(t, s, "")
 	thConnect(t, s, thLightPID, "lamp", secret)
 	for {
 		typ, ev := sr.next(t)

@@ -220,6 +220,25 @@ func TestAPIToken(t *testing.T) {
 // sseReader reads events from /api/stream.
 type sseReader struct{ r *bufio.Reader }
 
+// openStream opens s's /api/stream (path and query after "/api/stream", e.g. "?device=P/D"),
+// reads its opening "hello" and closes the stream when the test ends.
+func openStream(t *testing.T, s *Server, query string) sseReader {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, "GET", s.HTTPURL()+"/api/stream"+query, nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		cancel()
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cancel(); resp.Body.Close() })
+	sr := sseReader{bufio.NewReader(resp.Body)}
+	if typ, _ := sr.next(t); typ != "hello" {
+		t.Fatalf("first event %s", typ)
+	}
+	return sr
+}
+
 func (sr sseReader) next(t *testing.T) (typ string, data map[string]any) {
 	t.Helper()
 	for {
@@ -244,18 +263,7 @@ func (sr sseReader) next(t *testing.T) (typ string, data map[string]any) {
 func TestStreamCarriesDeviceActivity(t *testing.T) {
 	s := newThingServer(t)
 	secret := addLight(t, s, "lamp")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	req, _ := http.NewRequestWithContext(ctx, "GET", s.HTTPURL()+"/api/stream?device=ZPHBLEB4J5/lamp", nil)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	sr := sseReader{bufio.NewReader(resp.Body)}
-	if typ, _ := sr.next(t); typ != "hello" {
-		t.Fatalf("first event %s", typ)
-	}
+	sr := openStream(t, s, "?device=ZPHBLEB4J5/lamp")
 	d := thConnect(t, s, thLightPID, "lamp", secret)
 	want := func(typ string) map[string]any {
 		t.Helper()
