@@ -36,8 +36,9 @@ package explorertest
 // (one record per object or open upload slot, keyed by object key), each device's reported list,
 // jobs and upload records (per device), and the key that signs the presigned URLs, so a URL
 // issued before a restart stays valid until its own expiry (and an expired one stays expired).
-// A job still pending is pushed when its device comes online. Firmware URLs, by contrast, are
-// signed with a key that is new each run: OTA jobs are pushed again with a new URL.
+// A job still pending is pushed when its device comes online. The key signing firmware URLs is
+// kept the same way (section firmware_key); OTA jobs still pending are pushed again after a
+// restart.
 //
 // App tokens (section app_tokens, per device) keep their expiry and whether they were used;
 // dynamic-registration settings (section dynreg, per product) keep the product secret.
@@ -682,11 +683,6 @@ func (p *persister) resave(section, key string) error {
 	default:
 		return p.db.Delete(section, key)
 	}
-}
-
-// resourceSigningKey is the key signing resource URLs: the stored one, or a new one stored now.
-func (s *Server) resourceSigningKey() ([]byte, error) {
-	return s.signingKey(resKeySection, resstore.SigningKeySize)
 }
 
 // signingKey returns the URL-signing key stored in section, making and storing a random one

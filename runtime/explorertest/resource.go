@@ -175,7 +175,7 @@ func (s *Server) initResources() error {
 	opts := []resstore.Option{resstore.WithClock(s.clock)}
 	if s.data != nil {
 		// --data: objects in {dir}/resources, URLs signed with the stored key (persist.go).
-		key, err := s.resourceSigningKey()
+		key, err := s.signingKey(resKeySection, resstore.SigningKeySize)
 		if err != nil {
 			return err
 		}
