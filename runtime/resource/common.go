@@ -16,6 +16,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -330,4 +331,42 @@ func num(raw json.RawMessage) (int64, bool) {
 	}
 	n, err := strconv.ParseInt(s, 10, 64)
 	return n, err == nil
+}
+
+// autoDownloads runs the automatic downloads of a Files or Tasks and lets Close wait for them;
+// once closed, none starts.
+type autoDownloads struct {
+	mu      sync.Mutex
+	closed  bool
+	running sync.WaitGroup
+}
+
+// start runs fn on a goroutine of its own unless closed.
+func (a *autoDownloads) start(fn func()) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	if a.closed {
+		return
+	}
+	a.running.Add(1)
+	go func() {
+		defer a.running.Done()
+		fn()
+	}()
+}
+
+func (a *autoDownloads) isClosed() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.closed
+}
+
+// close marks it closed, waits for the downloads running (the caller has cancelled their ctx,
+// so they end at once) and reports whether it was closed already.
+func (a *autoDownloads) close() (already bool) {
+	a.mu.Lock()
+	already, a.closed = a.closed, true
+	a.mu.Unlock()
+	a.running.Wait()
+	return already
 }

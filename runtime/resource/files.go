@@ -134,9 +134,8 @@ type Files struct {
 	urlWait  map[string]chan ServiceMessage
 	onUpdate func(context.Context, Update)
 	onDelete func(context.Context, Resource) error
-	closed   bool
 
-	downloads sync.WaitGroup // automatic downloads, waited for by Close
+	auto autoDownloads // automatic downloads, waited for by Close
 }
 
 // NewFiles starts file management for the device of conn, keeping resources in dir (created
@@ -175,37 +174,12 @@ func NewFiles(ctx context.Context, conn Conn, dir string, opts ...Option) (*File
 // shared. Calling it again does nothing.
 func (f *Files) Close() error {
 	f.cancel()
-	f.mu.Lock()
-	was := f.closed
-	f.closed = true
-	f.mu.Unlock()
-	f.downloads.Wait() // cancelled above: they end at once
-	if was || f.o.shared {
+	if was := f.auto.close(); was || f.o.shared {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), f.o.timeout)
 	defer cancel()
 	return f.conn.Unsubscribe(ctx, f.down)
-}
-
-// goDownload runs an automatic download that Close waits for; none starts after Close.
-func (f *Files) goDownload(fn func()) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
-	f.downloads.Add(1)
-	go func() {
-		defer f.downloads.Done()
-		fn()
-	}()
-}
-
-func (f *Files) isClosed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closed
 }
 
 // OnUpdate sets the handler of update_resource offers; it typically calls Download. Without
@@ -240,10 +214,7 @@ func (f *Files) HandleService(ctx context.Context, method string, msg []byte) {
 		}
 		return
 	}
-	f.mu.Lock()
-	closed := f.closed
-	f.mu.Unlock()
-	if closed {
+	if f.auto.isClosed() {
 		return
 	}
 	switch m.Method {
@@ -272,7 +243,7 @@ func (f *Files) HandleService(ctx context.Context, method string, msg []byte) {
 			return
 		}
 		// The download outlives the handler's deadline, not Close (which waits for it).
-		f.goDownload(func() {
+		f.auto.start(func() {
 			if _, err := f.Download(f.ctx, u); err != nil && f.ctx.Err() == nil {
 				f.o.log.Warn("resource: download failed", "resource", u.Name, "err", err)
 			}
@@ -326,7 +297,7 @@ func (f *Files) result(ctx context.Context, method string, r Resource, code Fail
 // report_version_rsp (a refusal wraps ErrRefused). After Close, ReportVersion, Download and
 // Upload fail with ErrClosed.
 func (f *Files) ReportVersion(ctx context.Context, list []Resource) ([]Resource, error) {
-	if f.isClosed() {
+	if f.auto.isClosed() {
 		return nil, fmt.Errorf("%w: report_version", ErrClosed)
 	}
 	if list == nil {
@@ -373,7 +344,7 @@ func (f *Files) bound(ctx context.Context) (context.Context, context.CancelFunc)
 // report_progress while it runs and report_result at the end (done or the failure code).
 // It returns the file's path.
 func (f *Files) Download(ctx context.Context, u Update) (string, error) {
-	if f.isClosed() {
+	if f.auto.isClosed() {
 		return "", fmt.Errorf("%w: download %s", ErrClosed, u.Name)
 	}
 	report := func(pct int) {
@@ -397,7 +368,7 @@ func (f *Files) Download(ctx context.Context, u Update) (string, error) {
 // Upload sends the file at path to the platform as resource r: request_url, HTTP PUT to the
 // presigned URL, report_post_result. It returns the resource_token the platform gave.
 func (f *Files) Upload(ctx context.Context, r Resource, path string) (string, error) {
-	if f.isClosed() {
+	if f.auto.isClosed() {
 		return "", fmt.Errorf("%w: upload %s", ErrClosed, r.Name)
 	}
 	if err := CheckName(r.Name); err != nil {

@@ -91,9 +91,8 @@ type Tasks struct {
 	mu     sync.Mutex
 	waits  map[string]chan TaskMessage // rsp type (+ "\x00" + name) -> waiter
 	onTask func(context.Context, Task)
-	closed bool
 
-	downloads sync.WaitGroup // automatic downloads, waited for by Close
+	auto autoDownloads // automatic downloads, waited for by Close
 }
 
 // NewTasks subscribes $resource/down/service for the device of conn and keeps downloads in dir.
@@ -122,37 +121,12 @@ func NewTasks(ctx context.Context, conn Conn, dir string, opts ...Option) (*Task
 // RequestDownload and Download fail with ErrClosed after it.
 func (t *Tasks) Close() error {
 	t.cancel()
-	t.mu.Lock()
-	was := t.closed
-	t.closed = true
-	t.mu.Unlock()
-	t.downloads.Wait() // cancelled above: they end at once
-	if was {
+	if t.auto.close() {
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), t.o.timeout)
 	defer cancel()
 	return t.conn.Unsubscribe(ctx, t.down)
-}
-
-// goDownload runs an automatic download that Close waits for; none starts after Close.
-func (t *Tasks) goDownload(fn func()) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	if t.closed {
-		return
-	}
-	t.downloads.Add(1)
-	go func() {
-		defer t.downloads.Done()
-		fn()
-	}()
-}
-
-func (t *Tasks) isClosed() bool {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	return t.closed
 }
 
 // OnDownloadTask sets the handler of download tasks the platform pushes; it typically calls
@@ -184,7 +158,7 @@ func (t *Tasks) handle(ctx context.Context, msg explorer.Message) {
 			fn(ctx, m.Task)
 			return
 		}
-		t.goDownload(func() {
+		t.auto.start(func() {
 			if _, err := t.Download(t.ctx, m.Task); err != nil && t.ctx.Err() == nil {
 				t.o.log.Warn("resource: download task failed", "resource", m.Task.Name, "err", err)
 			}
@@ -258,7 +232,7 @@ func (t *Tasks) progress(ctx context.Context, typ, name string, p taskProgress) 
 // PUT with Content-MD5 to the returned URL with report_upload_progress while it runs, then a
 // final "done" progress (result_code 0, or FailUpload with the error).
 func (t *Tasks) Upload(ctx context.Context, name, path string) error {
-	if t.isClosed() {
+	if t.auto.isClosed() {
 		return fmt.Errorf("%w: upload %s", ErrClosed, name)
 	}
 	if err := CheckName(name); err != nil {
@@ -300,7 +274,7 @@ func (t *Tasks) Upload(ctx context.Context, name, path string) error {
 // RequestDownload asks the platform for a download task (get_download_task). It returns
 // ErrNoTask when there is none.
 func (t *Tasks) RequestDownload(ctx context.Context) (Task, error) {
-	if t.isClosed() {
+	if t.auto.isClosed() {
 		return Task{}, fmt.Errorf("%w: get_download_task", ErrClosed)
 	}
 	m, err := t.call(ctx, "get_download_task_rsp", map[string]any{"type": "get_download_task"})
@@ -317,7 +291,7 @@ func (t *Tasks) RequestDownload(ctx context.Context) (Task, error) {
 // report_download_progress "downloading" while it runs and "done" at the end (result_code 0 or
 // the failure code). It returns the file's path.
 func (t *Tasks) Download(ctx context.Context, task Task) (string, error) {
-	if t.isClosed() {
+	if t.auto.isClosed() {
 		return "", fmt.Errorf("%w: download %s", ErrClosed, task.Name)
 	}
 	path, err := download(ctx, t.o, t.dir, task.Name, "", task.URL, task.MD5, task.Size, func(pct int) {
