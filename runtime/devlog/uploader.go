@@ -144,13 +144,7 @@ func New(ctx context.Context, conn Conn, cfg explorer.Config, opts ...Option) (*
 		u.log = slog.New(slog.DiscardHandler)
 	}
 	u.level.Store(int32(o.initial))
-	subscribe := conn.Subscribe
-	if own, ok := conn.(interface {
-		SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
-	}); ok {
-		subscribe = own.SubscribeOwned
-	}
-	if err := subscribe(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
+	if err := explorer.OwnedSubscribe(conn)(ctx, downTopic(u.pid, u.dn), 0, u.handleLevel); err != nil {
 		return nil, fmt.Errorf("devlog: %w", err)
 	}
 	u.unhook = conn.OnConnect(func(ctx context.Context) { _ = u.askLevel(ctx) })

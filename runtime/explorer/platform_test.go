@@ -110,3 +110,41 @@ func TestPlatformRefusals(t *testing.T) {
 		t.Fatalf("test CA not trusted: %v", err)
 	}
 }
+
+// plainSubscriber wraps a Conn, offering Subscribe only (a program's own wrapper or fake).
+type plainSubscriber struct{ c *explorer.Conn }
+
+func (p plainSubscriber) Subscribe(ctx context.Context, filter string, qos byte, h explorer.Handler) error {
+	return p.c.Subscribe(ctx, filter, qos, h)
+}
+
+// OwnedSubscribe makes the subscription owned on a *Conn (a later Subscribe of the filter
+// fails with ErrFilterOwned) and falls back to Subscribe on a connection without
+// SubscribeOwned.
+func TestOwnedSubscribe(t *testing.T) {
+	p := newPlatform(t)
+	if _, err := p.AddDevice(testPID, testDN); err != nil {
+		t.Fatal(err)
+	}
+	c, err := explorer.Dial(testCtx(t), p.DeviceConfig(testPID, testDN), p.DialOptions()...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	ctx := testCtx(t)
+	nop := func(context.Context, explorer.Message) {}
+	owned := testPID + "/" + testDN + "/owned"
+	if err := explorer.OwnedSubscribe(c)(ctx, owned, 0, nop); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(ctx, owned, 0, nop); !errors.Is(err, explorer.ErrFilterOwned) {
+		t.Fatalf("Subscribe of an owned filter: %v, want ErrFilterOwned", err)
+	}
+	plain := testPID + "/" + testDN + "/plain"
+	if err := explorer.OwnedSubscribe(plainSubscriber{c})(ctx, plain, 0, nop); err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Subscribe(ctx, plain, 0, nop); err != nil {
+		t.Fatalf("a plain subscription was owned: %v", err)
+	}
+}

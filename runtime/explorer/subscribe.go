@@ -233,3 +233,22 @@ func (c *Conn) Unsubscribe(ctx context.Context, filters ...string) error {
 	}
 	return newError(ErrNotConnected, err, what)
 }
+
+// Subscriber is the part of a connection OwnedSubscribe needs: *Conn, or any wrapper of one.
+type Subscriber interface {
+	Subscribe(ctx context.Context, filter string, qos byte, h Handler) error
+}
+
+// OwnedSubscribe returns conn's SubscribeOwned when conn has one (*Conn does) and its Subscribe
+// otherwise. Layers built on a connection (runtime/thing, runtime/devlog, runtime/resource)
+// subscribe through it: their subscriptions cannot be replaced by a program's own Subscribe
+// where the connection supports that, and they still work on a wrapped or fake connection
+// that does not.
+func OwnedSubscribe(conn Subscriber) func(ctx context.Context, filter string, qos byte, h Handler) error {
+	if o, ok := conn.(interface {
+		SubscribeOwned(ctx context.Context, filter string, qos byte, h Handler) error
+	}); ok {
+		return o.SubscribeOwned
+	}
+	return conn.Subscribe
+}

@@ -45,16 +45,6 @@ type Conn interface {
 	Logger() *slog.Logger
 }
 
-// subscribeOwned subscribes filter owned when conn can, plainly otherwise.
-func subscribeOwned(ctx context.Context, conn Conn, filter string, qos byte, h explorer.Handler) error {
-	if own, ok := conn.(interface {
-		SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
-	}); ok {
-		return own.SubscribeOwned(ctx, filter, qos, h)
-	}
-	return conn.Subscribe(ctx, filter, qos, h)
-}
-
 // isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
 func isNil(conn Conn) bool {
 	if conn == nil {

@@ -155,7 +155,7 @@ func NewFiles(ctx context.Context, conn Conn, dir string, opts ...Option) (*File
 		up: "$thing/up/service/" + o.pid + "/" + o.dn, down: "$thing/down/service/" + o.pid + "/" + o.dn}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	if !o.shared {
-		if err := subscribeOwned(ctx, conn, f.down, 1, func(ctx context.Context, m explorer.Message) {
+		if err := explorer.OwnedSubscribe(conn)(ctx, f.down, 1, func(ctx context.Context, m explorer.Message) {
 			var head struct {
 				Method string `json:"method"`
 			}

@@ -110,7 +110,7 @@ func NewTasks(ctx context.Context, conn Conn, dir string, opts ...Option) (*Task
 	t := &Tasks{conn: conn, dir: dir, o: o, waits: map[string]chan TaskMessage{},
 		up: "$resource/up/service/" + o.pid + "/" + o.dn, down: "$resource/down/service/" + o.pid + "/" + o.dn}
 	t.ctx, t.cancel = context.WithCancel(context.Background())
-	if err := subscribeOwned(ctx, conn, t.down, 1, t.handle); err != nil {
+	if err := explorer.OwnedSubscribe(conn)(ctx, t.down, 1, t.handle); err != nil {
 		t.cancel()
 		return nil, fmt.Errorf("resource: %w", err)
 	}

@@ -45,12 +45,6 @@ type Transport interface {
 	Now() time.Time
 }
 
-// ownedSubscriber is implemented by a Transport whose subscriptions can be protected from
-// replacement (explorer.Conn.SubscribeOwned).
-type ownedSubscriber interface {
-	SubscribeOwned(ctx context.Context, filter string, qos byte, h explorer.Handler) error
-}
-
 // topics holds the eight data-template topics of one device.
 type topics struct {
 	upProperty, upEvent, upAction, upService         string
@@ -193,10 +187,7 @@ func newThing(conn Transport, tpl *template.Template, opts ...Option) (*Thing, e
 	// Owned subscriptions (explorer.Conn) cannot be replaced by a program's own Subscribe to
 	// the same topic, which would silently take the Thing's messages (the service topic's
 	// replies and notices above all); it gets an error naming the reason instead.
-	subscribe := conn.Subscribe
-	if o, ok := conn.(ownedSubscriber); ok {
-		subscribe = o.SubscribeOwned
-	}
+	subscribe := explorer.OwnedSubscribe(conn)
 	for _, topic := range t.topics.down() {
 		if err := subscribe(ctx, topic, 0, t.onMessage); err != nil {
 			if len(subscribed) > 0 {
