@@ -204,6 +204,12 @@ func (s *Server) initResources() error {
 		rc.mu.Lock()
 		delete(rc.devs, id)
 		rc.mu.Unlock()
+		// Its uploads go too: nobody can list or fetch them through the API any more.
+		if n, err := st.DeleteOwner(id.String()); err != nil {
+			s.log.Warn("explorertest: resources: deleting a removed device's uploads", "device", id.String(), "deleted", n, "err", err)
+		} else if n > 0 {
+			s.log.Info("explorertest: resources: removed device's uploads deleted", "device", id.String(), "objects", n)
+		}
 	})
 	obj := st.Handler()
 	s.mux.Handle("GET /{key}", obj)

@@ -148,8 +148,8 @@ func FuzzResourceUplinks(f *testing.F) {
 	})
 }
 
-// A removed device's resource state (reported list, jobs, uploads) is released at once: API
-// clients may create and delete devices without end.
+// A removed device's resource state (reported list, jobs, uploads) is released at once, and
+// its uploaded files are deleted: API clients may create and delete devices without end.
 func TestResourceStateForgottenWithDevice(t *testing.T) {
 	s, err := NewServer()
 	if err != nil {
@@ -163,6 +163,13 @@ func TestResourceStateForgottenWithDevice(t *testing.T) {
 	if st, ok := s.DeviceResources("RESPROD003", "dev1"); !ok || len(st.Reported) != 1 {
 		t.Fatalf("reported list not kept: %+v %v", st, ok)
 	}
+	upload, err := s.res.store.Put(id.String(), "log.tgz", "", "FILE", strings.NewReader("uploaded by the device"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.UploadResource("RESPROD003", "voice.mp3", "1", "AUDIO", strings.NewReader("library")); err != nil {
+		t.Fatal(err)
+	}
 	if err := s.RemoveDevice("RESPROD003", "dev1"); err != nil {
 		t.Fatal(err)
 	}
@@ -171,5 +178,12 @@ func TestResourceStateForgottenWithDevice(t *testing.T) {
 	s.res.mu.Unlock()
 	if kept != 0 {
 		t.Fatalf("resource state of %d removed devices still held", kept)
+	}
+	if f, err := s.OpenUpload(upload.Key); err == nil {
+		f.Close()
+		t.Fatal("the removed device's upload can still be opened")
+	}
+	if lib := s.Resources("RESPROD003"); len(lib) != 1 {
+		t.Fatalf("the product's library lost its resource with the device: %+v", lib)
 	}
 }

@@ -426,6 +426,37 @@ func (s *Store) Delete(key string) error {
 	return nil
 }
 
+// DeleteOwner removes every object and upload slot of owner (a removed device's uploads)
+// and returns how many it removed.
+func (s *Store) DeleteOwner(owner string) (int, error) {
+	s.mu.Lock()
+	var keys []string
+	for k, o := range s.objects {
+		if o.Owner == owner {
+			keys = append(keys, k)
+		}
+	}
+	for k, sl := range s.slots {
+		if sl.obj.Owner == owner {
+			if _, isObject := s.objects[k]; !isObject {
+				keys = append(keys, k)
+			}
+		}
+	}
+	s.mu.Unlock()
+	n := 0
+	var errs []error
+	for _, k := range keys {
+		switch err := s.Delete(k); {
+		case err == nil:
+			n++
+		case !errors.Is(err, ErrNotFound): // ErrNotFound: deleted meanwhile
+			errs = append(errs, err)
+		}
+	}
+	return n, errors.Join(errs...)
+}
+
 // URL returns base + "/" + key + a signed query allowing method (GET or PUT) until expires.
 func (s *Store) URL(base, key, method string, expires time.Time) string {
 	exp := strconv.FormatInt(expires.Unix(), 10)

@@ -8,6 +8,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"testing"
 	"time"
@@ -161,5 +162,53 @@ func TestCutAt(t *testing.T) {
 	}
 	if code, body := do(t, "GET", s.URL(hs.URL, obj.Key, "GET", time.Now().Add(time.Minute)), nil, map[string]string{"Range": "bytes=40000-"}); code != 206 || len(body) != 60_000 {
 		t.Fatalf("resume: %d %d", code, len(body))
+	}
+}
+
+// DeleteOwner removes one owner's objects and open slots, files included, and nobody else's.
+func TestDeleteOwner(t *testing.T) {
+	s, hs := newStore(t)
+	var changed []string
+	s.OnChange(func(key string) { changed = append(changed, key) })
+	dev, err := s.Put("P/d", "a.bin", "1", "FILE", strings.NewReader("device upload"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	slot, err := s.Reserve("P/d", "b.bin", "", "FILE", 4, md5hex([]byte("abcd")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lib, err := s.Put("P", "lib.bin", "1", "FILE", strings.NewReader("product library"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	other, err := s.Put("P/e", "c.bin", "1", "FILE", strings.NewReader("another device"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	changed = nil
+	n, err := s.DeleteOwner("P/d")
+	if err != nil || n != 2 {
+		t.Fatalf("DeleteOwner: %d, %v; want 2 removed", n, err)
+	}
+	if len(changed) != 2 {
+		t.Errorf("OnChange saw %q, want the two removed keys", changed)
+	}
+	if _, ok := s.Get(dev.Key); ok {
+		t.Error("the owner's object is still listed")
+	}
+	if _, err := os.Stat(dev.path); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the owner's file is still on disk: %v", err)
+	}
+	if code, _ := do(t, "PUT", s.URL(hs.URL, slot, "PUT", time.Now().Add(time.Minute)), []byte("abcd"), nil); code != 404 {
+		t.Errorf("PUT into the owner's removed slot: %d, want 404", code)
+	}
+	for _, o := range []Object{lib, other} {
+		if _, ok := s.Get(o.Key); !ok {
+			t.Errorf("%s (owner %s) was removed too", o.Key, o.Owner)
+		}
+	}
+	if n, err := s.DeleteOwner("P/d"); n != 0 || err != nil {
+		t.Errorf("second DeleteOwner: %d, %v; want 0, nil", n, err)
 	}
 }
