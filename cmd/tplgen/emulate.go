@@ -35,7 +35,7 @@ State. Without --data everything lives in memory and ends with the process. --da
 it in DIR/platform.db (SQLite) plus DIR/firmware/ and DIR/resources/: products and templates,
 devices and secrets, reported state, pending control, the newest events, firmware, OTA jobs,
 resources (library, device uploads, jobs), app tokens and bindings, dynamic-registration
-settings (a --dynreg PID without a secret keeps the stored one) and gateway topology; each
+settings (a --dynreg PID without a secret keeps the stored one), device logs and gateway topology; each
 change is written as it happens, so even a killed emulator restarted on the same DIR finds
 it again, and pending control and resource pushes reach the device when it reconnects.
 --device for a device already in DIR keeps its stored secret and state.

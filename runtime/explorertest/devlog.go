@@ -13,6 +13,8 @@ package explorertest
 // logMaxBytes bytes per device (oldest dropped, counted), each line at most logMaxLine bytes
 // (cut), at most logMaxBatch lines per request (413 beyond the body limit, refused beyond the
 // line count). Devices are bounded by the registry; a removed device's logs are forgotten.
+// With --data each device's level, counters and kept lines are one record of section devlog
+// (written when they change, coalesced), restored within the same bounds.
 //
 // JSON API:
 //
@@ -65,6 +67,64 @@ type deviceLog struct {
 	dropped uint64
 }
 
+// add appends a line and drops the oldest ones beyond the bounds.
+func (d *deviceLog) add(l LogLine) {
+	d.lines = append(d.lines, l)
+	d.bytes += len(l.Text)
+	for len(d.lines) > logMaxLines || d.bytes > logMaxBytes {
+		d.bytes -= len(d.lines[0].Text)
+		d.lines[0] = LogLine{}
+		d.lines = d.lines[1:]
+		d.dropped++
+	}
+}
+
+// save is the devlog section's snapshot of one device (--data).
+func (lc *logCloud) save(key string) ([]byte, bool, error) {
+	id, err := splitKey(key)
+	if err != nil {
+		return nil, false, err
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	d := lc.by[id]
+	if d == nil {
+		return nil, false, nil
+	}
+	b, err := json.Marshal(DeviceLogs{Level: d.level, Lines: d.lines, Total: d.total, Dropped: d.dropped})
+	return b, true, err
+}
+
+// restore puts a saved device log back, keeping the bounds: lines beyond them are dropped
+// (and counted) as if they had just arrived.
+func (lc *logCloud) restore(key string, b []byte) error {
+	id, err := splitKey(key)
+	if err != nil {
+		return err
+	}
+	var saved DeviceLogs
+	if err := unmarshalUntrusted(b, &saved); err != nil {
+		return err
+	}
+	if saved.Level < 0 || saved.Level > 4 {
+		return fmt.Errorf("level %d: want 0 … 4", saved.Level)
+	}
+	d := &deviceLog{level: saved.Level, total: saved.Total, dropped: saved.Dropped}
+	for i, l := range saved.Lines {
+		if l.Seq == 0 || l.Seq > saved.Total || (i > 0 && l.Seq <= saved.Lines[i-1].Seq) {
+			return fmt.Errorf("lines[%d]: seq %d out of order (total %d)", i, l.Seq, saved.Total)
+		}
+		if len(l.Text) > logMaxLine {
+			l.Text = l.Text[:logMaxLine]
+		}
+		d.add(l)
+	}
+	lc.mu.Lock()
+	lc.by[id] = d
+	lc.mu.Unlock()
+	return nil
+}
+
 type logCloud struct {
 	s  *Server
 	mu sync.Mutex
@@ -88,6 +148,7 @@ func (s *Server) initDevLog() error {
 		delete(lc.by, id)
 		lc.mu.Unlock()
 	})
+	s.persistSection(changeDevLog, persistFuncs{save: lc.save, restore: lc.restore})
 	s.mux.HandleFunc("POST /device/reportlog", s.serveReportLog)
 	s.mux.HandleFunc("PUT /api/devices/{pid}/{dn}/log-level", s.apiSetLogLevel)
 	s.mux.HandleFunc("GET /api/devices/{pid}/{dn}/logs", s.apiGetLogs)
@@ -235,14 +296,7 @@ func (s *Server) storeLog(id DeviceID, msg []string) *gwError {
 			}
 		}
 		d.total++
-		d.lines = append(d.lines, LogLine{Seq: d.total, At: now, Level: lvl, Text: text})
-		d.bytes += len(text)
-		for len(d.lines) > logMaxLines || d.bytes > logMaxBytes {
-			d.bytes -= len(d.lines[0].Text)
-			d.lines[0] = LogLine{}
-			d.lines = d.lines[1:]
-			d.dropped++
-		}
+		d.add(LogLine{Seq: d.total, At: now, Level: lvl, Text: text})
 	}
 	s.changed(changeDevLog, id, map[string]any{"total": d.total, "level": d.level})
 	return nil

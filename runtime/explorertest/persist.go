@@ -41,7 +41,8 @@ package explorertest
 // restart.
 //
 // App tokens (section app_tokens, per device) keep their expiry and whether they were used;
-// dynamic-registration settings (section dynreg, per product) keep the product secret.
+// dynamic-registration settings (section dynreg, per product) keep the product secret; device
+// logs (section devlog, per device) keep the level, the counters and the lines within bounds.
 
 import (
 	"crypto/rand"
@@ -66,7 +67,7 @@ import (
 // WithDataDir keeps the platform's state in dir (created when missing): products and their
 // templates, devices and secrets, reported state, pending control, event history (bounded),
 // firmware images, OTA jobs, resources, app tokens, bindings, dynamic-registration settings,
-// gateway topology, and the state of every feature using the persistence hook. A Server
+// gateway topology, device logs and their levels, and the state of every feature using the persistence hook. A Server
 // started on the same dir finds it all again. A database that is corrupt or was written by a
 // newer tplgen, or a record that cannot be restored, makes NewServer fail with an error that
 // says so (naming the section and key of a record).
@@ -188,7 +189,7 @@ var sectionOf = map[string]string{
 // perDevice are the sections keyed by device ("PID/DN"): their records go when the device is
 // deleted, and records of a device the registry does not hold are dropped at restore. A
 // feature section keyed by device adds its name here.
-var perDevice = []string{"thing", "ota", "gateway", changeBinding, changeResources, changeAppTokens}
+var perDevice = []string{"thing", "ota", "gateway", changeBinding, changeResources, changeAppTokens, changeDevLog}
 
 // apply writes one change (change-feed goroutine).
 func (p *persister) apply(c change) {
@@ -214,7 +215,7 @@ func (p *persister) apply(c change) {
 	sec := p.byName[name]
 	p.mu.Unlock()
 	if sec == nil {
-		return // not persisted (control/action replies, logs)
+		return // not persisted (control/action replies, the platform's own log)
 	}
 	v, keep, err := sec.save(c.key)
 	switch {

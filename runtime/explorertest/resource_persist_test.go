@@ -316,6 +316,8 @@ func TestDataDirCorruptResourceRecords(t *testing.T) {
 		{changeAppTokens, rpPID + "/dev1", `[{"token":"t","product_id":"OTHER00001","device_name":"dev1","user":"u","expires_at":"2030-01-01T00:00:00Z"}]`, "record of"},
 		{changeDynreg, rpPID, `{"product_secret":"0123456789abcdef0123","enabled":true,"credential":"magic"}`, `credential "magic"`},
 		{resKeySection, "hmac", `short`, "5 bytes"},
+		{changeDevLog, rpPID + "/dev1", `{"level":9}`, "level 9"},
+		{changeDevLog, rpPID + "/dev1", `{"level":1,"total":2,"lines":[{"seq":2,"text":"b"},{"seq":1,"text":"a"}]}`, "lines[1]: seq 1 out of order"},
 	} {
 		t.Run(c.section, func(t *testing.T) {
 			dir := t.TempDir()
