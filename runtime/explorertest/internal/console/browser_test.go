@@ -533,6 +533,20 @@ func TestBrowserConsole(t *testing.T) {
 		if got := eval[string](b, `document.querySelector("#res-push-name").value`); got != `["voice.bin","1.0"]` {
 			t.Errorf("the library refresh changed the chosen resource to %q", got)
 		}
+
+		// A transfer that fails: pushed with a URL already expired, the device's download is
+		// refused and it reports the failure, which the page shows with its code and message.
+		if _, err := srv.PushResource(pid, dn, "script.bin", "3.0", explorertest.WithResourceURLTTL(-time.Minute)); err != nil {
+			t.Fatal(err)
+		}
+		srow := `document.querySelector('#res-jobs tr[data-resource="script.bin"]')`
+		b.waitFor("the failed transfer", `!!`+srow+` && `+srow+`.dataset.state === "fail"`, text("#res-jobs"))
+		if got := eval[string](b, text(`#res-jobs tr[data-resource="script.bin"] td.state`)); !strings.HasPrefix(got, "fail (code ") {
+			t.Errorf("the failed transfer shows %q, want its code and reason", got)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "device", "script.bin")); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("the refused download left a file: %v", err)
+		}
 	})
 
 	// The screenshot of the device page for the docs, before the device goes away.
