@@ -215,6 +215,9 @@ func (s *Server) drainChanges() {
 			return
 		}
 		cs.mu.Unlock()
+		if s.data != nil {
+			s.data.startBatch()
+		}
 		for _, c := range batch {
 			s.applyChange(c)
 		}

@@ -19,11 +19,13 @@ package explorertest
 //  3. optionally sets persistFuncs.loaded: called once the whole section was restored, for
 //     work that needs every record (bounds over the section, files beside the database).
 //
-// Saves are coalesced and run on the change-feed goroutine, so save takes the feature's lock
-// itself. Restore runs in NewServer after every feature's init, in registration order (the
-// core sections first: products, registry, then the features'), before the broker starts;
-// snapshots should be JSON so a schema can evolve. Bounded append-only history (events)
-// uses s.data.db.Append through a section's own code (see the thing events below).
+// Saves run on the change-feed goroutine, so save takes the feature's lock itself. They are
+// coalesced: the changes reported while the feed was busy are handled as one batch, and a
+// record changed several times in a batch is written once. Restore runs in NewServer after
+// every feature's init, in registration order (the core sections first: products, registry,
+// then the features'), before the broker starts; snapshots should be JSON so a schema can
+// evolve. Bounded append-only history (events) uses s.data.db.Append through a section's own
+// code (see the thing events below).
 //
 // Files beside the database: firmware images in firmware/{id}.bin, resource objects (the
 // product libraries and device uploads) in resources/{key}. A file is written completely before
@@ -131,7 +133,17 @@ type persister struct {
 	failures uint64
 	lastErr  string
 	trimmed  uint64 // events dropped from the bounded history on disk
+
+	// saved holds the section/key records written in the current batch of changes (only the
+	// change-feed goroutine uses it): a record is a snapshot of state as it is when saved, so
+	// once per batch is enough however many changes of it the batch holds.
+	saved map[sectionKey]bool
 }
+
+type sectionKey struct{ section, key string }
+
+// startBatch begins a batch of changes (change-feed goroutine).
+func (p *persister) startBatch() { clear(p.saved) }
 
 // openData runs in NewServer before the features: it opens the data directory (when
 // configured) and creates the console state the features' change calls go to.
@@ -217,6 +229,14 @@ func (p *persister) apply(c change) {
 	if sec == nil {
 		return // not persisted (control/action replies, the platform's own log)
 	}
+	sk := sectionKey{name, c.key}
+	if p.saved[sk] {
+		return // already written in this batch, after this change was made
+	}
+	if p.saved == nil {
+		p.saved = map[sectionKey]bool{}
+	}
+	p.saved[sk] = true
 	v, keep, err := sec.save(c.key)
 	switch {
 	case err != nil:
@@ -234,6 +254,7 @@ func (p *persister) apply(c change) {
 // forgetDevice deletes a deleted device's per-device records and event history.
 func (p *persister) forgetDevice(key string) error {
 	for _, name := range perDevice {
+		delete(p.saved, sectionKey{name, key}) // a device re-created later in the batch is saved again
 		if err := p.db.Delete(name, key); err != nil {
 			return err
 		}

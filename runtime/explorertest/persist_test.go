@@ -11,6 +11,8 @@ import (
 	"testing"
 	"time"
 
+	json "github.com/goccy/go-json"
+
 	"github.com/tplgen/tplgen/runtime/template"
 )
 
@@ -126,5 +128,56 @@ func TestDataDirFirmwareURLsSurviveRestart(t *testing.T) {
 	openDataServer(t, dir, WithFirmwareAddr(fwAddr)) // the same data directory and firmware port
 	if code, body := get(); code != 200 || body != "firmware-image" {
 		t.Fatalf("URL issued before the restart: %d %q", code, body)
+	}
+}
+
+// A record changed several times in one batch of the change feed is written once; a device
+// forgotten (deleted) in the batch and changed again after is written again.
+func TestDataDirSavesCoalescedPerBatch(t *testing.T) {
+	dir := t.TempDir()
+	s := openDataServer(t, dir)
+	if _, err := s.AddDevice(rpPID, "dev1"); err != nil {
+		t.Fatal(err)
+	}
+	s.flushChanges() // the feed is idle from here: nothing below reports a change
+	id := DeviceID{rpPID, "dev1"}
+	p := s.data
+	writes := func() uint64 { return p.stats()["writes"].(uint64) }
+	setLevel := func(level int) {
+		s.dlog.mu.Lock()
+		s.dlog.get(id).level = level
+		s.dlog.mu.Unlock()
+	}
+	c := change{kind: changeDevLog, dev: id, key: id.String()}
+
+	before := writes()
+	p.startBatch()
+	for level := 1; level <= 3; level++ {
+		setLevel(level)
+		p.apply(c)
+	}
+	if n := writes() - before; n != 1 {
+		t.Fatalf("three changes of one record in a batch: %d writes, want 1", n)
+	}
+	if err := p.forgetDevice(id.String()); err != nil {
+		t.Fatal(err)
+	}
+	setLevel(4)
+	p.apply(c)
+	if n := writes() - before; n != 2 {
+		t.Fatalf("a change after the device's records were deleted in the batch: %d writes in all, want 2", n)
+	}
+	p.startBatch()
+	p.apply(c)
+	if n := writes() - before; n != 3 {
+		t.Fatalf("the next batch: %d writes in all, want 3", n)
+	}
+	b, ok, err := p.db.Get(changeDevLog, id.String())
+	var saved DeviceLogs
+	if err == nil && ok {
+		err = json.Unmarshal(b, &saved)
+	}
+	if !ok || err != nil || saved.Level != 4 {
+		t.Fatalf("the stored record: %s (%v, %v), want level 4", b, ok, err)
 	}
 }
