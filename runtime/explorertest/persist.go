@@ -70,9 +70,9 @@ import (
 // templates, devices and secrets, reported state, pending control, event history (bounded),
 // firmware images, OTA jobs, resources, app tokens, bindings, dynamic-registration settings,
 // gateway topology, device logs and their levels, and the state of every feature using the
-// persistence hook. A Server started on the same dir finds it all again. A database that is corrupt or was written by a
-// newer tplgen, or a record that cannot be restored, makes NewServer fail with an error that
-// says so (naming the section and key of a record).
+// persistence hook. A Server started on the same dir finds it all again. A database that is
+// corrupt or was written by a newer tplgen, or a record that cannot be restored, makes
+// NewServer fail with an error that says so (naming the section and key of a record).
 func WithDataDir(dir string) Option {
 	return func(c *config) error {
 		if dir == "" {
