@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -39,10 +38,9 @@ func rpDevice(t *testing.T, s *Server, dn string) *explorer.Conn {
 
 // rpTrust makes the device's downloads and uploads trust s's test CA.
 func rpTrust(s *Server) []resource.Option {
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: s.RootCAs()}}}
 	return []resource.Option{
-		resource.WithDownloadOptions(ota.WithRootCAs(s.RootCAs()), ota.WithBackoff(10*time.Millisecond, 50*time.Millisecond)),
-		resource.WithHTTPClient(hc),
+		resource.WithRootCAs(s.RootCAs()),
+		resource.WithDownloadOptions(ota.WithBackoff(10*time.Millisecond, 50*time.Millisecond)),
 	}
 }
 

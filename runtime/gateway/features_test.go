@@ -3,16 +3,13 @@ package gateway_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/tplgen/tplgen/runtime/ota"
 	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/thing"
 )
@@ -70,8 +67,7 @@ func TestSubDeviceFeatures(t *testing.T) {
 	}
 
 	dir := t.TempDir()
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: f.srv.RootCAs()}}}
-	files, err := lamp.NewFiles(ctx, dir, resource.WithDownloadOptions(ota.WithRootCAs(f.srv.RootCAs())), resource.WithHTTPClient(hc))
+	files, err := lamp.NewFiles(ctx, dir, resource.WithRootCAs(f.srv.RootCAs()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
 	"errors"
@@ -118,6 +120,9 @@ func CheckName(name string) error {
 	return nil
 }
 
+// uploadTimeout bounds one upload of the default client.
+const uploadTimeout = 10 * time.Minute
+
 // Option configures NewFiles and NewTasks.
 type Option func(*options) error
 
@@ -175,6 +180,22 @@ func WithHTTPClient(hc *http.Client) Option {
 	return func(o *options) error { o.client = hc; return nil }
 }
 
+// WithRootCAs trusts pool instead of the system trust store for downloads and uploads alike
+// (e.g. the emulator's test CA): WithDownloadOptions(ota.WithRootCAs(pool)) plus an upload
+// client like the default one that trusts pool. A later WithHTTPClient replaces that client.
+func WithRootCAs(pool *x509.CertPool) Option {
+	return func(o *options) error {
+		if pool == nil {
+			return fmt.Errorf("%w: nil root CA pool", ErrInvalid)
+		}
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
+		o.dl = append(o.dl, ota.WithRootCAs(pool))
+		o.client = &http.Client{Timeout: uploadTimeout, Transport: tr}
+		return nil
+	}
+}
+
 // WithReplyTimeout bounds the wait for the platform's answers when ctx has no deadline
 // (default 10 s).
 func WithReplyTimeout(d time.Duration) Option {
@@ -207,7 +228,7 @@ func newOptions(conn Conn, opts []Option) (options, error) {
 		}
 	}
 	if o.client == nil {
-		o.client = &http.Client{Timeout: 10 * time.Minute}
+		o.client = &http.Client{Timeout: uploadTimeout}
 	}
 	return o, nil
 }

@@ -2,9 +2,7 @@ package resource_test
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,7 +10,6 @@ import (
 
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
-	"github.com/tplgen/tplgen/runtime/ota"
 	"github.com/tplgen/tplgen/runtime/resource"
 )
 
@@ -34,8 +31,7 @@ func ExampleFiles() {
 	defer os.RemoveAll(dir)
 	files, err := resource.NewFiles(ctx, conn, dir,
 		// The emulator's test CA; real object storage URLs use the system trust store.
-		resource.WithDownloadOptions(ota.WithRootCAs(platform.RootCAs())),
-		resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: platform.RootCAs()}}}))
+		resource.WithRootCAs(platform.RootCAs()))
 	if err != nil {
 		fmt.Println(err)
 		return

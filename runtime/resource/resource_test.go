@@ -5,11 +5,9 @@ import (
 	"context"
 	"crypto/md5"
 	"crypto/rand"
-	"crypto/tls"
 	"encoding/hex"
 	"errors"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -55,10 +53,9 @@ func dial(t *testing.T, srv *explorertest.Server) *explorer.Conn {
 
 // trust makes downloads and uploads trust the platform's test CA.
 func trust(srv *explorertest.Server) []resource.Option {
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}
 	return []resource.Option{
-		resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs()), ota.WithBackoff(10*time.Millisecond, 50*time.Millisecond)),
-		resource.WithHTTPClient(hc),
+		resource.WithRootCAs(srv.RootCAs()),
+		resource.WithDownloadOptions(ota.WithBackoff(10*time.Millisecond, 50*time.Millisecond)),
 	}
 }
 
@@ -325,4 +322,12 @@ func FuzzParseTask(f *testing.F) {
 			t.Fatalf("accepted %+v", m)
 		}
 	})
+}
+
+// WithRootCAs without a pool is refused before anything starts.
+func TestWithRootCAsNil(t *testing.T) {
+	_, conn := platform(t)
+	if _, err := resource.NewFiles(testCtx(t), conn, t.TempDir(), resource.WithRootCAs(nil)); !errors.Is(err, resource.ErrInvalid) || !strings.Contains(err.Error(), "root CA") {
+		t.Fatalf("NewFiles with WithRootCAs(nil): %v, want ErrInvalid naming the root CA pool", err)
+	}
 }

@@ -4,10 +4,8 @@ import (
 	"bytes"
 	"context"
 	"crypto/rand"
-	"crypto/tls"
 	"errors"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -18,7 +16,6 @@ import (
 	"github.com/tplgen/tplgen/runtime/devlog"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
-	"github.com/tplgen/tplgen/runtime/ota"
 	"github.com/tplgen/tplgen/runtime/resource"
 )
 
@@ -190,8 +187,7 @@ func TestDeviceLogUploaderRefusals(t *testing.T) {
 
 // trustPlatform makes downloads and uploads trust the platform's test CA.
 func trustPlatform(srv *explorertest.Server) []resource.Option {
-	hc := &http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}
-	return []resource.Option{resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())), resource.WithHTTPClient(hc)}
+	return []resource.Option{resource.WithRootCAs(srv.RootCAs())}
 }
 
 func randomData(t *testing.T, n int) []byte {

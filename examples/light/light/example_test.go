@@ -2,12 +2,10 @@ package light_test
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log"
 	"log/slog"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,7 +15,6 @@ import (
 	"github.com/tplgen/tplgen/runtime/devlog"
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/explorertest"
-	"github.com/tplgen/tplgen/runtime/ota"
 	"github.com/tplgen/tplgen/runtime/resource"
 	"github.com/tplgen/tplgen/runtime/thing"
 	"github.com/tplgen/tplgen/runtime/tplwire"
@@ -287,8 +284,7 @@ func ExampleDevice_NewFiles() {
 
 	files, err := dev.NewFiles(ctx, dir,
 		// The emulator's test CA; real object storage URLs use the system trust store.
-		resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
-		resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+		resource.WithRootCAs(srv.RootCAs()))
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -327,8 +323,7 @@ func ExampleDevice_NewResourceTasks() {
 	defer os.RemoveAll(dir)
 
 	tasks, err := dev.NewResourceTasks(ctx, dir,
-		resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
-		resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+		resource.WithRootCAs(srv.RootCAs()))
 	if err != nil {
 		log.Fatal(err)
 	}

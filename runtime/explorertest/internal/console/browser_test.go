@@ -19,12 +19,10 @@ package console_test
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -437,8 +435,7 @@ func TestBrowserConsole(t *testing.T) {
 		dir := t.TempDir()
 		files, err := dev.NewFiles(ctx, filepath.Join(dir, "device"),
 			resource.WithLogger(logger),
-			resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
-			resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+			resource.WithRootCAs(srv.RootCAs()))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -499,8 +496,7 @@ func TestBrowserConsole(t *testing.T) {
 		// name field follows the newly chosen file.
 		tasks, err := dev.NewResourceTasks(ctx, filepath.Join(dir, "tasks"),
 			resource.WithLogger(logger),
-			resource.WithDownloadOptions(ota.WithRootCAs(srv.RootCAs())),
-			resource.WithHTTPClient(&http.Client{Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: srv.RootCAs()}}}))
+			resource.WithRootCAs(srv.RootCAs()))
 		if err != nil {
 			t.Fatal(err)
 		}
