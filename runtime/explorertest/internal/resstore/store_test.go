@@ -16,14 +16,7 @@ import (
 
 func newStore(t *testing.T, opts ...Option) (*Store, *httptest.Server) {
 	t.Helper()
-	s, err := New("", opts...)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { s.Close() })
-	hs := httptest.NewServer(s.Handler())
-	t.Cleanup(hs.Close)
-	return s, hs
+	return onDir(t, "", opts...)
 }
 
 func do(t *testing.T, method, url string, body []byte, hdr map[string]string) (int, string) {
