@@ -63,6 +63,7 @@ func fillStalledLink(t *testing.T, c *explorer.Conn) {
 func TestDeadlinesStalledLink(t *testing.T) {
 	b := newTestBroker(t)
 	c, p := proxied(t, b, explorer.WithKeepAlive(0))
+	waitClockSync(t, c) // a late answer would let the ServerTime below succeed
 	ctx := testCtx(t)
 	if err := c.Subscribe(ctx, "test/before", 0, func(context.Context, explorer.Message) {}); err != nil {
 		t.Fatal(err)
@@ -106,6 +107,7 @@ func TestDeadlinesStalledLink(t *testing.T) {
 func TestDeadlinesBlackHole(t *testing.T) {
 	b := newTestBroker(t)
 	c, p := proxied(t, b, explorer.WithKeepAlive(0))
+	waitClockSync(t, c) // a late answer would let the ServerTime below succeed
 	p.SetMode(faultproxy.BlackHole)
 	// QoS 0 is written into the void and succeeds, as on a real dead route; QoS 1 waits for a
 	// PUBACK that never comes.

@@ -287,6 +287,10 @@ func TestContextCancellation(t *testing.T) {
 	b := newTestBroker(t)
 	lc, opts := newLifecycle()
 	c := dial(t, b, append(opts, explorer.WithAckTimeout(time.Hour))...)
+	// The clock sync Dial starts must be answered first: a stalled packet below holds the
+	// client's later packets in the broker, and a sync request released with it would
+	// answer the ServerTime subtest (time replies carry no token).
+	waitClockSync(t, c)
 	release := b.stall("test/stall")
 
 	calls := map[string]func(ctx context.Context) error{
@@ -393,6 +397,13 @@ func TestNoGoroutineLeak(t *testing.T) {
 }
 
 // waitFor polls cond (for state only observable by polling) with a generous deadline.
+// waitClockSync waits until the clock sync a connect starts has been answered, so that its
+// reply (time replies carry no token) cannot answer a ServerTime call the test makes later.
+func waitClockSync(t *testing.T, c *explorer.Conn) {
+	t.Helper()
+	waitFor(t, func() bool { _, known := c.ClockOffset(); return known }, "connect-time clock sync")
+}
+
 func waitFor(t *testing.T, cond func() bool, what string) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
