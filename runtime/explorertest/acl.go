@@ -254,8 +254,9 @@ func (h *platformHook) OnDisconnect(cl *mqtt.Client, err error, _ bool) {
 }
 
 // OnSubscribe refuses QoS 2 subscriptions: the filter is replaced by an invalid one so the
-// broker answers SUBACK 0x80 for it (mochi would otherwise downgrade to QoS 1).
-// Topic checks happen in OnACLCheck.
+// broker answers SUBACK 0x80 for it (mochi would otherwise downgrade to QoS 1). Topic checks
+// happen in OnACLCheck; the same check here logs a refusal and tells the features (onSubscribed)
+// about an accepted filter.
 func (h *platformHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.Packet {
 	sess := sessionOf(cl)
 	for i, f := range pk.Filters {
@@ -269,8 +270,11 @@ func (h *platformHook) OnSubscribe(cl *mqtt.Client, pk packets.Packet) packets.P
 				reason = err.Error()
 			}
 		}
-		if reason != "" && sess != nil {
+		switch {
+		case reason != "" && sess != nil:
 			h.s.log.Warn("explorertest: SUBSCRIBE refused", "device", sess.id.String(), "topic", f.Filter, "qos", f.Qos, "code", packets.ErrUnspecifiedError.Code, "reason", reason)
+		case reason == "" && sess != nil:
+			h.s.emitSubscribed(sess.id, f.Filter)
 		}
 	}
 	return pk

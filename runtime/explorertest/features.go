@@ -24,6 +24,7 @@ import (
 //     registers what the feature needs:
 //       - s.handleUplink(prefix, fn): device publishes whose topic starts with prefix;
 //       - s.onDeviceState(fn): a device going online or offline;
+//       - s.onSubscribed(fn): a device subscribing to a filter the ACL accepted;
 //       - s.onDeviceRemoved(fn): forget a device RemoveDevice deleted (required for any
 //         per-device state: API clients may create and delete devices without end);
 //       - s.mux.HandleFunc(pattern, fn): HTTP(S) routes (Go 1.22 patterns; JSON API routes
@@ -96,6 +97,7 @@ type features struct {
 	mu        sync.Mutex
 	routes    []route
 	stateFns  []func(DeviceID, bool)
+	subFns    []func(DeviceID, string)
 	removeFns []func(DeviceID)
 	closers   []func()
 	details   []deviceDetail
@@ -124,6 +126,25 @@ func (s *Server) onDeviceState(fn func(id DeviceID, online bool)) {
 	s.feat.mu.Lock()
 	defer s.feat.mu.Unlock()
 	s.feat.stateFns = append(s.feat.stateFns, fn)
+}
+
+// onSubscribed registers fn to be told when a device subscribes to a filter the platform
+// accepted. fn runs on the broker's goroutine before the SUBACK is written, so it must only
+// record (take a lock, call s.changed) and never publish or block.
+func (s *Server) onSubscribed(fn func(id DeviceID, filter string)) {
+	s.feat.mu.Lock()
+	defer s.feat.mu.Unlock()
+	s.feat.subFns = append(s.feat.subFns, fn)
+}
+
+// emitSubscribed runs the subscription callbacks for an accepted filter of id.
+func (s *Server) emitSubscribed(id DeviceID, filter string) {
+	s.feat.mu.Lock()
+	fns := s.feat.subFns
+	s.feat.mu.Unlock()
+	for _, fn := range fns {
+		fn(id, filter)
+	}
 }
 
 // onDeviceRemoved registers fn to drop everything the feature keeps about a device that

@@ -59,22 +59,30 @@ type gatewayCloud struct {
 	online map[DeviceID]bool     // sub-devices that went online (until offline/unbind)
 	acks   map[DeviceID]*ackLog  // the newest maxGatewayAcks acknowledgements of each gateway
 	ackCh  chan struct{}         // closed and replaced on every ack
+	// listening: devices that subscribed to their own $gateway/operation/result topic since the
+	// platform started. The emulator has no product node types, so this (or having sub-devices)
+	// is what marks a device as a gateway for the console. Not persisted: a gateway
+	// subscribes again after every connect.
+	listening map[DeviceID]bool
 }
 
 func (s *Server) initGateway() error {
 	g := &gatewayCloud{
-		s:      s,
-		bound:  map[DeviceID]DeviceID{},
-		subs:   map[DeviceID]int{},
-		online: map[DeviceID]bool{},
-		acks:   map[DeviceID]*ackLog{},
-		ackCh:  make(chan struct{}),
+		s:         s,
+		bound:     map[DeviceID]DeviceID{},
+		subs:      map[DeviceID]int{},
+		online:    map[DeviceID]bool{},
+		acks:      map[DeviceID]*ackLog{},
+		ackCh:     make(chan struct{}),
+		listening: map[DeviceID]bool{},
 	}
 	s.gw = g
 	s.handleUplink("$gateway/operation/", g.handle)
 	s.proxyAllowed = g.proxyAllowed
 	s.proxiedOnline = g.proxiedOnline
 	s.onDeviceRemoved(g.deviceRemoved)
+	s.onSubscribed(g.subscribed)
+	s.addDeviceDetail("gateway_role", g.role)
 	s.mountGatewayAPI()
 	return nil
 }
@@ -87,6 +95,7 @@ func (g *gatewayCloud) deviceRemoved(id DeviceID) {
 	g.unlink(id)
 	delete(g.online, id)
 	delete(g.acks, id)
+	delete(g.listening, id)
 	if g.subs[id] > 0 {
 		for sub, gw := range g.bound {
 			if gw == id {
@@ -95,6 +104,32 @@ func (g *gatewayCloud) deviceRemoved(id DeviceID) {
 			}
 		}
 	}
+}
+
+// subscribed marks a device that subscribes to its own gateway reply topic as a gateway.
+func (g *gatewayCloud) subscribed(id DeviceID, filter string) {
+	if filter != "$gateway/operation/result/"+id.String() {
+		return
+	}
+	g.mu.Lock()
+	seen := g.listening[id]
+	g.listening[id] = true
+	g.mu.Unlock()
+	if !seen {
+		g.s.changed(changeGateway, id, nil) // the console shows the gateway's tools
+	}
+}
+
+// role is the "gateway_role" section of GET /api/devices/{pid}/{dn}: present for a device
+// acting as a gateway (it subscribed to its gateway reply topic, or has sub-devices bound),
+// absent otherwise.
+func (g *gatewayCloud) role(id DeviceID) any {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if !g.listening[id] && g.subs[id] == 0 {
+		return nil
+	}
+	return map[string]any{"subscribed": g.listening[id], "sub_devices": g.subs[id]}
 }
 
 // link records sub as bound to gw (replacing an earlier binding). Caller holds g.mu.

@@ -19,6 +19,11 @@ package explorertest
 // 202 {"sent":<message>,"ack":null,"status":"..."}: the platform's side (binding changes) is
 // done either way. Errors: 400 bad body (unknown fields included), 404 unknown gateway or
 // sub-device, 409 sub-device bound to another gateway.
+//
+// Products have no node type here, so any device may be driven as a gateway. A device that
+// subscribed to its own $gateway/operation/result topic, or has sub-devices, gets a
+// "gateway_role" section {"subscribed","sub_devices"} in GET /api/devices/{pid}/{dn}; the
+// console shows its gateway tools only then.
 
 import (
 	"context"

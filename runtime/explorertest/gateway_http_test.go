@@ -129,3 +129,71 @@ func TestGatewayAckLogBounded(t *testing.T) {
 		t.Fatalf("since 0 after drops: next %d err %v (want the oldest kept)", next, err)
 	}
 }
+
+// TestGatewayRole: GET /api/devices/{pid}/{dn} carries "gateway_role" for a device that
+// subscribed to its own gateway reply topic or has sub-devices bound, and for no other; the
+// console learns of a new gateway from a "gateway" event on the stream. Deleting the device
+// forgets the role.
+func TestGatewayRole(t *testing.T) {
+	s := newThingServer(t)
+	gwSecret := addLight(t, s, "gw")
+	plainSecret := addLight(t, s, "plain")
+	addLight(t, s, "hub2")
+	addLight(t, s, "sub1")
+	role := func(dn string) string {
+		t.Helper()
+		code, doc, raw := apiCall(t, "GET", s.HTTPURL()+"/api/devices/"+thLightPID+"/"+dn, "")
+		if code != 200 {
+			t.Fatalf("GET %s = %d %s", dn, code, raw)
+		}
+		if doc["gateway_role"] == nil {
+			return ""
+		}
+		return string(mustJSON(doc["gateway_role"]))
+	}
+	stream := openStream(t, s, "?device="+thLightPID+"/gw")
+
+	// A device subscribing to its data-template topics is no gateway.
+	thConnect(t, s, thLightPID, "plain", plainSecret)
+	user, pass := thSign(t, thLightPID, "gw", gwSecret, thNowMS()/1000+3600)
+	gw := thConnectAs(t, s, thLightPID, "gw", user, pass, 4, []string{"property"})
+	for _, dn := range []string{"plain", "gw"} {
+		if r := role(dn); r != "" {
+			t.Fatalf("%s has a gateway role before subscribing as a gateway: %s", dn, r)
+		}
+	}
+	gw.subscribe("$gateway/operation/result/" + thLightPID + "/gw")
+	for {
+		typ, data := stream.next(t)
+		if typ == "gateway" {
+			if data["device"] != thLightPID+"/gw" {
+				t.Fatalf("gateway event for %v, want %s/gw", data["device"], thLightPID)
+			}
+			break
+		}
+	}
+	if r := role("gw"); r != `{"sub_devices":0,"subscribed":true}` {
+		t.Fatalf("gateway role after subscribing: %s", r)
+	}
+
+	// A device with sub-devices is a gateway even before it connects; its sub-device is not.
+	if err := s.BindSubDevices(thLightPID, "hub2", DeviceID{thLightPID, "sub1"}); err != nil {
+		t.Fatal(err)
+	}
+	if r := role("hub2"); r != `{"sub_devices":1,"subscribed":false}` {
+		t.Fatalf("role of a gateway with a sub-device: %s", r)
+	}
+	if r := role("sub1"); r != "" {
+		t.Fatalf("a sub-device has a gateway role: %s", r)
+	}
+
+	if err := s.RemoveDevice(thLightPID, "gw"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.AddDevice(thLightPID, "gw"); err != nil {
+		t.Fatal(err)
+	}
+	if r := role("gw"); r != "" {
+		t.Fatalf("a deleted and re-created device kept its gateway role: %s", r)
+	}
+}

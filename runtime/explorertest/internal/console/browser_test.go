@@ -594,6 +594,15 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer gconn.Close()
+		hubSel := fmt.Sprintf(`#devices tr[data-device=%q]`, pid+"/"+hub)
+		b.waitFor("the device listed online", `(document.querySelector(`+jsq(hubSel)+`) || {dataset: {}}).dataset.online === "true"`, text("#devices"))
+		b.do("open the device's page", chromedp.Click(chromedp.CSS(hubSel)))
+		b.waitFor("the device's page", text("#device-title")+` === `+jsq(pid+"/"+hub)+` && document.querySelector("#device-online").dataset.online === "true"`, text("#device-title"))
+		// Not a gateway yet: no gateway tools.
+		toolsHidden := `document.querySelector("#gateway-tools").hidden && document.querySelector("#gateway-ops").hidden`
+		b.waitFor("no gateway tools", toolsHidden+` && `+text("#gateway")+`.startsWith("No gateway relations.")`, text("#gateway-card"))
+
+		// It subscribes as a gateway: the page shows the tools without a reload.
 		unboundAll := make(chan struct{}, 1)
 		searches := make(chan int, 1)
 		gw, err := gateway.New(ctx, gconn, gateway.WithLogger(logger),
@@ -603,10 +612,7 @@ func TestBrowserConsole(t *testing.T) {
 			t.Fatal(err)
 		}
 		defer gw.Close(context.Background())
-		hubSel := fmt.Sprintf(`#devices tr[data-device=%q]`, pid+"/"+hub)
-		b.waitFor("the gateway listed online", `(document.querySelector(`+jsq(hubSel)+`) || {dataset: {}}).dataset.online === "true"`, text("#devices"))
-		b.do("open the gateway's page", chromedp.Click(chromedp.CSS(hubSel)))
-		b.waitFor("the gateway's page", text("#device-title")+` === `+jsq(pid+"/"+hub)+` && document.querySelector("#device-online").dataset.online === "true"`, text("#device-title"))
+		b.waitFor("the gateway tools", `!(`+toolsHidden+`) && `+text("#gateway")+` === "A gateway with no sub-devices bound."`, text("#gateway-card"))
 		b.do("bind the sub-device from the page",
 			chromedp.Click(chromedp.CSS("#gateway-tools summary")),
 			chromedp.SetValue(chromedp.CSS("#gateway-sub"), pid+"/"+sub),
@@ -622,6 +628,9 @@ func TestBrowserConsole(t *testing.T) {
 		b.waitFor("the sub-device's page", text("#device-title")+` === `+jsq(pid+"/"+sub)+` && `+text("#gateway")+`.startsWith(`+jsq("Sub-device of gateway "+pid+"/"+hub)+`)`, text("#device"))
 		if got := eval[string](b, `document.querySelector("#device-online").dataset.online`); got != "true" {
 			t.Errorf("a sub-device online through its gateway shows online=%s", got)
+		}
+		if !eval[bool](b, toolsHidden) {
+			t.Error("a sub-device's page shows the gateway tools")
 		}
 
 		// Back on the gateway's page, the cloud-initiated operations: search, describe, then
@@ -645,7 +654,7 @@ func TestBrowserConsole(t *testing.T) {
 		b.do("unbind all (confirm)", chromedp.Click(chromedp.CSS("#gateway-unbind-all")))
 		recv(t, ctx, "unbind_all", unboundAll)
 		b.waitFor("the unbind_all acknowledgement", text("#gateway-op-result")+` === "unbind_all sent; the gateway acknowledged"`, text("#gateway-ops"))
-		b.waitFor("the topology empty", text("#gateway")+` === "No gateway relations."`, text("#gateway"))
+		b.waitFor("the topology empty", text("#gateway")+` === "A gateway with no sub-devices bound."`, text("#gateway"))
 		if subs := srv.SubDevices(pid, hub); len(subs) != 0 {
 			t.Errorf("the platform still lists sub-devices of %s: %v", hub, subs)
 		}

@@ -596,22 +596,31 @@ function renderOTA(job) {
 // ---------------------------------------------------------------------------------------------
 // Gateway topology and the sections other features contribute
 
+// The platform marks a device as a gateway (doc.gateway_role) once it subscribes to its
+// gateway reply topic or has sub-devices; only then are the gateway tools shown.
 async function renderGateway(doc) {
   const box = $("#gateway");
+  const role = doc.gateway_role;
   const parts = [];
   if (doc.gateway) {
     parts.push(el("p", {}, "Sub-device of gateway ", deviceLink(doc.gateway.product_id, doc.gateway.device_name)));
   }
-  try {
-    const { data } = await api("GET", devicePath("").replace("/api/devices/", "/api/gateways/") + "/subdevices");
-    if (data && data.length) {
+  if (role && role.sub_devices > 0) {
+    try {
+      const { data } = await api("GET", devicePath("").replace("/api/devices/", "/api/gateways/") + "/subdevices");
       parts.push(el("table", {}, el("thead", {}, el("tr", {}, el("th", {}, "Sub-device"), el("th", {}, "State"))),
-        el("tbody", {}, data.map((s) => el("tr", { class: s.online ? "online" : "" },
+        el("tbody", {}, (data || []).map((s) => el("tr", { class: s.online ? "online" : "" },
           el("td", {}, el("span", { class: "dot" }), deviceLink(s.product_id, s.device_name)),
           el("td", {}, s.online ? "online" : "offline"))))));
-    }
-  } catch (e) { /* not a gateway or not reachable: nothing to show */ }
-  if (parts.length === 0) parts.push(el("p", { class: "muted" }, "No gateway relations."));
+    } catch (e) { parts.push(el("p", { class: "result bad" }, "sub-devices: HTTP " + e.status + ": " + e.message)); }
+  } else if (role) {
+    parts.push(el("p", { class: "muted" }, "A gateway with no sub-devices bound."));
+  }
+  if (parts.length === 0) {
+    parts.push(el("p", { class: "muted" }, "No gateway relations. The gateway tools appear once the device subscribes to its $gateway/operation/result topic."));
+  }
+  $("#gateway-tools").hidden = !role;
+  $("#gateway-ops").hidden = !role;
   box.replaceChildren(...parts);
   fillSubDeviceChoices();
 }
@@ -702,7 +711,7 @@ function deviceLink(pid, dn) {
 }
 
 const shownKeys = new Set(["product_id", "device_name", "online", "last_seen", "reported", "reported_at",
-  "pending_control", "info", "events", "ota", "gateway", "subdevices", "certificate", "connects", "binding",
+  "pending_control", "info", "events", "ota", "gateway", "gateway_role", "subdevices", "certificate", "connects", "binding",
   "resources"]);
 
 function renderExtra(doc) {
