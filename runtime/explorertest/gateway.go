@@ -112,10 +112,15 @@ func (g *gatewayCloud) subscribed(id DeviceID, filter string) {
 		return
 	}
 	g.mu.Lock()
+	// A SUBSCRIBE still in flight when its device was deleted must not leave an entry behind
+	// (RemoveDevice leaves the registry before deviceRemoved takes g.mu).
+	_, registered := g.s.Device(id.ProductID, id.DeviceName)
 	seen := g.listening[id]
-	g.listening[id] = true
+	if registered {
+		g.listening[id] = true
+	}
 	g.mu.Unlock()
-	if !seen {
+	if registered && !seen {
 		g.s.changed(changeGateway, id, nil) // the console shows the gateway's tools
 	}
 }
