@@ -43,7 +43,7 @@ const (
 	changeAction   = "action"   // data actionChange
 	changeOTA      = "ota"      // job changed; the stream carries the job document
 	changeFirmware = "firmware" // key: firmware image id (uploaded or deleted)
-	changeGateway  = "gateway"  // sub-device bound/unbound/online/offline; data: its gateway
+	changeGateway  = "gateway"  // sub-device bound/unbound/online/offline (data: its gateway); a new gateway
 	changeBinding  = "binding"  // app-user binding set or removed; the stream carries the binding
 	changeLog      = "log"      // a platform log record (consoleLogHandler)
 	changeDevLog   = "devlog"   // a device uploaded log lines or its level changed; data {"total","level"}
