@@ -237,18 +237,25 @@ func (p *persister) apply(c change) {
 		p.saved = map[sectionKey]bool{}
 	}
 	p.saved[sk] = true
-	v, keep, err := sec.save(c.key)
-	switch {
-	case err != nil:
-	case keep:
-		err = p.db.Put(name, c.key, v)
-	default:
-		err = p.db.Delete(name, c.key)
-		if err == nil && name == "registry" {
-			err = p.forgetDevice(c.key)
-		}
+	kept, err := p.write(sec, c.key)
+	if err == nil && !kept && name == "registry" {
+		err = p.forgetDevice(c.key)
 	}
 	p.done(c, err)
+}
+
+// write stores sec's snapshot of key, or deletes its record when the feature keeps none, and
+// reports which.
+func (p *persister) write(sec *persistSection, key string) (kept bool, err error) {
+	v, keep, err := sec.save(key)
+	switch {
+	case err != nil:
+		return false, err
+	case keep:
+		return true, p.db.Put(sec.name, key, v)
+	default:
+		return false, p.db.Delete(sec.name, key)
+	}
 }
 
 // forgetDevice deletes a deleted device's per-device records and event history.
@@ -696,15 +703,8 @@ func (p *persister) resave(section, key string) error {
 	p.mu.Lock()
 	sec := p.byName[section]
 	p.mu.Unlock()
-	v, keep, err := sec.save(key)
-	switch {
-	case err != nil:
-		return err
-	case keep:
-		return p.db.Put(section, key, v)
-	default:
-		return p.db.Delete(section, key)
-	}
+	_, err := p.write(sec, key)
+	return err
 }
 
 // signingKey returns the URL-signing key stored in section, making and storing a random one
