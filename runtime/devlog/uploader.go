@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"reflect"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -16,6 +15,7 @@ import (
 
 	"github.com/tplgen/tplgen/runtime/explorer"
 	"github.com/tplgen/tplgen/runtime/internal/devhttp"
+	"github.com/tplgen/tplgen/runtime/internal/nilconn"
 )
 
 // ErrClosed is returned by calls on a closed Uploader.
@@ -95,7 +95,7 @@ type Uploader struct {
 // be the connection's). It subscribes to the log level topic and asks for the level now and
 // after every reconnect.
 func New(ctx context.Context, conn Conn, cfg explorer.Config, opts ...Option) (*Uploader, error) {
-	if isNil(conn) {
+	if nilconn.Is(conn) {
 		return nil, errors.New("devlog: nil connection")
 	}
 	if cfg.ProductID != conn.ProductID() || cfg.DeviceName != conn.DeviceName() {
@@ -419,13 +419,4 @@ func (u *Uploader) Close(ctx context.Context) error {
 	defer cancel()
 	_ = u.conn.Unsubscribe(uctx, downTopic(u.pid, u.dn))
 	return err
-}
-
-// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
-func isNil(conn Conn) bool {
-	if conn == nil {
-		return true
-	}
-	v := reflect.ValueOf(conn)
-	return v.Kind() == reflect.Pointer && v.IsNil()
 }

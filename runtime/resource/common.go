@@ -15,7 +15,6 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
-	"reflect"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,15 +44,6 @@ type Conn interface {
 	DeviceName() string
 	// Logger is the connection's logger; nil logs nothing.
 	Logger() *slog.Logger
-}
-
-// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
-func isNil(conn Conn) bool {
-	if conn == nil {
-		return true
-	}
-	v := reflect.ValueOf(conn)
-	return v.Kind() == reflect.Pointer && v.IsNil()
 }
 
 // MaxNameLen is the longest resource name (the C SDK's buffer).

@@ -14,6 +14,7 @@ import (
 
 	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/internal/nilconn"
 )
 
 // Resource names one resource on the device.
@@ -141,7 +142,7 @@ type Files struct {
 // NewFiles starts file management for the device of conn, keeping resources in dir (created
 // if missing).
 func NewFiles(ctx context.Context, conn Conn, dir string, opts ...Option) (*Files, error) {
-	if isNil(conn) {
+	if nilconn.Is(conn) {
 		return nil, fmt.Errorf("%w: nil connection", ErrInvalid)
 	}
 	o, err := newOptions(conn, opts)

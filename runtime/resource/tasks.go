@@ -10,6 +10,7 @@ import (
 
 	"github.com/tplgen/tplgen/internal/jsonguard"
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/internal/nilconn"
 )
 
 // Task is a transfer announced by the platform on $resource/down/service.
@@ -97,7 +98,7 @@ type Tasks struct {
 
 // NewTasks subscribes $resource/down/service for the device of conn and keeps downloads in dir.
 func NewTasks(ctx context.Context, conn Conn, dir string, opts ...Option) (*Tasks, error) {
-	if isNil(conn) {
+	if nilconn.Is(conn) {
 		return nil, fmt.Errorf("%w: nil connection", ErrInvalid)
 	}
 	o, err := newOptions(conn, opts)

@@ -38,10 +38,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"reflect"
 	"strings"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/internal/nilconn"
 )
 
 // MaxBroadcast is the platform's limit on a broadcast payload (docs/PROTOCOL.md §7.4).
@@ -173,7 +173,7 @@ func ParseTopic(topic string) (dir, productID, deviceName, processID string, err
 // OnRRPC subscribes to the device's RRPC requests and answers each with h's result on its
 // processId. Subscribing again replaces the handler. Stop with conn.Unsubscribe(RequestFilter(...)).
 func OnRRPC(ctx context.Context, conn Conn, h Handler, opts ...Option) error {
-	if isNil(conn) || h == nil {
+	if nilconn.Is(conn) || h == nil {
 		return errors.New("rrpc: OnRRPC needs a connection and a handler")
 	}
 	o, err := newOptions(conn, opts)
@@ -219,7 +219,7 @@ func call(ctx context.Context, h Handler, payload []byte) (reply []byte, err err
 // OnBroadcast subscribes to the product's broadcasts for the device and hands each payload to
 // h. Subscribing again replaces the handler. Stop with conn.Unsubscribe(BroadcastTopic(...)).
 func OnBroadcast(ctx context.Context, conn Conn, h BroadcastHandler, opts ...Option) error {
-	if isNil(conn) || h == nil {
+	if nilconn.Is(conn) || h == nil {
 		return errors.New("rrpc: OnBroadcast needs a connection and a handler")
 	}
 	o, err := newOptions(conn, opts)
@@ -229,13 +229,4 @@ func OnBroadcast(ctx context.Context, conn Conn, h BroadcastHandler, opts ...Opt
 	return conn.Subscribe(ctx, BroadcastTopic(o.pid, o.dn), 0, func(ctx context.Context, m explorer.Message) {
 		h(ctx, m.Payload)
 	})
-}
-
-// isNil reports a nil connection, also one hidden in a non-nil interface (a nil *explorer.Conn).
-func isNil(conn Conn) bool {
-	if conn == nil {
-		return true
-	}
-	v := reflect.ValueOf(conn)
-	return v.Kind() == reflect.Pointer && v.IsNil()
 }
