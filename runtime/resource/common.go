@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"crypto/md5"
-	"crypto/tls"
 	"crypto/x509"
 	"encoding/base64"
 	"encoding/hex"
@@ -23,6 +22,7 @@ import (
 	json "github.com/goccy/go-json"
 
 	"github.com/tplgen/tplgen/runtime/explorer"
+	"github.com/tplgen/tplgen/runtime/internal/devhttp"
 	"github.com/tplgen/tplgen/runtime/ota"
 )
 
@@ -178,10 +178,8 @@ func WithRootCAs(pool *x509.CertPool) Option {
 		if pool == nil {
 			return fmt.Errorf("%w: nil root CA pool", ErrInvalid)
 		}
-		tr := http.DefaultTransport.(*http.Transport).Clone()
-		tr.TLSClientConfig = &tls.Config{RootCAs: pool}
 		o.dl = append(o.dl, ota.WithRootCAs(pool))
-		o.client = &http.Client{Timeout: uploadTimeout, Transport: tr}
+		o.client = devhttp.NewHTTPClient(pool, uploadTimeout)
 		return nil
 	}
 }

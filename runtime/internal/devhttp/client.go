@@ -13,8 +13,9 @@ import (
 // DefaultEndpoint is the device gateway's HTTPS base URL (docs/PROTOCOL.md §6.2, §7.2, §7.9).
 const DefaultEndpoint = "https://ap-guangzhou.gateway.tencentdevices.com"
 
-// NewHTTPClient returns a client for the gateway trusting roots (the embedded Tencent root CA
-// when the caller passes it) with an overall timeout.
+// NewHTTPClient returns an HTTPS client trusting roots (for the gateway: the embedded Tencent
+// root CA when the caller passes it; runtime/resource: the pool given to WithRootCAs) with an
+// overall timeout.
 func NewHTTPClient(roots *x509.CertPool, timeout time.Duration) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
