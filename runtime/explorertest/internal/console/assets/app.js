@@ -255,13 +255,17 @@ function readForm(form, defs, requireAll) {
   return ok ? params : null;
 }
 
-// showServerError puts a server refusal next to the field it names (params.<id>...), or on
-// the form's result line.
+// showResult puts text on a result line, marked as success or failure.
 function showResult(box, ok, text) {
   box.className = "result " + (ok ? "ok" : "bad");
   box.textContent = text;
 }
 
+// httpText is how a failed API call reads on the page: "HTTP <status>: <message>".
+function httpText(e) { return "HTTP " + e.status + ": " + e.message; }
+
+// showServerError puts a server refusal next to the field it names (params.<id>...), or on
+// the form's result line.
 function showServerError(form, box, err) {
   const m = /params\.([A-Za-z0-9_]+)/.exec(err.message);
   const wrap = m && form.querySelector('[data-field="' + CSS.escape(m[1]) + '"]');
@@ -269,7 +273,7 @@ function showServerError(form, box, err) {
     wrap.querySelector(".error").textContent = err.message;
     wrap.querySelector("input, select, textarea").classList.add("invalid");
   }
-  showResult(box, false, "HTTP " + err.status + ": " + err.message);
+  showResult(box, false, httpText(err));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -330,7 +334,7 @@ $("#add-device-form").addEventListener("submit", async (ev) => {
     const { data } = await api("POST", "/api/devices", body);
     showResult(box, true, "created " + data.product_id + "/" + data.device_name + "\ndevice_secret: " + data.device_secret);
     await loadDevices();
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -562,7 +566,7 @@ $("#ota-upload-form").addEventListener("submit", async (ev) => {
     const { data } = await api("POST", "/api/firmware" + q, file);
     showResult(box, true, "uploaded " + data.version + ": " + data.size + " bytes, md5 " + data.md5);
     $("#ota-push-version").value = data.version;
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 $("#ota-push-form").addEventListener("submit", async (ev) => {
@@ -571,7 +575,7 @@ $("#ota-push-form").addEventListener("submit", async (ev) => {
   try {
     const { data } = await api("POST", devicePath("/ota"), { version: $("#ota-push-version").value.trim() });
     if (seen === deviceEvents) renderOTA(data); // else the stream already showed newer progress
-  } catch (e) { $("#ota-state").textContent = "HTTP " + e.status + ": " + e.message; }
+  } catch (e) { $("#ota-state").textContent = httpText(e); }
 });
 
 function renderOTA(job) {
@@ -612,7 +616,7 @@ async function renderGateway(doc) {
         el("tbody", {}, (data || []).map((s) => el("tr", { class: s.online ? "online" : "" },
           el("td", {}, el("span", { class: "dot" }), deviceLink(s.product_id, s.device_name)),
           el("td", {}, s.online ? "online" : "offline"))))));
-    } catch (e) { parts.push(el("p", { class: "result bad" }, "sub-devices: HTTP " + e.status + ": " + e.message)); }
+    } catch (e) { parts.push(el("p", { class: "result bad" }, "sub-devices: " + httpText(e))); }
   } else if (role) {
     parts.push(el("p", { class: "muted" }, "A gateway with no sub-devices bound."));
   }
@@ -649,7 +653,7 @@ async function changeSubDevice(status) {
     const { status: code, data } = await api("POST", path, { status, devices: [{ product_id, device_name }] }, { accept: [202] });
     const what = (status ? "bound " : "unbound ") + id;
     showResult(box, true, code === 202 ? what + "; the gateway did not acknowledge (" + (data.status || "no answer") + ")" : what + "; the gateway acknowledged");
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
   scheduleReload();
 }
 
@@ -697,7 +701,7 @@ async function gatewayOp(btn) {
     box.dataset.acked = code === 200 ? "true" : "false";
     pre.hidden = false;
   } catch (e) {
-    if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message);
+    if (state.current === cur) showResult(box, false, httpText(e));
   } finally {
     for (const b of document.querySelectorAll("#gateway-ops button")) b.disabled = false;
   }
@@ -730,7 +734,7 @@ $("#device-delete").addEventListener("click", async () => {
     await api("DELETE", devicePath());
     location.hash = "#/";
     await loadDevices();
-  } catch (e) { alert("HTTP " + e.status + ": " + e.message); }
+  } catch (e) { alert(httpText(e)); }
 });
 
 // ---------------------------------------------------------------------------------------------
@@ -769,7 +773,7 @@ $("#rrpc-form").addEventListener("submit", async (ev) => {
     reply.textContent = data.payload !== undefined ? data.payload : data.payload_base64;
     reply.hidden = false;
   } catch (e) {
-    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+    showResult(box, false, httpText(e));
   } finally {
     $("#rrpc-send").disabled = false;
   }
@@ -782,7 +786,7 @@ $("#broadcast-form").addEventListener("submit", async (ev) => {
     const { data } = await api("POST", "/api/products/" + encodeURIComponent(state.current.pid) + "/broadcast", payloadBody($("#broadcast-payload").value));
     const names = (data && data.devices) || [];
     showResult(box, true, "delivered to " + names.length + " online device" + (names.length === 1 ? "" : "s") + (names.length ? ": " + names.join(", ") : ""));
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 function renderBinding(b) {
@@ -808,7 +812,7 @@ $("#bind-form").addEventListener("submit", async (ev) => {
     const { data } = await api("POST", devicePath("/bind"), { user });
     renderBinding(data);
     showResult(box, true, "bound; the device was sent bind_device");
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 $("#unbind").addEventListener("click", async () => {
@@ -817,7 +821,7 @@ $("#unbind").addEventListener("click", async () => {
     const { data } = await api("POST", devicePath("/unbind"), {});
     renderBinding(data);
     showResult(box, true, "unbound; the device was sent unbind_device");
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 $("#app-token-form").addEventListener("submit", async (ev) => {
@@ -831,7 +835,7 @@ $("#app-token-form").addEventListener("submit", async (ev) => {
   try {
     const { data } = await api("POST", devicePath("/app-token"), body);
     showResult(box, true, "app token " + data.token + "\nexpires " + new Date(data.expires_at).toLocaleString());
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 
 const logLevelNames = ["none", "error", "warn", "info", "debug"];
@@ -855,7 +859,7 @@ $("#log-level-form").addEventListener("submit", async (ev) => {
     const { data } = await api("PUT", devicePath("/log-level"), { level: Number($("#log-level").value) });
     showResult(box, true, "level " + logLevelNames[data.level] + (data.pushed ? ": pushed to the device" : ": the device gets it when it asks (offline now)"));
     await loadDeviceLogs();
-  } catch (e) { showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { showResult(box, false, httpText(e)); }
 });
 $("#devlog-refresh").addEventListener("click", () => loadDeviceLogs().catch(logError));
 
@@ -1013,7 +1017,7 @@ $("#res-upload-form").addEventListener("submit", async (ev) => {
     await loadLibrary();
     showResult(box, true, "uploaded " + data.name + " " + data.version + ": " + data.size + " bytes, md5 " + data.md5);
   } catch (e) {
-    showResult(box, false, "HTTP " + e.status + ": " + e.message);
+    showResult(box, false, httpText(e));
   } finally {
     $("#res-upload").disabled = false;
   }
@@ -1031,7 +1035,7 @@ $("#res-push-form").addEventListener("submit", async (ev) => {
     if (state.current !== cur) return;
     showResult(box, true, "pushed " + data.name + " " + data.version + " (" + data.api + "): " + data.state);
     await loadResources();
-  } catch (e) { if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { if (state.current === cur) showResult(box, false, httpText(e)); }
 });
 
 $("#res-library-refresh").addEventListener("click", () => loadLibrary().catch(logError));
@@ -1044,7 +1048,7 @@ async function deleteResource(name) {
     if (state.current !== cur) return;
     showResult(box, true, "del_resource " + name + " sent to the device");
     await loadResources();
-  } catch (e) { if (state.current === cur) showResult(box, false, "HTTP " + e.status + ": " + e.message); }
+  } catch (e) { if (state.current === cur) showResult(box, false, httpText(e)); }
 }
 
 // ---------------------------------------------------------------------------------------------
